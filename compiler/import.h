@@ -1,0 +1,22 @@
+/* ONNX import into the IR (compiler/onnx_import.c). */
+#ifndef ONNXC_IMPORT_H
+#define ONNXC_IMPORT_H
+
+#include "ir.h"
+
+typedef struct oc_import_limits_s {
+  uint64_t max_nodes;       /* default 2^20 */
+  uint64_t max_total_bytes; /* initializers in total; default 16 GiB */
+} oc_import_limits_t;
+
+void oc_import_limits_init(oc_import_limits_t *limits);
+
+/* Decodes a serialized ModelProto into a new graph: opset, initializers (raw
+ * and typed fields, external data under |base_dir|), graph inputs (those that
+ * are also initializers become constants), nodes with attributes (TENSOR
+ * attributes become constant values), outputs. No shapes are inferred here.
+ * |limits| may be NULL. */
+oc_status_t oc_import_model(const void *data, size_t bytes, const char *base_dir,
+                            const oc_import_limits_t *limits, oc_graph_t **out);
+
+#endif

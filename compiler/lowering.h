@@ -1,0 +1,16 @@
+/* The lowering driver (compiler/lower.c), used by compile.c. */
+#ifndef ONNXC_LOWERING_H
+#define ONNXC_LOWERING_H
+
+#include "ir.h"
+
+/* Lowers the nodes that |outputs| depend on, in topological order, into
+ * g->instrs. Graph input types must be resolved (no symbolic dims). */
+oc_status_t oc_lower_graph(oc_graph_t *g, const int *outputs, int n_outputs,
+                           uint64_t fold_limit_bytes);
+
+/* The registered ONNX ops, for --help and the op table. */
+int oc_lower_op_count(void);
+const char *oc_lower_op_name(int i);
+
+#endif

@@ -1,0 +1,216 @@
+/*
+ * onnxc runtime: public C API.
+ *
+ * A plan (written by the `onnxc` compiler) holds one or more entry points,
+ * such as `embed`. The runtime opens a plan, validates every id, offset and
+ * size in it before anything runs, and executes entry points in contexts.
+ *
+ *   oc_plan_t     immutable once opened; share one between any number of
+ *                 threads (thread-safe for all const functions).
+ *   oc_context_t  the mutable working memory for running a plan's entry
+ *                 points; one per thread (thread-compatible: never use one
+ *                 context from two threads at once).
+ *
+ * Errors are values: every fallible function returns an oc_status_t, which is
+ * NULL (OC_OK) on success. A non-NULL status owns a code and a message and
+ * must be released with oc_status_free(). Library code never prints or exits.
+ *
+ * Names: oc_<type>_<verb>; outputs are out_*; options structs are filled with
+ * defaults by oc_*_options_init() so new fields keep working.
+ */
+#ifndef ONNXC_ONNXC_H
+#define ONNXC_ONNXC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Status                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum oc_status_code_e {
+  OC_STATUS_OK = 0,
+  OC_STATUS_INVALID_ARGUMENT = 1, /* caller passed something wrong */
+  OC_STATUS_NOT_FOUND = 2,        /* a named thing does not exist */
+  OC_STATUS_IO = 3,               /* open/read/write/rename failed */
+  OC_STATUS_CORRUPT = 4,          /* a file failed validation */
+  OC_STATUS_VERSION = 5,          /* a file of a format version we do not read */
+  OC_STATUS_UNSUPPORTED = 6,      /* valid input we do not handle (op, dtype) */
+  OC_STATUS_OUT_OF_MEMORY = 7,
+  OC_STATUS_RESOURCE_LIMIT = 8,   /* input exceeds a configured limit */
+  OC_STATUS_NUMERIC = 9,          /* NaN/Inf or an out-of-range index at run time */
+  OC_STATUS_INTERNAL = 10,
+} oc_status_code_t;
+
+typedef struct oc_status_s *oc_status_t;
+#define OC_OK ((oc_status_t)0)
+
+/* The code of |status| (OC_STATUS_OK for OC_OK). */
+oc_status_code_t oc_status_code(oc_status_t status);
+/* The message of |status|; "ok" for OC_OK. Valid until oc_status_free. */
+const char *oc_status_message(oc_status_t status);
+/* The name of a code, e.g. "CORRUPT". */
+const char *oc_status_code_name(oc_status_code_t code);
+/* Releases |status|; OC_OK is accepted and ignored. */
+void oc_status_free(oc_status_t status);
+
+/* ------------------------------------------------------------------------ */
+/* Tensors                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Element types. The numbers are ONNX's TensorProto.DataType values and are
+ * stored in plans: never renumber. */
+typedef enum oc_dtype_e {
+  OC_DTYPE_UNDEFINED = 0,
+  OC_DTYPE_FLOAT32 = 1,
+  OC_DTYPE_UINT8 = 2,
+  OC_DTYPE_INT8 = 3,
+  OC_DTYPE_INT32 = 6,
+  OC_DTYPE_INT64 = 7,
+  OC_DTYPE_BOOL = 9,
+} oc_dtype_t;
+
+/* Bytes per element, or 0 for a dtype the runtime does not compute. */
+size_t oc_dtype_size(int dtype);
+/* "float32", "int64", ... ; for any ONNX number, names the ONNX type. */
+const char *oc_dtype_name(int dtype);
+
+#define OC_MAX_RANK 8
+
+/* A description of one tensor of an entry point's signature. Pointers are
+ * owned by the plan and valid until oc_plan_release. */
+typedef struct oc_tensor_info_s {
+  const char *name;
+  oc_dtype_t dtype;
+  int rank;
+  const int64_t *dims; /* |rank| entries */
+  size_t elements;
+  size_t bytes;
+} oc_tensor_info_t;
+
+/* ------------------------------------------------------------------------ */
+/* Memory                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Allocator hook. |alloc| returns memory aligned to |alignment| (a power of
+ * two, at least 64) or NULL; |free| releases what |alloc| returned. */
+typedef struct oc_allocator_s {
+  void *self;
+  void *(*alloc)(void *self, size_t bytes, size_t alignment);
+  void (*free)(void *self, void *ptr);
+} oc_allocator_t;
+
+/* The allocator used when options leave it zeroed (aligned_alloc/free). */
+oc_allocator_t oc_allocator_system(void);
+
+/* ------------------------------------------------------------------------ */
+/* Plans                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct oc_plan_s oc_plan_t;
+
+typedef struct oc_plan_options_s {
+  /* Verify the checksum of the weights section on open (default 1). The
+   * header and metadata checksums are always verified. */
+  int verify_weights;
+  /* Host allocator for the plan's own bookkeeping (default: system). */
+  oc_allocator_t allocator;
+} oc_plan_options_t;
+
+void oc_plan_options_init(oc_plan_options_t *options);
+
+/* Opens the plan file at |path| (mmapped read-only) and validates it fully.
+ * On success |*out_plan| must be released with oc_plan_release. |options|
+ * may be NULL for defaults. */
+oc_status_t oc_plan_open_file(const char *path, const oc_plan_options_t *options,
+                              oc_plan_t **out_plan);
+
+/* Like oc_plan_open_file, from memory. The plan copies |data|: the caller may
+ * free it when this returns. */
+oc_status_t oc_plan_open_memory(const void *data, size_t bytes,
+                                const oc_plan_options_t *options, oc_plan_t **out_plan);
+
+/* Releases |plan|. All contexts made from it must be released first. */
+void oc_plan_release(oc_plan_t *plan);
+
+/* Plan format versions this build reads (inclusive range). */
+void oc_plan_format_versions(uint32_t *out_min, uint32_t *out_max);
+/* The format version of an opened plan. */
+uint32_t oc_plan_format_version(const oc_plan_t *plan);
+
+/* Entry points are numbered 0..count-1. */
+int oc_plan_entry_count(const oc_plan_t *plan);
+const char *oc_plan_entry_name(const oc_plan_t *plan, int entry);
+/* Finds an entry point by name ("embed"); OC_STATUS_NOT_FOUND if absent. */
+oc_status_t oc_plan_find_entry(const oc_plan_t *plan, const char *name, int *out_entry);
+
+int oc_plan_input_count(const oc_plan_t *plan, int entry);
+int oc_plan_output_count(const oc_plan_t *plan, int entry);
+/* Signature of input/output |index| of |entry|; OC_STATUS_INVALID_ARGUMENT
+ * when out of range. */
+oc_status_t oc_plan_input_info(const oc_plan_t *plan, int entry, int index,
+                               oc_tensor_info_t *out_info);
+oc_status_t oc_plan_output_info(const oc_plan_t *plan, int entry, int index,
+                                oc_tensor_info_t *out_info);
+/* Index of the input/output called |name| of |entry|, or -1. */
+int oc_plan_input_index(const oc_plan_t *plan, int entry, const char *name);
+int oc_plan_output_index(const oc_plan_t *plan, int entry, const char *name);
+
+/* Bytes of working memory a context needs for |entry| (its arena). */
+size_t oc_plan_arena_bytes(const oc_plan_t *plan, int entry);
+
+/* Introspection (for tools): the instructions of |entry| and their op
+ * numbers, and the plan's constants (element count and bytes). */
+int oc_plan_instruction_count(const oc_plan_t *plan, int entry);
+int oc_plan_instruction_op(const oc_plan_t *plan, int entry, int index);
+void oc_plan_constant_stats(const oc_plan_t *plan, uint64_t *out_elements, uint64_t *out_bytes);
+
+/* ------------------------------------------------------------------------ */
+/* Contexts                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct oc_context_s oc_context_t;
+
+typedef struct oc_context_options_s {
+  /* Allocator for the context's arena and bookkeeping (default: system).
+   * The context allocates everything in oc_context_create; running entry
+   * points does not allocate. */
+  oc_allocator_t allocator;
+} oc_context_options_t;
+
+void oc_context_options_init(oc_context_options_t *options);
+
+/* Creates a context for |plan|. |plan| must outlive the context. |options|
+ * may be NULL. Release with oc_context_release. */
+oc_status_t oc_context_create(const oc_plan_t *plan, const oc_context_options_t *options,
+                              oc_context_t **out_context);
+void oc_context_release(oc_context_t *context);
+
+/* Copies |bytes| bytes from |data| into input |index| of |entry|. |bytes|
+ * must equal the input's size (oc_plan_input_info). */
+oc_status_t oc_context_set_input(oc_context_t *context, int entry, int index,
+                                 const void *data, size_t bytes);
+
+/* The context's own buffer for input |index| of |entry|, to fill in place
+ * instead of oc_context_set_input. Valid until the context is released;
+ * its contents are overwritten by running a different entry point. */
+oc_status_t oc_context_input_buffer(oc_context_t *context, int entry, int index,
+                                    void **out_data, size_t *out_bytes);
+
+/* Runs |entry| on the inputs set since the last run of it. */
+oc_status_t oc_context_run(oc_context_t *context, int entry);
+
+/* Output |index| of the last run of |entry|: a borrowed pointer into the
+ * context, valid until the next oc_context_run on this context. */
+oc_status_t oc_context_output(const oc_context_t *context, int entry, int index,
+                              const void **out_data, size_t *out_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ONNXC_ONNXC_H */

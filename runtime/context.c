@@ -1,0 +1,201 @@
+/*
+ * Contexts and the executor. A context owns one arena (sized for the largest
+ * entry point) and, per entry point, the tensor views and call records the
+ * executor loop needs, all allocated in oc_context_create: running an entry
+ * point does not allocate.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan_internal.h"
+
+typedef struct entry_exec_s {
+  oc_tensor_t *tensors;     /* one view per plan tensor (data NULL if unused) */
+  oc_tensor_t **in_ptrs;    /* all instructions' input pointers, packed */
+  oc_tensor_t **out_ptrs;
+  oc_op_call_t *calls;      /* one per instruction */
+} entry_exec_t;
+
+struct oc_context_s {
+  const oc_plan_t *plan;
+  oc_allocator_t allocator;
+  uint8_t *arena;
+  size_t arena_bytes;
+  uint8_t *state;
+  entry_exec_t *exec;
+};
+
+void oc_context_options_init(oc_context_options_t *options) {
+  memset(options, 0, sizeof(*options));
+}
+
+void oc_context_release(oc_context_t *ctx) {
+  if (!ctx) return;
+  oc_allocator_t a = ctx->allocator;
+  if (ctx->exec) {
+    for (int k = 0; k < ctx->plan->n_entries; k++) {
+      oc_free(&a, ctx->exec[k].tensors);
+      oc_free(&a, ctx->exec[k].in_ptrs);
+      oc_free(&a, ctx->exec[k].out_ptrs);
+      oc_free(&a, ctx->exec[k].calls);
+    }
+    oc_free(&a, ctx->exec);
+  }
+  oc_free(&a, ctx->arena);
+  oc_free(&a, ctx->state);
+  oc_free(&a, ctx);
+}
+
+static void *tensor_data(oc_context_t *ctx, const oc_plan_entry_t *e, int id) {
+  const oc_plan_tensor_t *t = &ctx->plan->tensors[id];
+  switch (t->region) {
+    case OCPLAN__REGION__REGION_CONSTANT: return (void *)(ctx->plan->constants + t->offset);
+    case OCPLAN__REGION__REGION_STATE: return ctx->state + t->offset;
+    default:
+      return e->arena_offset[id] == UINT64_MAX ? NULL : ctx->arena + e->arena_offset[id];
+  }
+}
+
+static oc_status_t build_exec(oc_context_t *ctx, int k) {
+  const oc_plan_t *plan = ctx->plan;
+  const oc_plan_entry_t *e = &plan->entries[k];
+  entry_exec_t *x = &ctx->exec[k];
+  size_t n_in = 0, n_out = 0;
+  for (int i = 0; i < e->n_instrs; i++) {
+    n_in += (size_t)e->instrs[i].n_in;
+    n_out += (size_t)e->instrs[i].n_out;
+  }
+  x->tensors = oc_alloc(&ctx->allocator, sizeof(oc_tensor_t) * (size_t)(plan->n_tensors + 1));
+  x->in_ptrs = oc_alloc(&ctx->allocator, sizeof(oc_tensor_t *) * (n_in + 1));
+  x->out_ptrs = oc_alloc(&ctx->allocator, sizeof(oc_tensor_t *) * (n_out + 1));
+  x->calls = oc_alloc(&ctx->allocator, sizeof(oc_op_call_t) * (size_t)(e->n_instrs + 1));
+  if (!x->tensors || !x->in_ptrs || !x->out_ptrs || !x->calls)
+    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory creating a context");
+  for (int id = 0; id < plan->n_tensors; id++) {
+    const oc_plan_tensor_t *t = &plan->tensors[id];
+    oc_tensor_t *v = &x->tensors[id];
+    v->dtype = t->dtype;
+    v->rank = t->rank;
+    memcpy(v->dims, t->dims, sizeof(v->dims));
+    v->data = tensor_data(ctx, e, id);
+  }
+  size_t pi = 0, po = 0;
+  for (int i = 0; i < e->n_instrs; i++) {
+    const oc_plan_instr_t *ins = &e->instrs[i];
+    oc_op_call_t *c = &x->calls[i];
+    c->ints = ins->ints;
+    c->n_ints = ins->n_ints;
+    c->floats = ins->floats;
+    c->n_floats = ins->n_floats;
+    c->n_in = ins->n_in;
+    c->in = &x->in_ptrs[pi];
+    for (int j = 0; j < ins->n_in; j++)
+      x->in_ptrs[pi++] = ins->in[j] < 0 ? NULL : &x->tensors[ins->in[j]];
+    c->n_out = ins->n_out;
+    c->out = &x->out_ptrs[po];
+    for (int j = 0; j < ins->n_out; j++) x->out_ptrs[po++] = &x->tensors[ins->out[j]];
+    if (ins->workspace >= 0) {
+      c->workspace = x->tensors[ins->workspace].data;
+      c->workspace_bytes = ins->workspace_bytes;
+    }
+  }
+  return OC_OK;
+}
+
+oc_status_t oc_context_create(const oc_plan_t *plan, const oc_context_options_t *options,
+                              oc_context_t **out_context) {
+  *out_context = NULL;
+  oc_allocator_t a = oc_allocator_or_default(options ? &options->allocator : NULL);
+  oc_context_t *ctx = oc_alloc(&a, sizeof(*ctx));
+  if (!ctx) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory creating a context");
+  ctx->plan = plan;
+  ctx->allocator = a;
+  for (int k = 0; k < plan->n_entries; k++)
+    if (plan->entries[k].arena_bytes > ctx->arena_bytes)
+      ctx->arena_bytes = (size_t)plan->entries[k].arena_bytes;
+  ctx->arena = oc_alloc(&a, ctx->arena_bytes ? ctx->arena_bytes : OC_ALIGNMENT);
+  ctx->state = oc_alloc(&a, plan->state_bytes ? (size_t)plan->state_bytes : OC_ALIGNMENT);
+  ctx->exec = oc_alloc(&a, sizeof(entry_exec_t) * (size_t)plan->n_entries);
+  if (!ctx->arena || !ctx->state || !ctx->exec) {
+    oc_context_release(ctx);
+    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory: the context needs %zu bytes",
+                          ctx->arena_bytes);
+  }
+  /* State tensors start as copies of their constants. */
+  for (int id = 0; id < plan->n_tensors; id++) {
+    const oc_plan_tensor_t *t = &plan->tensors[id];
+    int32_t from = plan->meta->tensors[id]->init_from;
+    if (t->region == OCPLAN__REGION__REGION_STATE && from >= 0)
+      memcpy(ctx->state + t->offset, plan->constants + plan->tensors[from].offset, t->bytes);
+  }
+  for (int k = 0; k < plan->n_entries; k++) {
+    oc_status_t s = build_exec(ctx, k);
+    if (s) {
+      oc_context_release(ctx);
+      return s;
+    }
+  }
+  *out_context = ctx;
+  return OC_OK;
+}
+
+static oc_status_t check_entry(const oc_context_t *ctx, int entry) {
+  if (entry < 0 || entry >= ctx->plan->n_entries)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "entry point %d is out of range [0, %d)",
+                          entry, ctx->plan->n_entries);
+  return OC_OK;
+}
+
+oc_status_t oc_context_input_buffer(oc_context_t *ctx, int entry, int index, void **out_data,
+                                    size_t *out_bytes) {
+  OC_RETURN_IF_ERROR(check_entry(ctx, entry));
+  const oc_plan_entry_t *e = &ctx->plan->entries[entry];
+  if (index < 0 || index >= e->n_inputs)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "entry point '%s' has no input %d", e->name,
+                          index);
+  int id = e->inputs[index];
+  *out_data = ctx->exec[entry].tensors[id].data;
+  if (out_bytes) *out_bytes = (size_t)ctx->plan->tensors[id].bytes;
+  return OC_OK;
+}
+
+oc_status_t oc_context_set_input(oc_context_t *ctx, int entry, int index, const void *data,
+                                 size_t bytes) {
+  void *dst;
+  size_t want;
+  OC_RETURN_IF_ERROR(oc_context_input_buffer(ctx, entry, index, &dst, &want));
+  if (bytes != want) {
+    const oc_plan_entry_t *e = &ctx->plan->entries[entry];
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input '%s' takes %zu bytes, got %zu",
+                          e->input_info[index].name, want, bytes);
+  }
+  if (bytes) memcpy(dst, data, bytes);
+  return OC_OK;
+}
+
+oc_status_t oc_context_run(oc_context_t *ctx, int entry) {
+  OC_RETURN_IF_ERROR(check_entry(ctx, entry));
+  const oc_plan_entry_t *e = &ctx->plan->entries[entry];
+  const entry_exec_t *x = &ctx->exec[entry];
+  for (int i = 0; i < e->n_instrs; i++) {
+    const oc_plan_instr_t *ins = &e->instrs[i];
+    oc_status_t s = oc_op_get(ins->op)->run(&x->calls[i]);
+    if (s)
+      return oc_status_wrap(s, "entry point '%s', node '%s' (%s): ", e->name, ins->node,
+                            oc_op_get(ins->op)->name);
+  }
+  return OC_OK;
+}
+
+oc_status_t oc_context_output(const oc_context_t *ctx, int entry, int index,
+                              const void **out_data, size_t *out_bytes) {
+  OC_RETURN_IF_ERROR(check_entry(ctx, entry));
+  const oc_plan_entry_t *e = &ctx->plan->entries[entry];
+  if (index < 0 || index >= e->n_outputs)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "entry point '%s' has no output %d", e->name,
+                          index);
+  int id = e->outputs[index];
+  *out_data = ctx->exec[entry].tensors[id].data;
+  if (out_bytes) *out_bytes = (size_t)ctx->plan->tensors[id].bytes;
+  return OC_OK;
+}

@@ -1,0 +1,252 @@
+/*
+ * Conv: N-D convolution (1, 2 or 3 spatial axes) as im2col + cblas_sgemm.
+ *
+ *   inputs:  x (float32, (N, C, D1..Dn)), w (float32, (M, C/group, k1..kn)),
+ *            b (optional, float32, (M))
+ *   outputs: y (float32, (N, M, O1..On)) with
+ *            Oi = (Di + pad_begin_i + pad_end_i - ((ki - 1) * dil_i + 1)) / stride_i + 1
+ *   ints:    [group, strides[n], pads[2n], dilations[n]]   (n = rank(x) - 2, 1..3)
+ *            pads are ONNX-ordered: [begin_1..begin_n, end_1..end_n]; the
+ *            compiler resolves auto_pad into explicit pads.
+ *   floats:  none
+ *   workspace: the im2col matrix of one (batch, group): (C/group * k1..kn) x
+ *            (O1..On) floats; 0 for 1x1 stride-1 unpadded convolutions, which
+ *            multiply the input directly.
+ *
+ * Internally every convolution is 3-D: 1-D and 2-D ones get leading spatial
+ * axes of size 1 (kernel 1, stride 1, no padding).
+ */
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+#include "oc_ops.h"
+
+typedef struct conv_geom_s {
+  int64_t N, C, M, G, Cg, Mg;
+  int64_t in[3], k[3], s[3], pb[3], pe[3], d[3], out[3];
+  int64_t K;   /* rows of the im2col matrix: Cg * k[0]*k[1]*k[2] */
+  int64_t P;   /* output positions: out[0]*out[1]*out[2] */
+  int64_t Pin; /* input positions: in[0]*in[1]*in[2] */
+  int direct;  /* 1x1, stride 1, no padding: the input is the im2col matrix */
+} conv_geom_t;
+
+static oc_status_t bad(const char *fmt, long long v) {
+  return oc_make_status(OC_STATUS_INVALID_ARGUMENT, fmt, v);
+}
+
+/* Validates the call and fills |g|. Used by infer (which checks everything)
+ * and by run (which trusts infer). */
+static oc_status_t conv_geom(const oc_op_call_t *c, conv_geom_t *g) {
+  const oc_tensor_t *x = c->in[0], *w = c->in[1];
+  const oc_tensor_t *b = c->n_in > 2 ? c->in[2] : NULL;
+  char buf[160];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(x, OC_DTYPE_FLOAT32, "input X"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(w, OC_DTYPE_FLOAT32, "input W"));
+  if (b) OC_RETURN_IF_ERROR(oc_expect_dtype(b, OC_DTYPE_FLOAT32, "input B"));
+  if (x->rank < 3 || x->rank > 5)
+    return oc_make_status(OC_STATUS_UNSUPPORTED,
+                          "input X is %s; Conv takes (N, C, D1..Dn) with 1 to 3 spatial axes",
+                          oc_type_str(x, buf, sizeof buf));
+  int n = x->rank - 2;
+  if (c->n_floats != 0) return bad("Conv takes no floats, got %lld", c->n_floats);
+  if (c->n_ints != 1 + 5 * n)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "Conv with %d spatial axes takes %d ints, got %d", n, 1 + 5 * n,
+                          c->n_ints);
+  if (w->rank != x->rank)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input W is %s; expected rank %d",
+                          oc_type_str(w, buf, sizeof buf), x->rank);
+  const int64_t *strides = c->ints + 1, *pads = c->ints + 1 + n, *dil = c->ints + 1 + 3 * n;
+  memset(g, 0, sizeof *g);
+  g->N = x->dims[0];
+  g->C = x->dims[1];
+  g->M = w->dims[0];
+  g->G = c->ints[0];
+  if (g->G < 1 || g->G > OC_MAX_DIM) return bad("group is %lld; it must be positive", g->G);
+  if (g->C % g->G != 0 || g->M % g->G != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "group %lld does not divide the %lld input and %lld output channels",
+                          (long long)g->G, (long long)g->C, (long long)g->M);
+  g->Cg = g->C / g->G;
+  g->Mg = g->M / g->G;
+  if (w->dims[1] != g->Cg)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "input W is %s; expected %lld input channels per group (C=%lld, "
+                          "group=%lld)",
+                          oc_type_str(w, buf, sizeof buf), (long long)g->Cg, (long long)g->C,
+                          (long long)g->G);
+  if (b && (b->rank != 1 || b->dims[0] != g->M))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input B is %s; expected float32[%lld]",
+                          oc_type_str(b, buf, sizeof buf), (long long)g->M);
+  g->direct = 1;
+  uint64_t kvol = 1, P = 1, Pin = 1;
+  for (int a = 0; a < 3; a++) {
+    int i = a - (3 - n); /* ONNX spatial axis, or < 0 for a padding axis */
+    if (i < 0) {
+      g->in[a] = g->k[a] = g->s[a] = g->d[a] = g->out[a] = 1;
+      continue;
+    }
+    g->in[a] = x->dims[2 + i];
+    g->k[a] = w->dims[2 + i];
+    g->s[a] = strides[i];
+    g->pb[a] = pads[i];
+    g->pe[a] = pads[n + i];
+    g->d[a] = dil[i];
+    if (g->k[a] < 1) return bad("the kernel has an empty axis (W dim %lld is 0)", 2 + i);
+    if (g->s[a] < 1 || g->s[a] > OC_MAX_DIM) return bad("stride %lld is out of range", g->s[a]);
+    if (g->d[a] < 1 || g->d[a] > OC_MAX_DIM) return bad("dilation %lld is out of range", g->d[a]);
+    if (g->pb[a] < 0 || g->pb[a] > OC_MAX_DIM) return bad("pad %lld is out of range", g->pb[a]);
+    if (g->pe[a] < 0 || g->pe[a] > OC_MAX_DIM) return bad("pad %lld is out of range", g->pe[a]);
+    uint64_t span; /* (k - 1) * d + 1, at most 2^80: checked */
+    if (oc_mul_overflows((uint64_t)(g->k[a] - 1), (uint64_t)g->d[a], &span) ||
+        span >= (uint64_t)4 * OC_MAX_DIM)
+      return bad("the dilated kernel is too large (kernel %lld)", g->k[a]);
+    span += 1;
+    uint64_t padded = (uint64_t)g->in[a] + (uint64_t)g->pb[a] + (uint64_t)g->pe[a];
+    if (padded < span)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "spatial axis %d: the dilated kernel (%llu) is larger than the padded "
+                            "input (%llu)",
+                            i, (unsigned long long)span, (unsigned long long)padded);
+    g->out[a] = (int64_t)((padded - span) / (uint64_t)g->s[a] + 1);
+    if (g->k[a] != 1 || g->s[a] != 1 || g->pb[a] != 0 || g->pe[a] != 0) g->direct = 0;
+  }
+  for (int a = 0; a < 3; a++) {
+    if (oc_mul_overflows(kvol, (uint64_t)g->k[a], &kvol) ||
+        oc_mul_overflows(P, (uint64_t)g->out[a], &P) ||
+        oc_mul_overflows(Pin, (uint64_t)g->in[a], &Pin))
+      return bad("Conv sizes overflow (kernel axis %lld)", a);
+  }
+  uint64_t K;
+  if (oc_mul_overflows(kvol, (uint64_t)g->Cg, &K) || K > (uint64_t)OC_MAX_DIM)
+    return bad("the kernel is too large (%lld channels per group)", g->Cg);
+  g->K = (int64_t)K;
+  g->P = (int64_t)P;
+  g->Pin = (int64_t)Pin;
+  /* cblas takes int dimensions. */
+  if (g->Mg > INT_MAX || g->K > INT_MAX || g->P > INT_MAX)
+    return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
+                          "Conv GEMM of %lld x %lld x %lld exceeds the BLAS int range",
+                          (long long)g->Mg, (long long)g->P, (long long)g->K);
+  return OC_OK;
+}
+
+static oc_status_t conv_infer(const oc_op_call_t *c, size_t *ws) {
+  conv_geom_t g;
+  OC_RETURN_IF_ERROR(conv_geom(c, &g));
+  const oc_tensor_t *x = c->in[0];
+  int n = x->rank - 2;
+  int64_t dims[OC_MAX_RANK] = {g.N, g.M};
+  for (int i = 0; i < n; i++) dims[2 + i] = g.out[3 - n + i];
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, x->rank, dims);
+  *ws = 0;
+  if (!g.direct) {
+    uint64_t bytes;
+    if (oc_mul_overflows((uint64_t)g.K, (uint64_t)g.P, &bytes) ||
+        oc_mul_overflows(bytes, sizeof(float), &bytes) || bytes > OC_MAX_TENSOR_BYTES)
+      return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
+                            "Conv im2col workspace (%lld x %lld floats) exceeds the limit",
+                            (long long)g.K, (long long)g.P);
+    *ws = (size_t)bytes;
+  }
+  return OC_OK;
+}
+
+/* The outputs o in [0, n_out) whose tap o * s + off lies in [0, n_in):
+ * [*lo, *hi). */
+static void valid_range(int64_t off, int64_t s, int64_t n_in, int64_t n_out, int64_t *lo,
+                        int64_t *hi) {
+  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+  int64_t h = n_in - off <= 0 ? 0 : (n_in - off + s - 1) / s;
+  if (l > n_out) l = n_out;
+  if (h > n_out) h = n_out;
+  if (h < l) h = l;
+  *lo = l;
+  *hi = h;
+}
+
+/* col is (Cg*kD*kH*kW, oD*oH*oW); x is (Cg, iD, iH, iW), one (batch, group).
+ * Row (c, kd, kh, kw) holds x[c, od*sd - pd + kd*dd, oh*sh - ph + kh*dh,
+ * ow*sw - pw + kw*dw] for every output position, 0 where that is padding. */
+static void im2col(float *col, const float *x, const conv_geom_t *g) {
+  const int64_t iD = g->in[0], iH = g->in[1], iW = g->in[2];
+  const int64_t oD = g->out[0], oH = g->out[1], oW = g->out[2];
+  float *row = col;
+  for (int64_t ch = 0; ch < g->Cg; ch++) {
+    const float *xc = x + ch * iD * iH * iW;
+    for (int64_t kd = 0; kd < g->k[0]; kd++) {
+      for (int64_t kh = 0; kh < g->k[1]; kh++) {
+        for (int64_t kw = 0; kw < g->k[2]; kw++, row += g->P) {
+          int64_t offd = kd * g->d[0] - g->pb[0], offh = kh * g->d[1] - g->pb[1];
+          int64_t offw = kw * g->d[2] - g->pb[2];
+          int64_t wlo, whi;
+          valid_range(offw, g->s[2], iW, oW, &wlo, &whi);
+          for (int64_t od = 0; od < oD; od++) {
+            int64_t id = od * g->s[0] + offd;
+            for (int64_t oh = 0; oh < oH; oh++) {
+              int64_t ih = oh * g->s[1] + offh;
+              float *dst = row + (od * oH + oh) * oW;
+              if (id < 0 || id >= iD || ih < 0 || ih >= iH) {
+                memset(dst, 0, (size_t)oW * sizeof(float));
+                continue;
+              }
+              int64_t src = (id * iH + ih) * iW + offw; /* + ow * sw: valid for ow in [wlo, whi) */
+              if (wlo > 0) memset(dst, 0, (size_t)wlo * sizeof(float));
+              if (g->s[2] == 1) {
+                if (whi > wlo) memcpy(dst + wlo, xc + src + wlo, (size_t)(whi - wlo) * sizeof(float));
+              } else {
+                const int64_t sw = g->s[2];
+                for (int64_t ow = wlo; ow < whi; ow++) dst[ow] = xc[src + ow * sw];
+              }
+              if (whi < oW) memset(dst + whi, 0, (size_t)(oW - whi) * sizeof(float));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* y is (N, M, P), x is (N, C, Pin), w is (M, K), b is (M) or NULL, ws holds
+ * one (K, P) im2col matrix. Per (batch, group):
+ *   y[n, g*Mg:(g+1)*Mg, :] = w[g*Mg:(g+1)*Mg, :] @ im2col(x[n, g*Cg:(g+1)*Cg]) + b */
+static oc_status_t conv_run(const oc_op_call_t *c) {
+  conv_geom_t g;
+  OC_RETURN_IF_ERROR(conv_geom(c, &g));
+  const float *x = c->in[0]->data, *w = c->in[1]->data;
+  const float *b = c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL;
+  float *y = c->out[0]->data;
+  float *col = c->workspace;
+  if (g.N == 0 || g.Mg == 0 || g.P == 0) return OC_OK;
+  for (int64_t n = 0; n < g.N; n++) {
+    for (int64_t gi = 0; gi < g.G; gi++) {
+      const float *xg = x + (n * g.C + gi * g.Cg) * g.Pin;
+      const float *wg = w + gi * g.Mg * g.K;
+      float *yg = y + (n * g.M + gi * g.Mg) * g.P;
+      float beta = 0.0f;
+      if (b) {
+        for (int64_t m = 0; m < g.Mg; m++) {
+          float bm = b[gi * g.Mg + m];
+          float *yr = yg + m * g.P;
+          for (int64_t p = 0; p < g.P; p++) yr[p] = bm;
+        }
+        beta = 1.0f;
+      }
+      if (g.K == 0) { /* no input channels: y is the bias */
+        if (!b) memset(yg, 0, (size_t)(g.Mg * g.P) * sizeof(float));
+        continue;
+      }
+      const float *B = xg;
+      if (!g.direct) {
+        im2col(col, xg, &g);
+        B = col;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)g.Mg, (blasint)g.P,
+                  (blasint)g.K, 1.0f, wg, (blasint)g.K, B, (blasint)g.P, beta, yg, (blasint)g.P);
+    }
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_conv = {"Conv", 2, 3, 1, 1, conv_infer, conv_run};

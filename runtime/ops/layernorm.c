@@ -1,0 +1,161 @@
+/*
+ * LayerNormalization (ONNX opset 17, stash_type float32).
+ *   inputs:  x float32 (d0..d{r-1}); scale float32 and optional bias float32,
+ *            each unidirectionally broadcastable to the normalized shape
+ *            (d{axis}..d{r-1}).
+ *   outputs: y (same type as x); optional mean and inv_std_dev, float32 with
+ *            dims (d0..d{axis-1}, 1, ..., 1) (rank r).
+ *   ints:    [axis], axis in [-r, r)
+ *   floats:  [epsilon]
+ * x is viewed as (N, D) with D the product of the normalized dims; mean and
+ * variance are accumulated in double. When scale or bias is smaller than
+ * (D), it is expanded into the workspace first (2 * D floats at most).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "oc_ops.h"
+
+/* Whether |t| broadcasts unidirectionally to dims[0..rank). */
+static int ln_broadcasts_to(const oc_tensor_t *t, int rank, const int64_t *dims) {
+  if (t->rank > rank) return 0;
+  for (int i = 0; i < t->rank; i++) {
+    int64_t want = dims[rank - t->rank + i];
+    if (t->dims[i] != want && t->dims[i] != 1) return 0;
+  }
+  return 1;
+}
+
+static oc_status_t layernorm_infer(const oc_op_call_t *c, size_t *ws) {
+  const oc_tensor_t *x = c->in[0], *scale = c->in[1];
+  const oc_tensor_t *bias = c->n_in > 2 ? c->in[2] : NULL;
+  char b1[160], b2[160];
+  if (c->n_ints != 1 || c->n_floats != 1)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "LayerNormalization needs ints [axis] and floats [epsilon]");
+  OC_RETURN_IF_ERROR(oc_expect_dtype(x, OC_DTYPE_FLOAT32, "LayerNormalization input X"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(scale, OC_DTYPE_FLOAT32, "LayerNormalization input Scale"));
+  if (bias) OC_RETURN_IF_ERROR(oc_expect_dtype(bias, OC_DTYPE_FLOAT32, "LayerNormalization input B"));
+  int axis;
+  OC_RETURN_IF_ERROR(oc_norm_axis(c->ints[0], x->rank, &axis));
+  int nrank = x->rank - axis;
+  const int64_t *ndims = x->dims + axis;
+  /* Checked: dims after a zero dim are unbounded by the tensor-size check. */
+  uint64_t du = 1;
+  for (int i = axis; i < x->rank; i++)
+    if (oc_mul_overflows(du, (uint64_t)x->dims[i], &du) || du > OC_MAX_TENSOR_BYTES / 4)
+      return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
+                            "LayerNormalization: the normalized shape of %s is too large",
+                            oc_type_str(x, b1, sizeof b1));
+  int64_t d = (int64_t)du;
+  for (int k = 1; k < c->n_in; k++) {
+    const oc_tensor_t *t = c->in[k];
+    if (t && !ln_broadcasts_to(t, nrank, ndims))
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "LayerNormalization %s %s does not broadcast to the normalized "
+                            "shape of X %s at axis %d",
+                            k == 1 ? "Scale" : "B", oc_type_str(t, b1, sizeof b1),
+                            oc_type_str(x, b2, sizeof b2), axis);
+  }
+  oc_tensor_set_type(c->out[0], x->dtype, x->rank, x->dims);
+  int64_t sdims[OC_MAX_RANK];
+  for (int i = 0; i < x->rank; i++) sdims[i] = i < axis ? x->dims[i] : 1;
+  for (int k = 1; k < c->n_out; k++) oc_tensor_set_type(c->out[k], OC_DTYPE_FLOAT32, x->rank, sdims);
+  /* A workspace only when scale or bias must be expanded (d * 4 <= 2^40). */
+  uint64_t need = 0;
+  for (int k = 1; k < c->n_in; k++)
+    if (c->in[k] && oc_tensor_numel(c->in[k]) != d) need += (uint64_t)d * sizeof(float);
+  *ws = (size_t)need;
+  return OC_OK;
+}
+
+/* Expands t (broadcastable to the normalized dims ndims[0..nrank)) into
+ * out, which is (D). */
+static void ln_expand(float *out, const oc_tensor_t *t, int nrank, const int64_t *ndims, int64_t d) {
+  const float *p = t->data;
+  int64_t strides[OC_MAX_RANK], idx[OC_MAX_RANK] = {0}, s = 1, off = 0;
+  for (int i = nrank - 1; i >= 0; i--) {
+    int it = i - (nrank - t->rank);
+    strides[i] = (it >= 0 && t->dims[it] != 1) ? s : 0;
+    if (it >= 0) s *= t->dims[it];
+  }
+  for (int64_t j = 0; j < d; j++) {
+    out[j] = p[off];
+    for (int k = nrank - 1; k >= 0; k--) {
+      idx[k]++;
+      off += strides[k];
+      if (idx[k] < ndims[k]) break;
+      off -= strides[k] * idx[k];
+      idx[k] = 0;
+    }
+  }
+}
+
+/* x is (n, d), scale is (d), bias is (d) or NULL; y is (n, d); mean and
+ * rstd are (n) or NULL. */
+static void layernorm_forward(float *y, float *mean, float *rstd, const float *x,
+                              const float *scale, const float *bias, float eps, int64_t n,
+                              int64_t d) {
+  for (int64_t i = 0; i < n; i++) {
+    const float *xr = x + i * d;
+    float *yr = y + i * d;
+    double m = 0.0;
+    for (int64_t j = 0; j < d; j++) m += xr[j];
+    m /= (double)d;
+    double v = 0.0;
+    for (int64_t j = 0; j < d; j++) {
+      double t = xr[j] - m;
+      v += t * t;
+    }
+    v /= (double)d;
+    double r = 1.0 / sqrt(v + (double)eps);
+    for (int64_t j = 0; j < d; j++) {
+      float nv = (float)((xr[j] - m) * r);
+      yr[j] = bias ? nv * scale[j] + bias[j] : nv * scale[j];
+    }
+    if (mean) mean[i] = (float)m;
+    if (rstd) rstd[i] = (float)r;
+  }
+}
+
+static oc_status_t layernorm_run(const oc_op_call_t *c) {
+  const oc_tensor_t *x = c->in[0];
+  int axis;
+  OC_RETURN_IF_ERROR(oc_norm_axis(c->ints[0], x->rank, &axis));
+  int64_t n = 1, d = 1;
+  for (int i = 0; i < x->rank; i++) {
+    if (i < axis)
+      n *= x->dims[i];
+    else
+      d *= x->dims[i];
+  }
+  if (n == 0 || d == 0) {
+    /* Nothing to normalize; mean and inv_std_dev of an empty row are NaN. */
+    for (int k = 1; k < c->n_out; k++) {
+      float *p = c->out[k]->data;
+      int64_t m = oc_tensor_numel(c->out[k]);
+      for (int64_t i = 0; i < m; i++) p[i] = NAN;
+    }
+    return OC_OK;
+  }
+  const float *params[2] = {NULL, NULL};
+  float *ws = c->workspace;
+  for (int k = 1; k < c->n_in && k < 3; k++) {
+    const oc_tensor_t *t = c->in[k];
+    if (!t) continue;
+    if (oc_tensor_numel(t) == d) {
+      params[k - 1] = t->data;
+    } else {
+      ln_expand(ws, t, x->rank - axis, x->dims + axis, d);
+      params[k - 1] = ws;
+      ws += d;
+    }
+  }
+  float *mean = c->n_out > 1 ? c->out[1]->data : NULL;
+  float *rstd = c->n_out > 2 ? c->out[2]->data : NULL;
+  layernorm_forward(c->out[0]->data, mean, rstd, x->data, params[0], params[1], c->floats[0], n, d);
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_layernorm = {"LayerNormalization", 2, 3, 1, 3, layernorm_infer,
+                                     layernorm_run};

@@ -1,0 +1,52 @@
+/*
+ * The runtime's op list: X(ENUM, "Name", def) for every op a plan can hold.
+ *
+ * APPEND ONLY. The position of an op is its number, and plans store that
+ * number: never reorder, remove or insert in the middle. A retired op keeps
+ * its slot. Each op is defined in one file under runtime/ops/ (its shape
+ * rule and its kernels); see runtime/ops/TEMPLATE.c.
+ */
+OC_OP(COPY, "Copy", oc_op_copy)                  /* reshape family: same bytes, new dims */
+OC_OP(ADD, "Add", oc_op_add)
+OC_OP(SUB, "Sub", oc_op_sub)
+OC_OP(MUL, "Mul", oc_op_mul)
+OC_OP(DIV, "Div", oc_op_div)
+OC_OP(POW, "Pow", oc_op_pow)
+OC_OP(EQUAL, "Equal", oc_op_equal)
+OC_OP(LESS, "Less", oc_op_less)
+OC_OP(GREATER, "Greater", oc_op_greater)
+OC_OP(WHERE, "Where", oc_op_where)
+OC_OP(RELU, "Relu", oc_op_relu)
+OC_OP(EXP, "Exp", oc_op_exp)
+OC_OP(SQRT, "Sqrt", oc_op_sqrt)
+OC_OP(ERF, "Erf", oc_op_erf)
+OC_OP(NEG, "Neg", oc_op_neg)
+OC_OP(CLIP, "Clip", oc_op_clip)
+OC_OP(CAST, "Cast", oc_op_cast)
+OC_OP(MATMUL, "MatMul", oc_op_matmul)
+OC_OP(GEMM, "Gemm", oc_op_gemm)
+OC_OP(CONV, "Conv", oc_op_conv)
+OC_OP(BATCHNORM, "BatchNormalization", oc_op_batchnorm)
+OC_OP(MAXPOOL, "MaxPool", oc_op_maxpool)
+OC_OP(AVGPOOL, "AveragePool", oc_op_avgpool)
+OC_OP(TRANSPOSE, "Transpose", oc_op_transpose)
+OC_OP(CONCAT, "Concat", oc_op_concat)
+OC_OP(SPLIT, "Split", oc_op_split)
+OC_OP(SLICE, "Slice", oc_op_slice)
+OC_OP(SOFTMAX, "Softmax", oc_op_softmax)
+OC_OP(LAYERNORM, "LayerNormalization", oc_op_layernorm)
+OC_OP(GATHER, "Gather", oc_op_gather)
+OC_OP(REDUCE_MEAN, "ReduceMean", oc_op_reduce_mean)
+OC_OP(REDUCE_SUM, "ReduceSum", oc_op_reduce_sum)
+OC_OP(REDUCE_L2, "ReduceL2", oc_op_reduce_l2)
+OC_OP(EXPAND, "Expand", oc_op_expand)
+OC_OP(GLOBAL_AVGPOOL, "GlobalAveragePool", oc_op_global_avgpool)
+OC_OP(GLOBAL_MAXPOOL, "GlobalMaxPool", oc_op_global_maxpool)
+OC_OP(LOG_SOFTMAX, "LogSoftmax", oc_op_log_softmax)
+OC_OP(REDUCE_MAX, "ReduceMax", oc_op_reduce_max)
+OC_OP(REDUCE_MIN, "ReduceMin", oc_op_reduce_min)
+OC_OP(REDUCE_PROD, "ReduceProd", oc_op_reduce_prod)
+OC_OP(REDUCE_L1, "ReduceL1", oc_op_reduce_l1)
+OC_OP(REDUCE_SUM_SQUARE, "ReduceSumSquare", oc_op_reduce_sum_square)
+OC_OP(REDUCE_LOG_SUM, "ReduceLogSum", oc_op_reduce_log_sum)
+OC_OP(REDUCE_LOG_SUM_EXP, "ReduceLogSumExp", oc_op_reduce_log_sum_exp)

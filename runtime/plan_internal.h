@@ -1,0 +1,59 @@
+/* The runtime's view of an opened, validated plan. Private to runtime/. */
+#ifndef ONNXC_PLAN_INTERNAL_H
+#define ONNXC_PLAN_INTERNAL_H
+
+#include "oc_ops.h"
+#include "plan.pb-c.h"
+
+typedef struct oc_plan_tensor_s {
+  const char *name;
+  int dtype;
+  int rank;
+  int64_t dims[OC_MAX_RANK];
+  uint64_t bytes;
+  int region; /* OCPLAN__REGION__* */
+  uint64_t offset;
+} oc_plan_tensor_t;
+
+typedef struct oc_plan_instr_s {
+  int op;
+  int n_in, n_out;
+  const int32_t *in;
+  const int32_t *out;
+  int n_ints, n_floats;
+  const int64_t *ints;
+  const float *floats;
+  int32_t workspace; /* tensor id or -1 */
+  uint64_t workspace_bytes;
+  const char *node;
+} oc_plan_instr_t;
+
+typedef struct oc_plan_entry_s {
+  const char *name;
+  int n_inputs, n_outputs;
+  const int32_t *inputs;
+  const int32_t *outputs;
+  int n_instrs;
+  oc_plan_instr_t *instrs;
+  uint64_t arena_bytes;
+  uint64_t *arena_offset; /* per tensor; UINT64_MAX when not placed */
+  oc_tensor_info_t *input_info, *output_info;
+} oc_plan_entry_t;
+
+struct oc_plan_s {
+  oc_allocator_t allocator;
+  void *map; /* mmapped file, or a malloc'd copy */
+  size_t map_bytes;
+  int mmapped;
+  uint32_t version;
+  const uint8_t *constants;
+  uint64_t constant_bytes;
+  uint64_t state_bytes;
+  Ocplan__Plan *meta;
+  int n_tensors;
+  oc_plan_tensor_t *tensors;
+  int n_entries;
+  oc_plan_entry_t *entries;
+};
+
+#endif
