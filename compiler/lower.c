@@ -384,6 +384,11 @@ static int64_t opset_for(const oc_graph_t *g, const oc_node_t *n) {
 
 oc_status_t oc_lower_graph(oc_graph_t *g, const int *outputs, int n_outputs,
                            uint64_t fold_limit_bytes) {
+  if (g->opset > OC_MAX_OPSET || g->opset < 1)
+    return oc_make_status(OC_STATUS_UNSUPPORTED,
+                          "the model uses opset %lld of the default ONNX domain; onnxc supports "
+                          "opsets 1 to %d (re-export with opset_version=%d or lower)",
+                          (long long)g->opset, OC_MAX_OPSET, OC_MAX_OPSET);
   int *order = NULL, n_order = 0;
   OC_RETURN_IF_ERROR(schedule(g, outputs, n_outputs, &order, &n_order));
   oc_status_t s = OC_OK;

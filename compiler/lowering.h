@@ -4,6 +4,9 @@
 
 #include "ir.h"
 
+/* Newest default-domain opset whose op semantics onnxc implements. */
+#define OC_MAX_OPSET 17
+
 /* Lowers the nodes that |outputs| depend on, in topological order, into
  * g->instrs. Graph input types must be resolved (no symbolic dims). */
 oc_status_t oc_lower_graph(oc_graph_t *g, const int *outputs, int n_outputs,

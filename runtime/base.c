@@ -12,6 +12,7 @@ size_t oc_dtype_size(int dtype) {
     case OC_DTYPE_BOOL: return 1;
     case OC_DTYPE_UINT8: return 1;
     case OC_DTYPE_INT8: return 1;
+    case OC_DTYPE_FLOAT64: return 8;
     default: return 0;
   }
 }

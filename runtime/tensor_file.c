@@ -322,8 +322,12 @@ static bool external_location_ok(const char *loc) {
   return true;
 }
 
-static oc_status_t read_external(const Onnx__TensorProto *tp, const char *base_dir, void *dst,
-                                 size_t bytes) {
+/* Validates the external data reference of |tp| (location, offset, length
+ * against the file) and only then allocates |*out_data| (|bytes| bytes) and
+ * reads the payload into it. On a read error |*out_data| stays allocated for
+ * the caller to free. */
+static oc_status_t read_external(const Onnx__TensorProto *tp, const char *base_dir, size_t bytes,
+                                 void **out_data) {
   const char *location = NULL, *offset_s = NULL, *length_s = NULL;
   for (size_t i = 0; i < tp->n_external_data; ++i) {
     const Onnx__StringStringEntryProto *e = tp->external_data[i];
@@ -417,7 +421,9 @@ static oc_status_t read_external(const Onnx__TensorProto *tp, const char *base_d
                        bytes);
     goto done;
   }
-  int err = pread_full(fd, dst, bytes, offset);
+  s = alloc_payload(bytes, out_data);
+  if (s) goto done;
+  int err = pread_full(fd, *out_data, bytes, offset);
   if (err) {
     s = oc_make_status(OC_STATUS_IO, "external data '%s': read at offset %" PRIu64 " failed: %s",
                        full, offset,
@@ -461,54 +467,57 @@ static bool int32_field_range(int dtype, int64_t *lo, int64_t *hi) {
   }
 }
 
-static oc_status_t count_mismatch(const char *field, size_t have, size_t need, int dtype,
-                                  int rank, const int64_t *dims) {
-  dims_str_t ds;
-  return oc_make_status(OC_STATUS_CORRUPT, "%s has %zu values, but dims %s of %s require %zu",
-                        field, have, fmt_dims(&ds, rank, dims), oc_dtype_name(dtype), need);
+/* Number of values typed field |src| must hold for |elems| elements of
+ * |dtype| (complex types take two). */
+static size_t typed_values_needed(int dtype, size_t elems) {
+  return (dtype == 14 || dtype == 15) ? elems * 2 : elems; /* bytes <= 2^40: no overflow */
 }
 
-static oc_status_t decode_typed(const Onnx__TensorProto *tp, payload_src_t src, int dtype,
-                                int rank, const int64_t *dims, size_t elems, uint8_t *dst) {
-  const bool complex = dtype == 14 || dtype == 15;
-  const size_t need = complex ? elems * 2 : elems; /* bytes <= 2^40, so no overflow */
-  int64_t lo = 0, hi = 0;
+/* Checks, before anything is allocated, that typed field |src| may carry
+ * |dtype| and holds exactly the number of values the dims require. */
+static oc_status_t typed_check(const Onnx__TensorProto *tp, payload_src_t src, int dtype,
+                               int rank, const int64_t *dims, size_t elems) {
+  int64_t lo, hi;
   bool ok;
+  size_t have;
   switch (src) {
-    case SRC_FLOAT: ok = dtype == 1 || dtype == 14; break;
-    case SRC_INT32: ok = int32_field_range(dtype, &lo, &hi); break;
-    case SRC_INT64: ok = dtype == 7; break;
-    case SRC_DOUBLE: ok = dtype == 11 || dtype == 15; break;
-    case SRC_UINT64: ok = dtype == 12 || dtype == 13; break;
-    default: ok = false; break;
+    case SRC_FLOAT: ok = dtype == 1 || dtype == 14; have = tp->n_float_data; break;
+    case SRC_INT32: ok = int32_field_range(dtype, &lo, &hi); have = tp->n_int32_data; break;
+    case SRC_INT64: ok = dtype == 7; have = tp->n_int64_data; break;
+    case SRC_DOUBLE: ok = dtype == 11 || dtype == 15; have = tp->n_double_data; break;
+    case SRC_UINT64: ok = dtype == 12 || dtype == 13; have = tp->n_uint64_data; break;
+    default: return oc_make_status(OC_STATUS_INTERNAL, "unexpected payload source");
   }
   if (!ok) {
     return oc_make_status(OC_STATUS_CORRUPT, "payload is in %s, which cannot carry %s",
                           src_names[src], oc_dtype_name(dtype));
   }
+  const size_t need = typed_values_needed(dtype, elems);
+  if (have != need) {
+    dims_str_t ds;
+    return oc_make_status(OC_STATUS_CORRUPT, "%s has %zu values, but dims %s of %s require %zu",
+                          src_names[src], have, fmt_dims(&ds, rank, dims), oc_dtype_name(dtype),
+                          need);
+  }
+  return OC_OK;
+}
+
+/* Converts the values of typed field |src| (already checked by typed_check)
+ * into the little-endian payload |dst|, range-checking narrowed values. */
+static oc_status_t typed_fill(const Onnx__TensorProto *tp, payload_src_t src, int dtype,
+                              size_t elems, uint8_t *dst) {
+  const size_t need = typed_values_needed(dtype, elems);
   switch (src) {
     case SRC_FLOAT:
-      if (tp->n_float_data != need) {
-        return count_mismatch("float_data", tp->n_float_data, need, dtype, rank, dims);
-      }
       if (need) memcpy(dst, tp->float_data, need * sizeof(float));
       return OC_OK;
     case SRC_INT64:
-      if (tp->n_int64_data != need) {
-        return count_mismatch("int64_data", tp->n_int64_data, need, dtype, rank, dims);
-      }
       if (need) memcpy(dst, tp->int64_data, need * sizeof(int64_t));
       return OC_OK;
     case SRC_DOUBLE:
-      if (tp->n_double_data != need) {
-        return count_mismatch("double_data", tp->n_double_data, need, dtype, rank, dims);
-      }
       if (need) memcpy(dst, tp->double_data, need * sizeof(double));
       return OC_OK;
     case SRC_UINT64:
-      if (tp->n_uint64_data != need) {
-        return count_mismatch("uint64_data", tp->n_uint64_data, need, dtype, rank, dims);
-      }
       if (dtype == 13) {
         if (need) memcpy(dst, tp->uint64_data, need * sizeof(uint64_t));
         return OC_OK;
@@ -524,10 +533,9 @@ static oc_status_t decode_typed(const Onnx__TensorProto *tp, payload_src_t src, 
       }
       return OC_OK;
     case SRC_INT32: {
-      if (tp->n_int32_data != need) {
-        return count_mismatch("int32_data", tp->n_int32_data, need, dtype, rank, dims);
-      }
-      size_t esize = oc_onnx_dtype_size(dtype);
+      int64_t lo = 0, hi = 0;
+      (void)int32_field_range(dtype, &lo, &hi);
+      const size_t esize = oc_onnx_dtype_size(dtype);
       for (size_t i = 0; i < need; ++i) {
         int32_t v = tp->int32_data[i];
         if (v < lo || v > hi) {
@@ -574,7 +582,7 @@ static oc_status_t proto_decode(const Onnx__TensorProto *tp, const char *base_di
                           tp->n_dims, OC_MAX_RANK);
   }
   const int rank = (int)tp->n_dims;
-  size_t elems, bytes;
+  size_t elems = 0, bytes = 0;
   OC_RETURN_IF_ERROR(shape_size(rank, tp->dims, dtype, &elems, &bytes));
 
   /* Exactly one payload source (or none for an empty tensor). */
@@ -624,24 +632,23 @@ static oc_status_t proto_decode(const Onnx__TensorProto *tp, const char *base_di
                           bytes);
   }
 
-  OC_RETURN_IF_ERROR(alloc_payload(bytes, &out->data));
+  if (src >= SRC_FLOAT) OC_RETURN_IF_ERROR(typed_check(tp, src, dtype, rank, tp->dims, elems));
+
+  /* The payload size is now known to be backed by the input (external data
+   * is checked against its file before allocating), so a small file cannot
+   * make us allocate a huge buffer. */
+  if (src == SRC_EXTERNAL) {
+    OC_RETURN_IF_ERROR(read_external(tp, base_dir, bytes, &out->data));
+  } else {
+    OC_RETURN_IF_ERROR(alloc_payload(bytes, &out->data));
+    if (src == SRC_RAW && bytes) memcpy(out->data, tp->raw_data.data, bytes);
+    if (src >= SRC_FLOAT) OC_RETURN_IF_ERROR(typed_fill(tp, src, dtype, elems, out->data));
+  }
   out->bytes = bytes;
   out->dtype = dtype;
   out->rank = rank;
   for (int i = 0; i < rank; ++i) out->dims[i] = tp->dims[i];
 
-  switch (src) {
-    case SRC_NONE: break;
-    case SRC_RAW:
-      if (bytes) memcpy(out->data, tp->raw_data.data, bytes);
-      break;
-    case SRC_EXTERNAL:
-      OC_RETURN_IF_ERROR(read_external(tp, base_dir, out->data, bytes));
-      break;
-    default:
-      OC_RETURN_IF_ERROR(decode_typed(tp, src, dtype, rank, tp->dims, elems, out->data));
-      break;
-  }
   if (dtype == 9) OC_RETURN_IF_ERROR(check_bools(out->data, bytes));
   if (tp->name) {
     out->name = oc_strdup(tp->name);
@@ -1004,7 +1011,7 @@ static oc_status_t npy_parse(const uint8_t *b, size_t bytes, oc_host_tensor_t *o
     return oc_make_status(OC_STATUS_UNSUPPORTED,
                           "npy: fortran_order True is not supported (save a C-ordered array)");
   }
-  size_t elems, need;
+  size_t elems = 0, need = 0;
   oc_status_t s = shape_size(rank, dims, dtype, &elems, &need);
   if (s) return oc_status_wrap(s, "npy shape: ");
   const size_t data_at = pre + hlen;
@@ -1084,7 +1091,7 @@ static oc_status_t validate_host_tensor(const oc_host_tensor_t *t) {
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "rank %d is outside 0..%d", t->rank,
                           OC_MAX_RANK);
   }
-  size_t elems, bytes;
+  size_t elems = 0, bytes = 0;
   oc_status_t s = shape_size(t->rank, t->dims, t->dtype, &elems, &bytes);
   if (s) {
     oc_status_t r = oc_make_status(oc_status_code(s) == OC_STATUS_RESOURCE_LIMIT

@@ -13,8 +13,8 @@
  *      position; dtype and byte size must match), run, and compare every
  *      output_K.pb (by name, else position) the way ONNX's runner does: same
  *      shape and dtype, and |out - ref| <= atol + rtol*|ref| with rtol 1e-3,
- *      atol 1e-7 for float32 (NaN matches NaN, an infinity only itself);
- *      exact for ints and bool;
+ *      atol 1e-7 for float32 and double (NaN matches NaN, an infinity only
+ *      itself); exact for ints and bool;
  *   3. if the compile with inputs bound at run time fails, retry once per
  *      data set with every graph input bound to that data set's value as a
  *      compile-time constant (node tests feed e.g. Reshape's shape as a
@@ -55,6 +55,7 @@
 #define CONF_ENTRY "embed"
 #define CONF_MSG_MAX 1024
 #define CONF_MAX_FILES 64 /* input_K.pb / output_K.pb per data set */
+#define ONNX_DOUBLE 11     /* TensorProto.DOUBLE: compared with the float32 rule */
 
 enum { OUT_PASS = 0, OUT_FAIL = 1, OUT_UNSUPPORTED = 2 };
 
@@ -331,6 +332,10 @@ static int64_t int_at(int dtype, const void *p, size_t i) {
   }
 }
 
+static double float_at(int dtype, const void *p, size_t i) {
+  return dtype == ONNX_DOUBLE ? ((const double *)p)[i] : (double)((const float *)p)[i];
+}
+
 /* Compares |out| with |ref| (same dtype, shape and size, checked by the
  * caller). */
 static int compare_values(const char *what, const void *out, const oc_host_tensor_t *ref,
@@ -338,13 +343,13 @@ static int compare_values(const char *what, const void *out, const oc_host_tenso
   size_t esize = oc_onnx_dtype_size(ref->dtype);
   size_t count = esize ? ref->bytes / esize : 0;
   size_t bad = 0, first = 0;
-  char ib[128];
-  if (ref->dtype == OC_DTYPE_FLOAT32) {
-    const float *o = out, *r = ref->data;
+  char ib[128], sb[128];
+  if (ref->dtype == OC_DTYPE_FLOAT32 || ref->dtype == ONNX_DOUBLE) {
+    const char *dt = ref->dtype == OC_DTYPE_FLOAT32 ? "float32" : "double";
     double max_err = 0, worst_ratio = 0;
     size_t worst = 0;
     for (size_t i = 0; i < count; i++) {
-      double ov = o[i], rv = r[i];
+      double ov = float_at(ref->dtype, out, i), rv = float_at(ref->dtype, ref->data, i);
       double bound = CONF_ATOL + CONF_RTOL * fabs(rv);
       int ok;
       if (isnan(rv))
@@ -367,14 +372,15 @@ static int compare_values(const char *what, const void *out, const oc_host_tenso
       }
     }
     if (g_verbose)
-      printf("    %s: float32%s max |err| %.3g, worst err/bound %.3g at %s\n", what,
-             shape_str(ref->rank, ref->dims, ib, sizeof ib), max_err, worst_ratio,
+      printf("    %s: %s%s max |err| %.3g, worst err/bound %.3g at %s\n", what, dt,
+             shape_str(ref->rank, ref->dims, sb, sizeof sb), max_err, worst_ratio,
              index_str(worst, ref->rank, ref->dims, ib, sizeof ib));
     if (bad)
       return fail(msg, n, "%s: %zu of %zu values differ; first at %s: got %.9g, want %.9g "
                   "(max |err| %.3g; rtol %g, atol %g)", what, bad, count,
-                  index_str(first, ref->rank, ref->dims, ib, sizeof ib), (double)o[first],
-                  (double)r[first], max_err, CONF_RTOL, CONF_ATOL);
+                  index_str(first, ref->rank, ref->dims, ib, sizeof ib),
+                  float_at(ref->dtype, out, first), float_at(ref->dtype, ref->data, first),
+                  max_err, CONF_RTOL, CONF_ATOL);
     return OUT_PASS;
   }
   int known_int = ref->dtype == OC_DTYPE_INT8 || ref->dtype == OC_DTYPE_UINT8 ||
@@ -388,7 +394,7 @@ static int compare_values(const char *what, const void *out, const oc_host_tenso
   }
   if (g_verbose)
     printf("    %s: %s%s %zu of %zu values differ\n", what, oc_dtype_name(ref->dtype),
-           shape_str(ref->rank, ref->dims, ib, sizeof ib), bad, count);
+           shape_str(ref->rank, ref->dims, sb, sizeof sb), bad, count);
   if (!bad) return OUT_PASS;
   if (known_int)
     return fail(msg, n, "%s: %zu of %zu values differ; first at %s: got %lld, want %lld", what,
@@ -520,7 +526,7 @@ static int run_compiled(const oc_compiled_t *c, const model_info_t *mi, const da
         snprintf(msg, n, "%s", sub);
     }
   }
-  oc_context_release(ctx);
+  if (ctx) oc_context_release(ctx);
   oc_plan_release(plan);
   return rc;
 }
@@ -685,11 +691,11 @@ static int run_isolated(const char *case_dir, const model_info_t *mi, double tim
     close(fds[0]);
     char m[CONF_MSG_MAX] = "";
     int rc = run_case(case_dir, mi, m, sizeof m);
-    fflush(stdout);
-    fflush(stderr);
     write_all(fds[1], m, strlen(m));
     close(fds[1]);
-    _exit(rc);
+    /* exit, not _exit: flushes stdout, and lets a sanitizer build check the
+     * child for leaks (LeakSanitizer then exits 23). */
+    exit(rc);
   }
   close(fds[1]);
 
@@ -748,7 +754,8 @@ static int run_isolated(const char *case_dir, const model_info_t *mi, double tim
     snprintf(msg, n, "%s", report);
     return code;
   }
-  return fail(msg, n, "the child exited with status %d%s%s", code, got ? ": " : "", report);
+  return fail(msg, n, "the child exited with status %d%s%s%s", code,
+              code == 23 ? " (LeakSanitizer's exit code)" : "", got ? ": " : "", report);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -516,6 +516,11 @@ START_TEST(pb_external_data) {
   EXPECT_PROTO_ERROR(&x.tp, g_dir, OC_STATUS_CORRUPT, "beyond the end");
   make_ext_proto(&x, "weights.bin", "16", "20");
   EXPECT_PROTO_ERROR(&x.tp, g_dir, OC_STATUS_CORRUPT, "require 24");
+  /* huge dims against a small file: rejected before allocating */
+  make_ext_proto(&x, "weights.bin", "16", NULL);
+  x.dims[0] = (int64_t)1 << 20;
+  x.dims[1] = (int64_t)1 << 18;
+  EXPECT_PROTO_ERROR(&x.tp, g_dir, OC_STATUS_CORRUPT, "the rest of the file is 32 bytes");
   make_ext_proto(&x, "weights.bin", "18446744073709551615", "24"); /* offset + length overflows */
   EXPECT_PROTO_ERROR(&x.tp, g_dir, OC_STATUS_CORRUPT, NULL);
   make_ext_proto(&x, "weights.bin", "-1", "24");
@@ -931,6 +936,23 @@ START_TEST(err_pb_typed_values) {
   tp.data_type = 6;
   tp.n_int32_data = 2;
   EXPECT_PROTO_ERROR(&tp, NULL, OC_STATUS_CORRUPT, "int32_data has 2 values");
+  /* huge dims (exactly the 2^40-byte limit) backed by one value: rejected
+   * before the payload is allocated */
+  int64_t big[2] = {(int64_t)1 << 20, (int64_t)1 << 18};
+  tp.dims = big;
+  tp.n_dims = 2;
+  tp.n_int32_data = 1;
+  tp.data_type = 6;
+  EXPECT_PROTO_ERROR(&tp, NULL, OC_STATUS_CORRUPT, "int32_data has 1 values");
+  float f1 = 1;
+  tp.n_int32_data = 0;
+  tp.data_type = 1;
+  tp.n_float_data = 1;
+  tp.float_data = &f1;
+  EXPECT_PROTO_ERROR(&tp, NULL, OC_STATUS_CORRUPT, "float_data has 1 values");
+  tp.n_float_data = 0;
+  tp.dims = dims;
+  tp.n_dims = 1;
   /* raw bool bytes must be 0/1 */
   uint8_t raw[3] = {0, 1, 3};
   tp.n_int32_data = 0;

@@ -115,7 +115,7 @@ oc_status_t oc_lower_conv(oc_lower_t *lw) {
   if (group < 1)
     return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'group' is %lld",
                           (long long)group);
-  int64_t ints[1 + 5 * 3];
+  int64_t ints[1 + 4 * 3];
   int is_auto;
   ints[0] = group;
   OC_RETURN_IF_ERROR(oc_lower_window_attrs(lw, n, x->dims + 2, w->dims + 2, ints + 1, ints + 1 + n,
@@ -123,5 +123,5 @@ oc_status_t oc_lower_conv(oc_lower_t *lw) {
   int in[3] = {oc_lower_in(lw, 0), oc_lower_in(lw, 1), oc_lower_in(lw, 2)};
   int n_in = in[2] >= 0 ? 3 : 2;
   int out[1] = {oc_lower_out(lw, 0)};
-  return oc_lower_emit(lw, OC_OP_CONV, n_in, in, 1, out, ints, 1 + 5 * n, NULL, 0);
+  return oc_lower_emit(lw, OC_OP_CONV, n_in, in, 1, out, ints, 1 + 4 * n, NULL, 0);
 }

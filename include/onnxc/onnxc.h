@@ -72,6 +72,7 @@ typedef enum oc_dtype_e {
   OC_DTYPE_INT32 = 6,
   OC_DTYPE_INT64 = 7,
   OC_DTYPE_BOOL = 9,
+  OC_DTYPE_FLOAT64 = 11, /* stored and cast only (PyTorch exports double constants) */
 } oc_dtype_t;
 
 /* Bytes per element, or 0 for a dtype the runtime does not compute. */

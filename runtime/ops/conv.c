@@ -50,9 +50,9 @@ static oc_status_t conv_geom(const oc_op_call_t *c, conv_geom_t *g) {
                           oc_type_str(x, buf, sizeof buf));
   int n = x->rank - 2;
   if (c->n_floats != 0) return bad("Conv takes no floats, got %lld", c->n_floats);
-  if (c->n_ints != 1 + 5 * n)
+  if (c->n_ints != 1 + 4 * n)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                          "Conv with %d spatial axes takes %d ints, got %d", n, 1 + 5 * n,
+                          "Conv with %d spatial axes takes %d ints, got %d", n, 1 + 4 * n,
                           c->n_ints);
   if (w->rank != x->rank)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input W is %s; expected rank %d",

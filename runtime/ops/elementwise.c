@@ -370,6 +370,7 @@ static oc_status_t cast_infer(const oc_op_call_t *c, size_t *ws) {
 static double load_as_double(const void *p, int dtype, int64_t i) {
   switch (dtype) {
     case OC_DTYPE_FLOAT32: return ((const float *)p)[i];
+    case OC_DTYPE_FLOAT64: return ((const double *)p)[i];
     case OC_DTYPE_INT32: return ((const int32_t *)p)[i];
     case OC_DTYPE_INT64: return (double)((const int64_t *)p)[i];
     case OC_DTYPE_UINT8: return ((const uint8_t *)p)[i];
@@ -397,7 +398,7 @@ static oc_status_t cast_run(const oc_op_call_t *c) {
     return OC_OK;
   }
   for (int64_t i = 0; i < n; i++) {
-    if (x->dtype == OC_DTYPE_INT64 && y->dtype != OC_DTYPE_FLOAT32) {
+    if (x->dtype == OC_DTYPE_INT64 && y->dtype != OC_DTYPE_FLOAT32 && y->dtype != OC_DTYPE_FLOAT64) {
       int64_t v = ((const int64_t *)x->data)[i];
       switch (y->dtype) {
         case OC_DTYPE_INT32: ((int32_t *)y->data)[i] = (int32_t)(uint32_t)(uint64_t)v; break;
@@ -410,6 +411,7 @@ static oc_status_t cast_run(const oc_op_call_t *c) {
     double v = load_as_double(x->data, x->dtype, i);
     switch (y->dtype) {
       case OC_DTYPE_FLOAT32: ((float *)y->data)[i] = (float)v; break;
+      case OC_DTYPE_FLOAT64: ((double *)y->data)[i] = v; break;
       case OC_DTYPE_INT64: ((int64_t *)y->data)[i] = f2i64(v); break;
       case OC_DTYPE_INT32: ((int32_t *)y->data)[i] = (int32_t)(uint32_t)(uint64_t)f2i64(v); break;
       case OC_DTYPE_BOOL: ((uint8_t *)y->data)[i] = v != 0; break;

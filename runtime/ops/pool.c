@@ -161,7 +161,7 @@ static void tap_range(int64_t start, int64_t d, int64_t k, int64_t n, int64_t *l
 /* Walks every output position (od, oh, ow) of one plane with the tap ranges
  * [l0,h0) x [l1,h1) x [l2,h2) of its window inside the input and the input
  * offsets s0, s1, s2 of its first tap. */
-#define POOL_WINDOWS(g, BODY)                                                   \
+#define POOL_WINDOWS(g, ...)                                                     \
   for (int64_t od = 0; od < (g)->out[0]; od++) {                                \
     int64_t s0 = od * (g)->s[0] - (g)->pb[0], l0, h0;                           \
     tap_range(s0, (g)->d[0], (g)->k[0], (g)->in[0], &l0, &h0);                  \
@@ -172,7 +172,7 @@ static void tap_range(int64_t start, int64_t d, int64_t k, int64_t n, int64_t *l
         int64_t s2 = ow * (g)->s[2] - (g)->pb[2], l2, h2;                       \
         tap_range(s2, (g)->d[2], (g)->k[2], (g)->in[2], &l2, &h2);              \
         int64_t o = (od * (g)->out[1] + oh) * (g)->out[2] + ow;                 \
-        BODY;                                                                   \
+        __VA_ARGS__                                                             \
       }                                                                         \
     }                                                                           \
   }

@@ -1,0 +1,30 @@
+/*
+ * Gather (opsets 1, 11, 13) -> runtime/ops/gather.c (OC_OP_GATHER), ints
+ * [axis]. Any data dtype the runtime stores; int64 or int32 indices;
+ * negative indices count from the end (opset 11 semantics, applied to every
+ * opset). Out-of-range indices are a run-time error (or a compile error when
+ * the Gather folds). GatherElements and GatherND are different ops.
+ */
+#include "lower.h"
+
+oc_status_t oc_lower_gather(oc_lower_t *lw);
+oc_status_t oc_lower_gather(oc_lower_t *lw) {
+  const oc_tensor_t *x = oc_lower_input(lw, 0), *idx = oc_lower_input(lw, 1);
+  if (!x) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input 'data' is missing");
+  if (!idx) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input 'indices' is missing");
+  if (idx->dtype != OC_DTYPE_INT64 && idx->dtype != OC_DTYPE_INT32)
+    return oc_lower_error(lw, OC_STATUS_UNSUPPORTED,
+                          "input 'indices' has dtype %s; int64 or int32 expected",
+                          oc_dtype_name(idx->dtype));
+  int64_t axis;
+  OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "axis", 0, &axis));
+  if (x->rank < 1)
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input 'data' must have rank >= 1");
+  if (axis < -(int64_t)x->rank || axis >= (int64_t)x->rank)
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
+                          "attribute 'axis' is %lld; must be in [%d, %d] for rank %d",
+                          (long long)axis, -x->rank, x->rank - 1, x->rank);
+  int64_t ints[1] = {axis < 0 ? axis + x->rank : axis};
+  int in[2] = {oc_lower_in(lw, 0), oc_lower_in(lw, 1)}, out[1] = {oc_lower_out(lw, 0)};
+  return oc_lower_emit(lw, OC_OP_GATHER, 2, in, 1, out, ints, 1, NULL, 0);
+}

@@ -1,0 +1,96 @@
+/*
+ * MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool -> runtime/ops/pool.c.
+ */
+#include "lower.h"
+
+/* Defined in compiler/ops/conv.c (see there). */
+oc_status_t oc_lower_window_attrs(const oc_lower_t *lw, int n, const int64_t *in,
+                                  const int64_t *kernel, int64_t *strides, int64_t *pads,
+                                  int64_t *dilations, int *out_auto);
+
+/* Emits MaxPool (avg = 0) or AveragePool (avg = 1) with ints
+ * [kernel[n], strides[n], pads[2n], dilations[n], ceil_mode(, count_include_pad)]. */
+static oc_status_t lower_pool(oc_lower_t *lw, int avg) {
+  const oc_tensor_t *x = oc_lower_input(lw, 0);
+  if (!x) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input X is required");
+  if (x->rank < 3)
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
+                          "input X has rank %d; pooling takes (N, C, D1..Dn)", x->rank);
+  int n = x->rank - 2;
+  if (n > 3)
+    return oc_lower_error(lw, OC_STATUS_UNSUPPORTED,
+                          "pooling over %d spatial axes is not supported (1 to 3)", n);
+  if (!avg) {
+    if (oc_lower_out(lw, 1) >= 0)
+      return oc_lower_error(lw, OC_STATUS_UNSUPPORTED,
+                            "the optional output 'Indices' of MaxPool is not supported");
+    int64_t storage_order;
+    OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "storage_order", 0, &storage_order));
+    /* storage_order only changes Indices, which is refused above. */
+    if (storage_order != 0 && storage_order != 1)
+      return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'storage_order' is %lld",
+                            (long long)storage_order);
+  }
+  int64_t ints[5 * 3 + 2];
+  const int64_t *ks;
+  int nk;
+  OC_RETURN_IF_ERROR(oc_lower_attr_ints(lw, "kernel_shape", &ks, &nk));
+  if (nk < 0)
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'kernel_shape' is required");
+  if (nk != n)
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
+                          "attribute 'kernel_shape' has %d values; input X has %d spatial axes",
+                          nk, n);
+  for (int i = 0; i < n; i++) {
+    if (ks[i] < 1 || ks[i] > OC_MAX_DIM)
+      return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
+                            "attribute 'kernel_shape'[%d] = %lld is out of range", i,
+                            (long long)ks[i]);
+    ints[i] = ks[i];
+  }
+  int is_auto;
+  OC_RETURN_IF_ERROR(oc_lower_window_attrs(lw, n, x->dims + 2, ints, ints + n, ints + 2 * n,
+                                           ints + 4 * n, &is_auto));
+  int64_t ceil_mode, count_include_pad = 0;
+  OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "ceil_mode", 0, &ceil_mode));
+  if (ceil_mode != 0 && ceil_mode != 1)
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'ceil_mode' is %lld",
+                          (long long)ceil_mode);
+  /* With auto_pad the output size is fixed by the auto_pad rule, which the
+   * resolved pads reproduce in floor mode. */
+  ints[5 * n] = is_auto ? 0 : ceil_mode;
+  if (avg) {
+    OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "count_include_pad", 0, &count_include_pad));
+    if (count_include_pad != 0 && count_include_pad != 1)
+      return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
+                            "attribute 'count_include_pad' is %lld", (long long)count_include_pad);
+    ints[5 * n + 1] = count_include_pad;
+  }
+  int in[1] = {oc_lower_in(lw, 0)}, out[1] = {oc_lower_out(lw, 0)};
+  return oc_lower_emit(lw, avg ? OC_OP_AVGPOOL : OC_OP_MAXPOOL, 1, in, 1, out, ints,
+                       5 * n + 1 + avg, NULL, 0);
+}
+
+/* MaxPool (opset 1, 8, 10, 11, 12): Indices output refused. */
+oc_status_t oc_lower_maxpool(oc_lower_t *lw);
+oc_status_t oc_lower_maxpool(oc_lower_t *lw) { return lower_pool(lw, 0); }
+
+/* AveragePool (opset 1, 7, 10, 11, 19). */
+oc_status_t oc_lower_avgpool(oc_lower_t *lw);
+oc_status_t oc_lower_avgpool(oc_lower_t *lw) { return lower_pool(lw, 1); }
+
+static oc_status_t lower_global_pool(oc_lower_t *lw, int op) {
+  int in[1] = {oc_lower_in(lw, 0)}, out[1] = {oc_lower_out(lw, 0)};
+  if (in[0] < 0) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input X is required");
+  return oc_lower_emit(lw, op, 1, in, 1, out, NULL, 0, NULL, 0);
+}
+
+/* GlobalAveragePool / GlobalMaxPool (opset 1): any number of spatial axes. */
+oc_status_t oc_lower_global_avgpool(oc_lower_t *lw);
+oc_status_t oc_lower_global_avgpool(oc_lower_t *lw) {
+  return lower_global_pool(lw, OC_OP_GLOBAL_AVGPOOL);
+}
+oc_status_t oc_lower_global_maxpool(oc_lower_t *lw);
+oc_status_t oc_lower_global_maxpool(oc_lower_t *lw) {
+  return lower_global_pool(lw, OC_OP_GLOBAL_MAXPOOL);
+}

@@ -1,0 +1,752 @@
+/*
+ * Bad input to both tools: corrupted and hostile models fed to `onnxc`, and
+ * corrupted or tampered plans fed to `onnxrun`. Every case must end with exit
+ * status 1, exactly one line on stderr ("onnxc: error: ..." / "onnxrun:
+ * error: ..."), no output file left behind, and no crash or sanitizer report
+ * (sanitizers are told to exit with other codes, so they cannot pass as 1).
+ *
+ * Models are made from a valid model by byte-level damage (truncation,
+ * flipped bytes, random bytes) and by structural edits through protobuf-c
+ * (missing initializers, cycles, huge dims, undefined values, ...). Plans are
+ * made from a valid plan by byte-level damage and by metadata edits that keep
+ * every checksum valid, so the validator behind the checksums is exercised.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "oc_ops.h"
+#include "onnx/onnx.pb-c.h"
+#include "plan.pb-c.h"
+#include "plan_format.h"
+#include "tensor_file.h"
+
+extern char **environ;
+
+#define BASE_MODEL ONNXC_TEST_DATA "/reference/a2_simclr_smallcnn/embed/model.onnx"
+#define BASE_INPUTS ONNXC_TEST_DATA "/reference/a2_simclr_smallcnn/embed/test_data_set_0"
+
+static char workdir[256];
+
+/* --- running a tool ------------------------------------------------------- */
+
+typedef struct run_result_s {
+  int exited, code, signaled, sig;
+  char err[4096];
+  int err_lines;
+} run_result_t;
+
+static run_result_t run_tool(char *const argv[]) {
+  run_result_t r = {0};
+  char errpath[512];
+  snprintf(errpath, sizeof errpath, "%s/stderr.txt", workdir);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 2, errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  /* Sanitizer findings must not look like a clean error exit (1). */
+  setenv("ASAN_OPTIONS", "exitcode=86:detect_leaks=1", 1);
+  setenv("UBSAN_OPTIONS", "halt_on_error=1:exitcode=87:print_stacktrace=1", 1);
+  setenv("LSAN_OPTIONS", "exitcode=88", 1);
+  pid_t pid;
+  int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ck_assert_msg(rc == 0, "spawn %s: %s", argv[0], strerror(rc));
+  int st;
+  waitpid(pid, &st, 0);
+  r.exited = WIFEXITED(st);
+  r.code = r.exited ? WEXITSTATUS(st) : -1;
+  r.signaled = WIFSIGNALED(st);
+  r.sig = r.signaled ? WTERMSIG(st) : 0;
+  FILE *f = fopen(errpath, "r");
+  if (f) {
+    size_t n = fread(r.err, 1, sizeof r.err - 1, f);
+    r.err[n] = 0;
+    fclose(f);
+  }
+  for (char *p = r.err; *p; p++) r.err_lines += *p == '\n';
+  return r;
+}
+
+static int file_exists(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0;
+}
+
+/* Nothing but the tool's known files may be in |dir| after a failed run. */
+static int stray_files(const char *dir) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "ls -A '%s' | grep -v -x -e stderr.txt -e model.onnx -e plan.bin "
+           "-e good.plan -e inputs | grep -q .", dir);
+  return system(cmd) == 0;
+}
+
+static void expect_clean_failure(const run_result_t *r, const char *tool, const char *what) {
+  ck_assert_msg(!r->signaled, "%s: %s crashed with signal %d; stderr: %s", what, tool, r->sig, r->err);
+  ck_assert_msg(r->code == 1, "%s: %s exited %d (want 1); stderr: %s", what, tool, r->code, r->err);
+  ck_assert_msg(r->err_lines == 1, "%s: %s printed %d lines on stderr: %s", what, tool, r->err_lines,
+                r->err);
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "%s: error: ", tool);
+  ck_assert_msg(strncmp(r->err, prefix, strlen(prefix)) == 0, "%s: stderr is not '%s...': %s", what,
+                prefix, r->err);
+}
+
+static void write_file(const char *path, const void *data, size_t n) {
+  FILE *f = fopen(path, "wb");
+  ck_assert_msg(f != NULL, "cannot write %s", path);
+  if (n) ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+  fclose(f);
+}
+
+static void *read_file(const char *path, size_t *n) {
+  void *buf = NULL;
+  oc_status_t s = oc_file_read_all(path, &buf, n);
+  ck_assert_msg(s == OC_OK, "%s", oc_status_message(s));
+  return buf;
+}
+
+/* Unpacked messages are edited with pointers to static data, so they are
+ * allocated from a pool that frees everything at once instead of through
+ * protobuf-c's per-field free. */
+static void *pool_ptrs[1 << 16];
+static int pool_n;
+static void *pool_alloc(void *data, size_t size) {
+  (void)data;
+  void *p = malloc(size ? size : 1);
+  ck_assert_int_lt(pool_n, 1 << 16);
+  pool_ptrs[pool_n++] = p;
+  return p;
+}
+static void pool_free(void *data, void *p) {
+  (void)data;
+  (void)p;
+}
+static ProtobufCAllocator pool = {pool_alloc, pool_free, NULL};
+static void pool_release(void) {
+  for (int i = 0; i < pool_n; i++) free(pool_ptrs[i]);
+  pool_n = 0;
+}
+
+/* --- corrupted models --------------------------------------------------------- */
+
+static void check_model_bytes(const void *data, size_t n, const char *what) {
+  char model[512], plan[512];
+  snprintf(model, sizeof model, "%s/model.onnx", workdir);
+  snprintf(plan, sizeof plan, "%s/plan.bin", workdir);
+  unlink(plan);
+  write_file(model, data, n);
+  char *argv[] = {ONNXC_BIN_DIR "/onnxc", model, "-o", plan, NULL};
+  run_result_t r = run_tool(argv);
+  expect_clean_failure(&r, "onnxc", what);
+  ck_assert_msg(!file_exists(plan), "%s: a plan was written", what);
+  ck_assert_msg(!stray_files(workdir), "%s: a temporary file was left behind", what);
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+static uint64_t rng(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+/* Byte-level damage: truncation, overwritten bytes, random files. */
+START_TEST(models_damaged_bytes) {
+  size_t n;
+  uint8_t *base = read_file(BASE_MODEL, &n);
+  int cases = 0;
+  size_t cuts[] = {0, 1, 2, 5, 16, 100, n / 4, n / 2, n - 100, n - 1};
+  for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+    char what[64];
+    snprintf(what, sizeof what, "model truncated to %zu bytes", cuts[i]);
+    check_model_bytes(base, cuts[i], what);
+    cases++;
+  }
+  uint8_t *rnd = malloc(4096);
+  for (int k = 0; k < 6; k++) {
+    for (int i = 0; i < 4096; i++) rnd[i] = (uint8_t)rng();
+    char what[64];
+    snprintf(what, sizeof what, "random bytes #%d", k);
+    check_model_bytes(rnd, (size_t)(64 << k) > 4096 ? 4096 : (size_t)(64 << k), what);
+    cases++;
+  }
+  /* 0xFF over tags and lengths at the start of the file (bytes 4-10 and
+   * 13-18 hold the producer's name, where any byte is valid). */
+  uint8_t *copy = malloc(n);
+  size_t flip_at[] = {0, 1, 2, 3, 11, 12, 19, 20, 24, 30};
+  for (int k = 0; k < 10; k++) {
+    memcpy(copy, base, n);
+    size_t at = flip_at[k];
+    copy[at] = 0xFF;
+    char what[64];
+    snprintf(what, sizeof what, "byte %zu set to 0xFF", at);
+    check_model_bytes(copy, n, what);
+    cases++;
+  }
+  printf("damaged models: %d cases\n", cases);
+  free(rnd);
+  free(copy);
+  free(base);
+}
+END_TEST
+
+typedef void (*model_edit_fn)(Onnx__ModelProto *m);
+
+static void check_model_edit(model_edit_fn edit, const char *what) {
+  size_t n;
+  uint8_t *base = read_file(BASE_MODEL, &n);
+  Onnx__ModelProto *m = onnx__model_proto__unpack(&pool, n, base);
+  ck_assert_ptr_nonnull(m);
+  edit(m);
+  size_t len = onnx__model_proto__get_packed_size(m);
+  uint8_t *out = malloc(len + 1);
+  onnx__model_proto__pack(m, out);
+  check_model_bytes(out, len, what);
+  free(out);
+  pool_release();
+  free(base);
+}
+
+static Onnx__GraphProto *G(Onnx__ModelProto *m) { return m->graph; }
+
+/* Edits that make the model invalid or hostile. Each keeps the protobuf
+ * well-formed so the compiler's own checks are what catch it. */
+static void drop_first_initializer(Onnx__ModelProto *m) { G(m)->n_initializer = 0; }
+static void drop_graph(Onnx__ModelProto *m) { m->graph = NULL; }
+static void no_opset(Onnx__ModelProto *m) { m->n_opset_import = 0; }
+static void unknown_op(Onnx__ModelProto *m) { G(m)->node[0]->op_type = "FancyConv"; }
+static void custom_domain(Onnx__ModelProto *m) { G(m)->node[0]->domain = "com.example"; }
+static void undefined_input(Onnx__ModelProto *m) { G(m)->node[1]->input[0] = "nowhere"; }
+static void cycle(Onnx__ModelProto *m) {
+  /* node0 reads node1's output; node1 reads node0's. */
+  G(m)->node[0]->input[0] = G(m)->node[1]->output[0];
+}
+static void self_loop(Onnx__ModelProto *m) { G(m)->node[1]->input[0] = G(m)->node[1]->output[0]; }
+static void two_producers(Onnx__ModelProto *m) { G(m)->node[1]->output[0] = G(m)->node[0]->output[0]; }
+static void output_unproduced(Onnx__ModelProto *m) { G(m)->output[0]->name = "ghost"; }
+static void no_outputs(Onnx__ModelProto *m) { G(m)->n_output = 0; }
+static int64_t huge_dims[4] = {(int64_t)1 << 40, 3, 3, 3};
+static void huge_initializer_dims(Onnx__ModelProto *m) {
+  G(m)->initializer[0]->dims = huge_dims;
+  G(m)->initializer[0]->n_dims = 4;
+}
+static int64_t overflow_dims[4] = {(int64_t)1 << 40, (int64_t)1 << 40, 1 << 20, 3};
+static void overflowing_initializer_dims(Onnx__ModelProto *m) {
+  G(m)->initializer[0]->dims = overflow_dims;
+  G(m)->initializer[0]->n_dims = 4;
+}
+static int64_t neg_dims[1] = {-5};
+static void negative_initializer_dim(Onnx__ModelProto *m) {
+  G(m)->initializer[0]->dims = neg_dims;
+  G(m)->initializer[0]->n_dims = 1;
+}
+static void raw_data_short(Onnx__ModelProto *m) { G(m)->initializer[0]->raw_data.len -= 4; }
+static void wrong_dtype_initializer(Onnx__ModelProto *m) { G(m)->initializer[0]->data_type = 11; }
+static void string_initializer(Onnx__ModelProto *m) { G(m)->initializer[0]->data_type = 8; }
+static void undefined_dtype_initializer(Onnx__ModelProto *m) { G(m)->initializer[0]->data_type = 0; }
+static void duplicate_initializer(Onnx__ModelProto *m) {
+  G(m)->initializer[1]->name = G(m)->initializer[0]->name;
+}
+static Onnx__TensorShapeProto__Dimension huge_dim = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
+static Onnx__TensorShapeProto__Dimension *huge_dim_list[4];
+static void huge_input_dim(Onnx__ModelProto *m) {
+  Onnx__TensorShapeProto *sh = G(m)->input[0]->type->tensor_type->shape;
+  for (size_t i = 0; i < sh->n_dim; i++) huge_dim_list[i] = sh->dim[i];
+  huge_dim.value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+  huge_dim.dim_value = (int64_t)1 << 40;
+  huge_dim_list[0] = &huge_dim;
+  sh->dim = huge_dim_list;
+}
+static void symbolic_input_dim(Onnx__ModelProto *m) {
+  Onnx__TensorShapeProto *sh = G(m)->input[0]->type->tensor_type->shape;
+  for (size_t i = 0; i < sh->n_dim; i++) huge_dim_list[i] = sh->dim[i];
+  huge_dim.value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+  huge_dim.dim_param = "batch";
+  huge_dim_list[0] = &huge_dim;
+  sh->dim = huge_dim_list;
+}
+static void input_wrong_rank(Onnx__ModelProto *m) {
+  G(m)->input[0]->type->tensor_type->shape->n_dim = 2;
+}
+static void input_double(Onnx__ModelProto *m) { G(m)->input[0]->type->tensor_type->elem_type = 11; }
+static void input_no_shape(Onnx__ModelProto *m) { G(m)->input[0]->type->tensor_type->shape = NULL; }
+static void input_no_type(Onnx__ModelProto *m) { G(m)->input[0]->type = NULL; }
+static void node_no_op_type(Onnx__ModelProto *m) { G(m)->node[0]->op_type = ""; }
+static void conv_missing_weight(Onnx__ModelProto *m) { G(m)->node[0]->n_input = 1; }
+static void writes_initializer(Onnx__ModelProto *m) {
+  G(m)->node[0]->output[0] = G(m)->initializer[0]->name;
+}
+static void writes_input(Onnx__ModelProto *m) { G(m)->node[0]->output[0] = G(m)->input[0]->name; }
+static Onnx__StringStringEntryProto ext_loc = ONNX__STRING_STRING_ENTRY_PROTO__INIT;
+static Onnx__StringStringEntryProto *ext_list[1] = {&ext_loc};
+static void external_traversal(Onnx__ModelProto *m) {
+  Onnx__TensorProto *t = G(m)->initializer[0];
+  t->has_raw_data = 0;
+  t->raw_data.len = 0;
+  t->has_data_location = 1;
+  t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+  ext_loc.key = "location";
+  ext_loc.value = "../../../etc/passwd";
+  t->external_data = ext_list;
+  t->n_external_data = 1;
+}
+static void external_absolute(Onnx__ModelProto *m) {
+  external_traversal(m);
+  ext_loc.value = "/etc/passwd";
+}
+static void external_missing(Onnx__ModelProto *m) {
+  external_traversal(m);
+  ext_loc.value = "weights_that_do_not_exist.bin";
+}
+static Onnx__AttributeProto bad_attr = ONNX__ATTRIBUTE_PROTO__INIT;
+static Onnx__AttributeProto *attrs_buf[16];
+static void add_attr(Onnx__NodeProto *n, Onnx__AttributeProto *a) {
+  for (size_t i = 0; i < n->n_attribute && i < 15; i++) attrs_buf[i] = n->attribute[i];
+  attrs_buf[n->n_attribute < 15 ? n->n_attribute : 15] = a;
+  n->attribute = attrs_buf;
+  n->n_attribute = n->n_attribute < 15 ? n->n_attribute + 1 : 16;
+}
+/* Replaces the first attribute named |name| of node 0 with |a|. */
+static void set_attr(Onnx__NodeProto *n, const char *name, Onnx__AttributeProto *a) {
+  for (size_t i = 0; i < n->n_attribute; i++)
+    if (strcmp(n->attribute[i]->name, name) == 0) {
+      n->attribute[i] = a;
+      return;
+    }
+  add_attr(n, a);
+}
+static int64_t bad_ints[8];
+static void conv_strides_zero(Onnx__ModelProto *m) {
+  bad_attr.name = "strides";
+  bad_attr.has_type = 1;
+  bad_attr.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+  bad_ints[0] = 0;
+  bad_ints[1] = 0;
+  bad_attr.ints = bad_ints;
+  bad_attr.n_ints = 2;
+  set_attr(G(m)->node[0], "strides", &bad_attr);
+}
+static void conv_pads_huge(Onnx__ModelProto *m) {
+  bad_attr.name = "pads";
+  bad_attr.has_type = 1;
+  bad_attr.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+  for (int i = 0; i < 4; i++) bad_ints[i] = (int64_t)1 << 40;
+  bad_attr.ints = bad_ints;
+  bad_attr.n_ints = 4;
+  set_attr(G(m)->node[0], "pads", &bad_attr);
+}
+static void conv_pads_negative(Onnx__ModelProto *m) {
+  conv_pads_huge(m);
+  for (int i = 0; i < 4; i++) bad_ints[i] = -100;
+}
+static void conv_group_wrong(Onnx__ModelProto *m) {
+  bad_attr.name = "group";
+  bad_attr.has_type = 1;
+  bad_attr.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+  bad_attr.has_i = 1;
+  bad_attr.i = 7;
+  set_attr(G(m)->node[0], "group", &bad_attr);
+}
+static void conv_attr_wrong_type(Onnx__ModelProto *m) {
+  bad_attr.name = "strides";
+  bad_attr.has_type = 1;
+  bad_attr.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+  bad_attr.has_f = 1;
+  bad_attr.f = 1.5f;
+  set_attr(G(m)->node[0], "strides", &bad_attr);
+}
+static void conv_dilations_huge(Onnx__ModelProto *m) {
+  bad_attr.name = "dilations";
+  bad_attr.has_type = 1;
+  bad_attr.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+  bad_ints[0] = INT64_MAX;
+  bad_ints[1] = INT64_MAX;
+  bad_attr.ints = bad_ints;
+  bad_attr.n_ints = 2;
+  set_attr(G(m)->node[0], "dilations", &bad_attr);
+}
+static void opset_future(Onnx__ModelProto *m) { m->opset_import[0]->version = 99; }
+static void weight_shape_mismatch(Onnx__ModelProto *m) {
+  /* Swap the two convolution weights: channel counts no longer match. */
+  for (size_t i = 0; i < G(m)->n_initializer; i++)
+    if (G(m)->initializer[i]->n_dims == 4) {
+      for (size_t j = i + 1; j < G(m)->n_initializer; j++)
+        if (G(m)->initializer[j]->n_dims == 4) {
+          char *t = G(m)->initializer[i]->name;
+          G(m)->initializer[i]->name = G(m)->initializer[j]->name;
+          G(m)->initializer[j]->name = t;
+          return;
+        }
+    }
+}
+
+static const struct {
+  model_edit_fn fn;
+  const char *what;
+} model_edits[] = {
+    {drop_first_initializer, "initializers missing"},
+    {drop_graph, "no graph"},
+    {no_opset, "no opset import"},
+    {unknown_op, "unknown op"},
+    {custom_domain, "op in an unknown domain"},
+    {undefined_input, "node reads an undefined value"},
+    {cycle, "cycle between two nodes"},
+    {self_loop, "node reads its own output"},
+    {two_producers, "two nodes produce one value"},
+    {output_unproduced, "graph output not produced"},
+    {no_outputs, "graph without outputs"},
+    {huge_initializer_dims, "initializer dims 2^40 with small raw_data"},
+    {overflowing_initializer_dims, "initializer dims overflow"},
+    {negative_initializer_dim, "negative initializer dim"},
+    {raw_data_short, "raw_data shorter than dims"},
+    {wrong_dtype_initializer, "double initializer"},
+    {string_initializer, "string initializer"},
+    {undefined_dtype_initializer, "initializer without dtype"},
+    {duplicate_initializer, "initializer defined twice"},
+    {huge_input_dim, "graph input dim 2^40"},
+    {symbolic_input_dim, "symbolic input dim without --dim"},
+    {input_wrong_rank, "graph input of the wrong rank for Conv"},
+    {input_double, "double graph input"},
+    {input_no_shape, "graph input without shape"},
+    {input_no_type, "graph input without type"},
+    {node_no_op_type, "node without op_type"},
+    {conv_missing_weight, "Conv without weight"},
+    {writes_initializer, "node overwrites an initializer"},
+    {writes_input, "node overwrites a graph input"},
+    {external_traversal, "external data path with .."},
+    {external_absolute, "external data absolute path"},
+    {external_missing, "external data file missing"},
+    {conv_strides_zero, "Conv strides 0"},
+    {conv_pads_huge, "Conv pads 2^40"},
+    {conv_pads_negative, "Conv pads negative"},
+    {conv_group_wrong, "Conv group not dividing channels"},
+    {conv_attr_wrong_type, "Conv strides of the wrong attribute type"},
+    {conv_dilations_huge, "Conv dilations INT64_MAX"},
+    {opset_future, "opset 99"},
+    {weight_shape_mismatch, "weights swapped between layers"},
+};
+
+START_TEST(models_structural_edits) {
+  int n = (int)(sizeof model_edits / sizeof model_edits[0]);
+  for (int i = 0; i < n; i++) check_model_edit(model_edits[i].fn, model_edits[i].what);
+  printf("edited models: %d cases\n", n);
+}
+END_TEST
+
+/* --- corrupted plans ----------------------------------------------------------- */
+
+static char good_plan[512], inputs_dir[512];
+
+static void make_good_plan(void) {
+  snprintf(good_plan, sizeof good_plan, "%s/good.plan", workdir);
+  snprintf(inputs_dir, sizeof inputs_dir, "%s", BASE_INPUTS);
+  char *argv[] = {ONNXC_BIN_DIR "/onnxc", BASE_MODEL, "-o", good_plan, NULL};
+  run_result_t r = run_tool(argv);
+  ck_assert_msg(r.code == 0, "compiling the base model failed: %s", r.err);
+}
+
+static void check_plan_bytes(const void *data, size_t n, const char *what) {
+  char plan[512], out[512];
+  snprintf(plan, sizeof plan, "%s/plan.bin", workdir);
+  snprintf(out, sizeof out, "%s/outputs", workdir);
+  write_file(plan, data, n);
+  char *argv[] = {ONNXC_BIN_DIR "/onnxrun", plan, "--inputs", inputs_dir, "--outputs", out, NULL};
+  run_result_t r = run_tool(argv);
+  expect_clean_failure(&r, "onnxrun", what);
+  ck_assert_msg(!file_exists(out), "%s: outputs were written", what);
+}
+
+static void put64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t get64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+START_TEST(plans_damaged_bytes) {
+  make_good_plan();
+  size_t n;
+  uint8_t *base = read_file(good_plan, &n);
+  uint8_t *copy = malloc(n);
+  int cases = 0;
+  size_t cuts[] = {0, 7, 64, 127, 128, 200, n / 2, n - 64, n - 1};
+  for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+    char what[64];
+    snprintf(what, sizeof what, "plan truncated to %zu bytes", cuts[i]);
+    check_plan_bytes(base, cuts[i], what);
+    cases++;
+  }
+  /* A flipped bit in every header field, in the metadata, in the weights. */
+  size_t flips[] = {0, 7, 8, 12, 16, 24, 32, 40, 48, 56, 64, 72, 80, 127,
+                    128, 129, 150, 200, 300, n / 2, n - 10, n - 1};
+  for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
+    memcpy(copy, base, n);
+    copy[flips[i]] ^= 0x10;
+    char what[64];
+    snprintf(what, sizeof what, "bit flipped at byte %zu", flips[i]);
+    check_plan_bytes(copy, n, what);
+    cases++;
+  }
+  /* Other format versions, with a consistent header checksum. */
+  uint32_t versions[] = {0, OC_PLAN_FORMAT_VERSION + 1, 0xFFFFFFFFu};
+  for (size_t i = 0; i < 3; i++) {
+    memcpy(copy, base, n);
+    for (int b = 0; b < 4; b++) copy[OC_PLAN_OFF_VERSION + b] = (uint8_t)(versions[i] >> (8 * b));
+    put64(copy + OC_PLAN_OFF_HEADER_HASH, oc_hash64(copy, OC_PLAN_OFF_HEADER_HASH, OC_PLAN_HASH_SEED));
+    char what[64];
+    snprintf(what, sizeof what, "format version %u", versions[i]);
+    check_plan_bytes(copy, n, what);
+    cases++;
+  }
+  /* Appended garbage. */
+  uint8_t *longer = malloc(n + 100);
+  memcpy(longer, base, n);
+  memset(longer + n, 0xAB, 100);
+  check_plan_bytes(longer, n + 100, "100 bytes appended");
+  cases++;
+  printf("damaged plans: %d cases\n", cases);
+  free(longer);
+  free(copy);
+  free(base);
+}
+END_TEST
+
+/* Edits the metadata and re-seals the file with valid checksums. */
+typedef void (*plan_edit_fn)(Ocplan__Plan *p);
+
+static void check_plan_edit(plan_edit_fn edit, const char *what) {
+  size_t n;
+  uint8_t *base = read_file(good_plan, &n);
+  uint64_t mo = get64(base + OC_PLAN_OFF_META_OFFSET), ml = get64(base + OC_PLAN_OFF_META_BYTES);
+  uint64_t dof = get64(base + OC_PLAN_OFF_DATA_OFFSET), dl = get64(base + OC_PLAN_OFF_DATA_BYTES);
+  Ocplan__Plan *p = ocplan__plan__unpack(&pool, ml, base + mo);
+  ck_assert_ptr_nonnull(p);
+  edit(p);
+  size_t nml = ocplan__plan__get_packed_size(p);
+  uint64_t ndof = (OC_PLAN_HEADER_BYTES + nml + 63) / 64 * 64;
+  size_t total = ndof + dl;
+  uint8_t *out = calloc(1, total);
+  memcpy(out, base, OC_PLAN_HEADER_BYTES);
+  ocplan__plan__pack(p, out + OC_PLAN_HEADER_BYTES);
+  memcpy(out + ndof, base + dof, dl);
+  put64(out + OC_PLAN_OFF_FILE_BYTES, total);
+  put64(out + OC_PLAN_OFF_META_BYTES, nml);
+  put64(out + OC_PLAN_OFF_DATA_OFFSET, ndof);
+  put64(out + OC_PLAN_OFF_META_HASH, oc_hash64(out + OC_PLAN_HEADER_BYTES, nml, OC_PLAN_HASH_SEED));
+  put64(out + OC_PLAN_OFF_HEADER_HASH, oc_hash64(out, OC_PLAN_OFF_HEADER_HASH, OC_PLAN_HASH_SEED));
+  check_plan_bytes(out, total, what);
+  free(out);
+  pool_release();
+  free(base);
+}
+
+static Ocplan__EntryPoint *E(Ocplan__Plan *p) { return p->entries[0]; }
+static Ocplan__Instruction *I(Ocplan__Plan *p, int k) { return E(p)->instructions[k]; }
+static int first_op(Ocplan__Plan *p, int op) {
+  for (size_t i = 0; i < E(p)->n_instructions; i++)
+    if (I(p, (int)i)->op == op) return (int)i;
+  return 0;
+}
+static int first_const(Ocplan__Plan *p) {
+  for (size_t i = 0; i < p->n_tensors; i++)
+    if (p->tensors[i]->region == OCPLAN__REGION__REGION_CONSTANT) return (int)i;
+  return 0;
+}
+static int first_arena(Ocplan__Plan *p) {
+  for (size_t i = 0; i < p->n_tensors; i++)
+    if (p->tensors[i]->region == OCPLAN__REGION__REGION_ARENA) return (int)i;
+  return 0;
+}
+
+static void p_no_entries(Ocplan__Plan *p) { p->n_entries = 0; }
+static void p_const_offset_oob(Ocplan__Plan *p) { p->tensors[first_const(p)]->offset = 1u << 30; }
+static void p_const_offset_misaligned(Ocplan__Plan *p) { p->tensors[first_const(p)]->offset += 4; }
+static void p_arena_offset_oob(Ocplan__Plan *p) { E(p)->arena_offsets[0] = E(p)->arena_bytes; }
+static void p_arena_offset_huge(Ocplan__Plan *p) { E(p)->arena_offsets[0] = UINT64_MAX - 63; }
+static void p_arena_too_small(Ocplan__Plan *p) { E(p)->arena_bytes = 64; }
+static void p_arena_count_mismatch(Ocplan__Plan *p) { E(p)->n_arena_offsets--; }
+static void p_arena_tensor_id_bad(Ocplan__Plan *p) { E(p)->arena_tensors[0] = 1 << 20; }
+static void p_arena_places_const(Ocplan__Plan *p) { E(p)->arena_tensors[0] = first_const(p); }
+static void p_input_id_bad(Ocplan__Plan *p) { I(p, 0)->inputs[0] = 99999; }
+static void p_input_id_negative(Ocplan__Plan *p) { I(p, 0)->inputs[0] = -7; }
+static void p_output_id_bad(Ocplan__Plan *p) { I(p, 0)->outputs[0] = (int32_t)p->n_tensors; }
+static void p_output_is_const(Ocplan__Plan *p) { I(p, 0)->outputs[0] = first_const(p); }
+static void p_unknown_op(Ocplan__Plan *p) { I(p, 0)->op = 9999; }
+static void p_negative_op(Ocplan__Plan *p) { I(p, 0)->op = -1; }
+static void p_op_swapped(Ocplan__Plan *p) { I(p, 0)->op = OC_OP_COPY; /* its shape rule disagrees */ }
+static void p_too_few_inputs(Ocplan__Plan *p) { I(p, 0)->n_inputs = 1; }
+static void p_no_outputs(Ocplan__Plan *p) { I(p, 0)->n_outputs = 0; }
+static void p_ints_changed(Ocplan__Plan *p) {
+  int k = first_op(p, OC_OP_CONV);
+  for (size_t i = 0; i < I(p, k)->n_ints; i++) I(p, k)->ints[i] = (int64_t)1 << 40;
+}
+static void p_ints_dropped(Ocplan__Plan *p) { I(p, first_op(p, OC_OP_CONV))->n_ints = 1; }
+static void p_ints_negative(Ocplan__Plan *p) {
+  int k = first_op(p, OC_OP_CONV);
+  for (size_t i = 0; i < I(p, k)->n_ints; i++) I(p, k)->ints[i] = -3;
+}
+static void p_dims_changed(Ocplan__Plan *p) { p->tensors[first_arena(p)]->dims[0] += 1; }
+static int64_t big_dims[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+static void p_rank_too_big(Ocplan__Plan *p) {
+  p->tensors[first_arena(p)]->dims = big_dims;
+  p->tensors[first_arena(p)]->n_dims = 9;
+}
+static void p_dim_huge(Ocplan__Plan *p) { p->tensors[first_arena(p)]->dims[0] = (int64_t)1 << 50; }
+static void p_dim_negative(Ocplan__Plan *p) { p->tensors[first_const(p)]->dims[0] = -1; }
+static void p_dtype_bad(Ocplan__Plan *p) { p->tensors[first_const(p)]->dtype = 11; }
+static void p_dtype_unknown(Ocplan__Plan *p) { p->tensors[first_arena(p)]->dtype = 12345; }
+static void p_region_bad(Ocplan__Plan *p) { p->tensors[first_arena(p)]->region = 7; }
+static void p_state_without_bytes(Ocplan__Plan *p) {
+  p->tensors[first_arena(p)]->region = OCPLAN__REGION__REGION_STATE;
+}
+static void p_workspace_bad(Ocplan__Plan *p) { I(p, first_op(p, OC_OP_CONV))->workspace = 1 << 24; }
+static void p_workspace_const(Ocplan__Plan *p) { I(p, first_op(p, OC_OP_CONV))->workspace = first_const(p); }
+static void p_entry_input_const(Ocplan__Plan *p) { E(p)->inputs[0] = first_const(p); }
+static void p_entry_output_bad(Ocplan__Plan *p) { E(p)->outputs[0] = -1; }
+static void p_entry_duplicate(Ocplan__Plan *p) {
+  static Ocplan__EntryPoint *two[2];
+  two[0] = two[1] = E(p);
+  p->entries = two;
+  p->n_entries = 2;
+}
+static void p_entry_unnamed(Ocplan__Plan *p) { E(p)->name = ""; }
+static void p_wrong_entry_name(Ocplan__Plan *p) { E(p)->name = "train_step"; }
+static int32_t four_inputs[4];
+static void p_many_instr_inputs(Ocplan__Plan *p) {
+  /* Conv takes at most 3 inputs. */
+  int k = first_op(p, OC_OP_CONV);
+  for (size_t i = 0; i < 3; i++) four_inputs[i] = I(p, k)->inputs[i];
+  four_inputs[3] = four_inputs[0];
+  I(p, k)->inputs = four_inputs;
+  I(p, k)->n_inputs = 4;
+}
+
+static const struct {
+  plan_edit_fn fn;
+  const char *what;
+} plan_edits[] = {
+    {p_no_entries, "no entry points"},
+    {p_const_offset_oob, "constant offset out of range"},
+    {p_const_offset_misaligned, "constant offset misaligned"},
+    {p_arena_offset_oob, "arena offset at the arena's end"},
+    {p_arena_offset_huge, "arena offset near 2^64"},
+    {p_arena_too_small, "arena smaller than its tensors"},
+    {p_arena_count_mismatch, "arena tensors and offsets differ in count"},
+    {p_arena_tensor_id_bad, "arena placement of a nonexistent tensor"},
+    {p_arena_places_const, "arena placement of a constant"},
+    {p_input_id_bad, "instruction input id out of range"},
+    {p_input_id_negative, "instruction input id negative"},
+    {p_output_id_bad, "instruction output id out of range"},
+    {p_output_is_const, "instruction writes a constant"},
+    {p_unknown_op, "unknown op number"},
+    {p_negative_op, "negative op number"},
+    {p_op_swapped, "op replaced by another"},
+    {p_too_few_inputs, "instruction with too few inputs"},
+    {p_no_outputs, "instruction without outputs"},
+    {p_ints_changed, "Conv ints set to 2^40"},
+    {p_ints_dropped, "Conv ints truncated"},
+    {p_ints_negative, "Conv ints negative"},
+    {p_dims_changed, "tensor dims changed"},
+    {p_rank_too_big, "tensor of rank 9"},
+    {p_dim_huge, "tensor dim 2^50"},
+    {p_dim_negative, "constant with a negative dim"},
+    {p_dtype_bad, "constant of dtype double"},
+    {p_dtype_unknown, "tensor of an unknown dtype"},
+    {p_region_bad, "unknown region"},
+    {p_state_without_bytes, "state tensor outside the state region"},
+    {p_workspace_bad, "workspace id out of range"},
+    {p_workspace_const, "workspace is a constant"},
+    {p_entry_input_const, "entry input is a constant"},
+    {p_entry_output_bad, "entry output id -1"},
+    {p_entry_duplicate, "entry point listed twice"},
+    {p_entry_unnamed, "entry point without a name"},
+    {p_wrong_entry_name, "no 'embed' entry point"},
+    {p_many_instr_inputs, "Conv with a fourth input"},
+};
+
+START_TEST(plans_tampered_metadata) {
+  make_good_plan();
+  int n = (int)(sizeof plan_edits / sizeof plan_edits[0]);
+  for (int i = 0; i < n; i++) check_plan_edit(plan_edits[i].fn, plan_edits[i].what);
+  printf("tampered plans: %d cases\n", n);
+}
+END_TEST
+
+/* The good plan runs: the harness itself would notice a broken tool. */
+START_TEST(good_plan_runs) {
+  make_good_plan();
+  char out[512];
+  snprintf(out, sizeof out, "%s/outputs", workdir);
+  char *argv[] = {ONNXC_BIN_DIR "/onnxrun", good_plan, "--inputs", inputs_dir, "--outputs", out, NULL};
+  run_result_t r = run_tool(argv);
+  ck_assert_msg(r.code == 0, "onnxrun on the good plan failed: %s", r.err);
+  char o0[600];
+  snprintf(o0, sizeof o0, "%s/output_0.pb", out);
+  ck_assert(file_exists(o0));
+  unlink(o0);
+  rmdir(out);
+}
+END_TEST
+
+/* A failed compile leaves an existing plan untouched. */
+START_TEST(failed_compile_keeps_old_plan) {
+  char model[512], plan[512];
+  snprintf(model, sizeof model, "%s/model.onnx", workdir);
+  snprintf(plan, sizeof plan, "%s/plan.bin", workdir);
+  write_file(plan, "precious", 8);
+  write_file(model, "garbage", 7);
+  char *argv[] = {ONNXC_BIN_DIR "/onnxc", model, "-o", plan, NULL};
+  run_result_t r = run_tool(argv);
+  expect_clean_failure(&r, "onnxc", "garbage model over an existing plan");
+  size_t n;
+  char *kept = read_file(plan, &n);
+  ck_assert_uint_eq(n, 8);
+  ck_assert(memcmp(kept, "precious", 8) == 0);
+  free(kept);
+  unlink(plan);
+}
+END_TEST
+
+static void setup(void) {
+  snprintf(workdir, sizeof workdir, "/tmp/onnxc-badinput-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(workdir));
+}
+
+static void teardown(void) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", workdir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", workdir);
+}
+
+int main(void) {
+  Suite *s = suite_create("bad_input");
+  TCase *tm = tcase_create("models");
+  tcase_add_checked_fixture(tm, setup, teardown);
+  tcase_set_timeout(tm, 900);
+  tcase_add_test(tm, models_damaged_bytes);
+  tcase_add_test(tm, models_structural_edits);
+  tcase_add_test(tm, failed_compile_keeps_old_plan);
+  suite_add_tcase(s, tm);
+  TCase *tp = tcase_create("plans");
+  tcase_add_checked_fixture(tp, setup, teardown);
+  tcase_set_timeout(tp, 900);
+  tcase_add_test(tp, good_plan_runs);
+  tcase_add_test(tp, plans_damaged_bytes);
+  tcase_add_test(tp, plans_tampered_metadata);
+  suite_add_tcase(s, tp);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
