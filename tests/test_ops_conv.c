@@ -738,6 +738,65 @@ START_TEST(batchnorm_errors) {
 }
 END_TEST
 
+
+/* Random small attributes (many invalid): whenever infer accepts, run must
+ * stay inside the tensors and the workspace infer asked for (ASan checks). */
+START_TEST(fuzz_infer_run) {
+  rng_state = 777;
+  int accepted[3] = {0, 0, 0};
+  for (int iter = 0; iter < 20000; iter++) {
+    int op = iter % 3; /* 0 conv, 1 maxpool, 2 avgpool */
+    int n = 1 + (int)((rng_state >> 4) % 3);
+    frand();
+    int64_t xd[5] = {1 + iter % 2, 2 + (iter / 3) % 3}, wd[5] = {2, 0};
+    for (int a = 0; a < n; a++) {
+      frand();
+      xd[2 + a] = (int64_t)((rng_state >> 9) % 6);
+      frand();
+      wd[2 + a] = 1 + (int64_t)((rng_state >> 9) % 4);
+    }
+    int64_t ints[17];
+    int n_ints = op == 0 ? 1 + 4 * n : 5 * n + 1 + (op == 2);
+    for (int i = 0; i < n_ints; i++) {
+      frand();
+      ints[i] = (int64_t)((rng_state >> 9) % 6) - 1;
+    }
+    if (op == 0) {
+      int64_t g = ints[0] >= 1 ? ints[0] : 1;
+      wd[1] = xd[1] % g == 0 ? xd[1] / g : xd[1];
+    }
+    oc_tensor_t x = mk_data(OC_DTYPE_FLOAT32, 2 + n, xd), w = mk_data(OC_DTYPE_FLOAT32, 2 + n, wd);
+    fill_rand(&x);
+    fill_rand(&w);
+    oc_tensor_t y = mk(0, 0, NULL);
+    oc_tensor_t *in[2] = {&x, &w};
+    int kind = op == 0 ? OC_OP_CONV : op == 1 ? OC_OP_MAXPOOL : OC_OP_AVGPOOL;
+    oc_tensor_t *outs[1] = {&y};
+    oc_op_call_t c = {.ints = ints, .n_ints = n_ints, .n_in = op == 0 ? 2 : 1, .in = in,
+                      .n_out = 1, .out = outs};
+    size_t ws = 0;
+    oc_status_t st = oc_op_infer(kind, &c, &ws);
+    if (st) {
+      oc_status_free(st);
+    } else {
+      accepted[op]++;
+      size_t bytes = oc_tensor_bytes(&y);
+      y.data = malloc(bytes ? bytes : 1);
+      c.workspace = ws ? malloc(ws) : NULL;
+      c.workspace_bytes = ws;
+      expect_ok(oc_op_get(kind)->run(&c));
+      free(c.workspace);
+      free(y.data);
+    }
+    free(x.data);
+    free(w.data);
+  }
+  ck_assert_int_gt(accepted[0], 20);
+  ck_assert_int_gt(accepted[1], 20);
+  ck_assert_int_gt(accepted[2], 20);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("ops_conv");
   TCase *shape = tcase_create("shape");
@@ -756,6 +815,7 @@ static Suite *suite(void) {
   tcase_add_test(err, conv_errors);
   tcase_add_test(err, pool_errors);
   tcase_add_test(err, batchnorm_errors);
+  tcase_add_test(err, fuzz_infer_run);
   suite_add_tcase(s, err);
   return s;
 }

@@ -767,10 +767,11 @@ START_TEST(errors_matmul_gemm) {
   a.rank = 0;
   expect_error(infer(OC_OP_MATMUL, in, 2, out, 1, NULL, 0, NULL, 0, NULL),
                OC_STATUS_INVALID_ARGUMENT, NULL, "matmul scalar");
+  a.rank = 2;
   /* Batch dims that pass the per-tensor size check but overflow together. */
-  int64_t big_a[5] = {0, (int64_t)1 << 40, (int64_t)1 << 40, 1, 1};
-  int64_t big_b[5] = {(int64_t)1 << 40, 1, 1, 1, 1};
-  oc_tensor_t ba = tensor(OC_DTYPE_FLOAT32, 5, big_a, NULL), bb = tensor(OC_DTYPE_FLOAT32, 5, big_b, NULL);
+  int64_t big_a[4] = {(int64_t)1 << 36, 1, 1, 1};
+  int64_t big_b[4] = {1, (int64_t)1 << 36, 1, 1};
+  oc_tensor_t ba = tensor(OC_DTYPE_FLOAT32, 4, big_a, NULL), bb = tensor(OC_DTYPE_FLOAT32, 4, big_b, NULL);
   in[0] = &ba;
   in[1] = &bb;
   oc_status_t s = infer(OC_OP_MATMUL, in, 2, out, 1, NULL, 0, NULL, 0, NULL);

@@ -130,6 +130,7 @@ oc_status_t oc_lower_split(oc_lower_t *lw) {
   }
   if (n < 0 && oc_lower_in(lw, 1) >= 0 && (lw->opset >= 13 || lw->opset < 2))
     OC_RETURN_IF_ERROR(oc_lower_const_ints(lw, 1, sizes, OC_MAX_OP_OUTPUTS, &n));
+  if (n == 0) n = -1; /* an empty `split` means equal parts, as in onnxruntime */
   int64_t dim = x->dims[axis];
   if (n >= 0) {
     if (n != n_out)

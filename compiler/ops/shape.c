@@ -142,8 +142,14 @@ oc_status_t oc_lower_flatten(oc_lower_t *lw) {
                           "attribute 'axis' is %lld; it must be in [%lld, %d] for rank %d",
                           (long long)axis, (long long)lo, x->rank, x->rank);
   if (axis < 0) axis += x->rank;
-  int64_t dims[2] = {1, 1};
-  for (int i = 0; i < x->rank; i++) dims[i < axis ? 0 : 1] *= x->dims[i];
+  uint64_t d[2] = {1, 1};
+  for (int i = 0; i < x->rank; i++)
+    /* An empty tensor may have huge dims past its 0: check the products. */
+    if (oc_mul_overflows(d[i < axis ? 0 : 1], (uint64_t)x->dims[i], &d[i < axis ? 0 : 1]) ||
+        d[i < axis ? 0 : 1] > (uint64_t)OC_MAX_DIM)
+      return oc_lower_error(lw, OC_STATUS_RESOURCE_LIMIT,
+                            "a flattened dimension exceeds the 2^40 limit");
+  int64_t dims[2] = {(int64_t)d[0], (int64_t)d[1]};
   return oc_lower_reshape(lw, oc_lower_in(lw, 0), oc_lower_out(lw, 0), 2, dims);
 }
 
@@ -289,11 +295,12 @@ static oc_status_t range_bound(const oc_lower_t *lw, int i, const char *name, in
     return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input '%s' must be a scalar", name);
   switch (dtype) {
     case OC_DTYPE_FLOAT32: *fv = *(const float *)t->data; break;
+    case OC_DTYPE_FLOAT64: *fv = *(const double *)t->data; break;
     case OC_DTYPE_INT64: *iv = *(const int64_t *)t->data; break;
     case OC_DTYPE_INT32: *iv = *(const int32_t *)t->data; break;
     default:
       return oc_lower_error(lw, OC_STATUS_UNSUPPORTED,
-                            "input '%s' has dtype %s; Range supports float32, int64, int32", name,
+                            "input '%s' has dtype %s; Range supports float32, float64, int64, int32", name,
                             oc_dtype_name(dtype));
   }
   return OC_OK;
@@ -312,7 +319,8 @@ oc_status_t oc_lower_range(oc_lower_t *lw) {
   for (int i = 0; i < 3; i++)
     OC_RETURN_IF_ERROR(range_bound(lw, i, names[i], dtype, &iv[i], &fv[i]));
   uint64_t n;
-  if (dtype == OC_DTYPE_FLOAT32) {
+  int is_float = dtype == OC_DTYPE_FLOAT32 || dtype == OC_DTYPE_FLOAT64;
+  if (is_float) {
     if (!isfinite(fv[0]) || !isfinite(fv[1]) || !isfinite(fv[2]) || fv[2] == 0)
       return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
                             "start %g, limit %g, delta %g do not make a finite range", fv[0],
@@ -349,6 +357,8 @@ oc_status_t oc_lower_range(oc_lower_t *lw) {
   for (uint64_t i = 0; i < n; i++) {
     if (dtype == OC_DTYPE_FLOAT32)
       ((float *)data)[i] = (float)(fv[0] + (double)i * fv[2]);
+    else if (dtype == OC_DTYPE_FLOAT64)
+      ((double *)data)[i] = fv[0] + (double)i * fv[2];
     else if (dtype == OC_DTYPE_INT64)
       ((int64_t *)data)[i] = (int64_t)((uint64_t)iv[0] + i * (uint64_t)iv[2]);
     else
@@ -360,13 +370,17 @@ oc_status_t oc_lower_range(oc_lower_t *lw) {
   return s;
 }
 
-/* Writes the value 1 of |dtype| at |p|. */
-static void store_one(void *p, int dtype) {
+/* Writes the value 1 of |dtype| at |p|; 0 for a dtype it does not know. */
+static int store_one(void *p, int dtype) {
   switch (dtype) {
-    case OC_DTYPE_FLOAT32: *(float *)p = 1.0f; break;
-    case OC_DTYPE_INT64: *(int64_t *)p = 1; break;
-    case OC_DTYPE_INT32: *(int32_t *)p = 1; break;
-    default: *(uint8_t *)p = 1; break; /* bool, uint8, int8 */
+    case OC_DTYPE_FLOAT32: *(float *)p = 1.0f; return 1;
+    case OC_DTYPE_FLOAT64: *(double *)p = 1.0; return 1;
+    case OC_DTYPE_INT64: *(int64_t *)p = 1; return 1;
+    case OC_DTYPE_INT32: *(int32_t *)p = 1; return 1;
+    case OC_DTYPE_BOOL:
+    case OC_DTYPE_UINT8:
+    case OC_DTYPE_INT8: *(uint8_t *)p = 1; return 1;
+    default: return 0;
   }
 }
 
@@ -382,7 +396,8 @@ oc_status_t oc_lower_eyelike(oc_lower_t *lw) {
   int64_t k, dtype;
   OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "k", 0, &k));
   OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "dtype", x->dtype, &dtype));
-  if (dtype < 0 || dtype > 64 || !oc_dtype_size((int)dtype))
+  int64_t probe[1];
+  if (dtype < 0 || dtype > 64 || !oc_dtype_size((int)dtype) || !store_one(probe, (int)dtype))
     return oc_lower_error(lw, OC_STATUS_UNSUPPORTED, "attribute 'dtype' is %s, which onnxc does not compute",
                           oc_dtype_name((int)dtype));
   int64_t rows = x->dims[0], cols = x->dims[1];
@@ -399,7 +414,7 @@ oc_status_t oc_lower_eyelike(oc_lower_t *lw) {
   for (int64_t i = 0; i < rows; i++) {
     if (k > cols || k < -rows) break; /* no diagonal (and no overflow below) */
     int64_t j = i + k;
-    if (j >= 0 && j < cols) store_one(data + (size_t)(i * cols + j) * esize, (int)dtype);
+    if (j >= 0 && j < cols) (void)store_one(data + (size_t)(i * cols + j) * esize, (int)dtype);
   }
   oc_status_t s = oc_lower_set_const(lw, oc_lower_out(lw, 0), (int)dtype, 2, t.dims, data);
   free(data);

@@ -83,5 +83,5 @@ static oc_status_t batchnorm_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
-const oc_op_def_t oc_op_batchnorm = {"BatchNormalization", 5, 5, 1, 3, batchnorm_infer,
+const oc_op_def_t oc_op_batchnorm = {"BatchNormalization", 5, 5, 1, 5, batchnorm_infer,
                                      batchnorm_run};

@@ -53,7 +53,8 @@ static oc_status_t slice_run(const oc_op_call_t *c) {
   int64_t strides[OC_MAX_RANK], s = 1, base = 0;
   for (int d = x->rank - 1; d >= 0; d--) {
     base += c->ints[3 * d] * s;
-    strides[d] = c->ints[3 * d + 1] * s;
+    /* A one-element axis may carry any step (even INT64_MAX): never used. */
+    strides[d] = y->dims[d] == 1 ? 0 : c->ints[3 * d + 1] * s;
     s *= x->dims[d];
   }
   oc_strided_copy(y->data, (const char *)x->data + base * (int64_t)esize, y->rank, y->dims,
