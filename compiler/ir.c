@@ -45,6 +45,9 @@ void oc_graph_free(oc_graph_t *g) {
   free(g->inputs);
   free(g->outputs);
   free(g->producer);
+  for (int i = 0; i < g->n_opsets; i++) free(g->opset_domains[i]);
+  free(g->opset_domains);
+  free(g->opset_versions);
   free(g->name_table);
   free(g);
 }

@@ -89,7 +89,10 @@ typedef struct oc_graph_s {
   int n_inputs;
   int *outputs;
   int n_outputs;
-  int64_t opset;   /* default-domain opset version */
+  int64_t opset;   /* default-domain opset version; 0 when the model imports none */
+  int n_opsets;    /* every opset_import entry, for messages about other domains */
+  char **opset_domains;
+  int64_t *opset_versions;
   int64_t ir_version;
   char *producer;
   /* name -> value index, open addressing */

@@ -378,13 +378,17 @@ done:
   return OC_OK;
 }
 
+/* The opset version the model imports for the node's domain (-1: none). */
 static int64_t opset_for(const oc_graph_t *g, const oc_node_t *n) {
-  return n->domain[0] ? -1 : g->opset;
+  if (!n->domain[0]) return g->opset;
+  for (int i = 0; i < g->n_opsets; i++)
+    if (strcmp(g->opset_domains[i], n->domain) == 0) return g->opset_versions[i];
+  return -1;
 }
 
 oc_status_t oc_lower_graph(oc_graph_t *g, const int *outputs, int n_outputs,
                            uint64_t fold_limit_bytes) {
-  if (g->opset > OC_MAX_OPSET || g->opset < 1)
+  if (g->opset > OC_MAX_OPSET || g->opset < 0)
     return oc_make_status(OC_STATUS_UNSUPPORTED,
                           "the model uses opset %lld of the default ONNX domain; onnxc supports "
                           "opsets 1 to %d (re-export with opset_version=%d or lower)",
@@ -396,13 +400,20 @@ oc_status_t oc_lower_graph(oc_graph_t *g, const int *outputs, int n_outputs,
     const oc_node_t *n = &g->nodes[order[k]];
     oc_lower_t lw = {.g = g, .node = n, .opset = opset_for(g, n),
                      .fold_limit_bytes = fold_limit_bytes};
+    if (!n->domain[0] && g->opset == 0) {
+      s = oc_make_status(OC_STATUS_CORRUPT,
+                         "node '%s' (%s) is in the default ONNX domain, but the model imports no "
+                         "version of that opset",
+                         n->name, n->op_type);
+      break;
+    }
     oc_lower_fn fn = oc_lower_find(n->domain, n->op_type);
     if (!fn) {
       s = oc_make_status(OC_STATUS_UNSUPPORTED,
                          "node '%s': unknown op '%s' (domain '%s', opset %lld): onnxc has no "
                          "kernel for it",
                          n->name, n->op_type, n->domain[0] ? n->domain : "ai.onnx",
-                         (long long)(n->domain[0] ? -1 : g->opset));
+                         (long long)lw.opset);
       break;
     }
     for (int i = 0; i < n->n_in; i++)

@@ -232,9 +232,22 @@ oc_status_t oc_import_model(const void *data, size_t bytes, const char *base_dir
   g->ir_version = mp->ir_version;
   g->producer = oc_strdup(or_empty(mp->producer_name));
   g->opset = -1;
+  g->opset_domains = calloc(mp->n_opset_import + 1, sizeof(char *));
+  g->opset_versions = calloc(mp->n_opset_import + 1, sizeof(int64_t));
+  if (!g->opset_domains || !g->opset_versions) {
+    s = oom();
+    goto done;
+  }
   for (size_t i = 0; i < mp->n_opset_import; i++) {
     const char *d = or_empty(mp->opset_import[i]->domain);
     if (!d[0] || strcmp(d, "ai.onnx") == 0) g->opset = mp->opset_import[i]->version;
+    g->opset_domains[i] = oc_strdup(d);
+    g->opset_versions[i] = mp->opset_import[i]->version;
+    g->n_opsets = (int)i + 1;
+    if (!g->opset_domains[i]) {
+      s = oom();
+      goto done;
+    }
   }
   const Onnx__GraphProto *gp = mp->graph;
   if (!gp) {
@@ -242,12 +255,9 @@ oc_status_t oc_import_model(const void *data, size_t bytes, const char *base_dir
     goto done;
   }
   if (g->opset < 0) {
-    /* IR version 3+ requires opset_import; before that the default was 1. */
-    if (mp->ir_version >= 3) {
-      s = ERR(OC_STATUS_CORRUPT, "the model imports no version of the default ONNX opset");
-      goto done;
-    }
-    g->opset = 1;
+    /* IR version 3+ lists opsets explicitly (a model may use other domains
+     * only: 0 marks "none"); before that the default opset was 1. */
+    g->opset = mp->ir_version >= 3 ? 0 : 1;
   }
   if ((s = import_initializers(g, gp, base_dir, limits))) goto done;
   g->inputs = malloc(sizeof(int) * (gp->n_input + 1));

@@ -9,6 +9,9 @@
  *   forward: values against the references
  *   errors: hostile ints/floats and dims rejected by infer; run-time index
  *           errors
+ *   lower:  the compiler side (compiler/ops/) on one-node graphs: opset
+ *           differences (Softmax < 13, Reduce* axes as input from 13 / 18)
+ *           and refusals; the ONNX node tests cover the rest end to end
  */
 #include <check.h>
 #include <math.h>
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lower.h"
 #include "oc_ops.h"
 
 /* ------------------------------------------------------------------------ */
@@ -965,6 +969,248 @@ START_TEST(errors_reduce) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------ */
+/* lower                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* A one-node graph: values by name, a node with int/ints/float attributes. */
+typedef struct lg_s {
+  oc_graph_t *g;
+  oc_node_t *n;
+  int64_t opset;
+} lg_t;
+
+static lg_t lg_new(int64_t opset, const char *op) {
+  lg_t l = {oc_graph_new(), NULL, opset};
+  l.g->opset = opset;
+  l.n = oc_graph_add_node(l.g);
+  l.n->name = oc_strdup("n0");
+  l.n->op_type = oc_strdup(op);
+  l.n->domain = oc_strdup("");
+  l.n->in = calloc(8, sizeof(int));
+  l.n->out = calloc(8, sizeof(int));
+  l.n->attrs = calloc(8, sizeof(oc_attr_t));
+  return l;
+}
+
+/* Adds input |name| to the node (NULL name: an omitted input); run-time
+ * input when data is NULL, else a constant. */
+static void lg_in(lg_t *l, const char *name, int dtype, int rank, const int64_t *dims,
+                  const void *data) {
+  int v = -1;
+  if (name) {
+    v = oc_graph_value(l->g, name);
+    if (data) {
+      ASSERT_OK(oc_value_set_const(l->g, v, dtype, rank, dims, data));
+    } else {
+      l->g->values[v].type = tensor(dtype, rank, dims, NULL);
+      l->g->values[v].known = 1;
+      l->g->values[v].kind = OC_VALUE_INPUT;
+    }
+  }
+  l->n->in[l->n->n_in++] = v;
+}
+
+static void lg_out(lg_t *l, const char *name) {
+  l->n->out[l->n->n_out++] = name ? oc_graph_value(l->g, name) : -1;
+}
+
+static oc_attr_t *lg_attr(lg_t *l, const char *name, int type) {
+  oc_attr_t *a = &l->n->attrs[l->n->n_attrs++];
+  memset(a, 0, sizeof *a);
+  a->name = oc_strdup(name);
+  a->type = type;
+  a->tensor = -1;
+  return a;
+}
+static void lg_int(lg_t *l, const char *name, int64_t v) { lg_attr(l, name, OC_ATTR_INT)->i = v; }
+static void lg_ints(lg_t *l, const char *name, int n, const int64_t *v) {
+  oc_attr_t *a = lg_attr(l, name, OC_ATTR_INTS);
+  a->ints = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+  memcpy(a->ints, v, sizeof(int64_t) * (size_t)n);
+  a->n_ints = n;
+}
+
+static oc_status_t lg_lower(lg_t *l) {
+  oc_lower_t lw = {.g = l->g, .node = l->n, .opset = l->opset, .fold_limit_bytes = 1 << 20};
+  oc_lower_fn fn = oc_lower_find("", l->n->op_type);
+  ck_assert_msg(fn != NULL, "no lowering for %s", l->n->op_type);
+  return fn(&lw);
+}
+
+/* The last instruction must be |op| with ints |ints|. */
+static void lg_expect_instr(const lg_t *l, int op, int n_ints, const int64_t *ints) {
+  ck_assert_msg(l->g->n_instrs > 0, "no instruction emitted");
+  const oc_instr_t *in = &l->g->instrs[l->g->n_instrs - 1];
+  ck_assert_msg(in->op == op, "op %d, expected %d", in->op, op);
+  ck_assert_msg(in->n_ints == n_ints, "%d ints, expected %d", in->n_ints, n_ints);
+  for (int i = 0; i < n_ints; i++)
+    ck_assert_msg(in->ints[i] == ints[i], "ints[%d] = %lld, expected %lld", i,
+                  (long long)in->ints[i], (long long)ints[i]);
+}
+
+START_TEST(lower_reduce_opsets) {
+  int64_t xd[3] = {3, 4, 5}, ad[1] = {2}, a0[1] = {0}, axes[2] = {1, -1};
+  /* Opset 13 ReduceMean: axes attribute. */
+  lg_t l = lg_new(13, "ReduceMean");
+  lg_in(&l, "x", OC_DTYPE_FLOAT32, 3, xd, NULL);
+  lg_out(&l, "y");
+  lg_ints(&l, "axes", 2, axes);
+  lg_int(&l, "keepdims", 0);
+  ASSERT_OK(lg_lower(&l));
+  lg_expect_instr(&l, OC_OP_REDUCE_MEAN, 3, (int64_t[]){0, 1, -1});
+  oc_graph_free(l.g);
+  /* Opset 18 ReduceMean: constant axes input. */
+  l = lg_new(18, "ReduceMean");
+  lg_in(&l, "x", OC_DTYPE_FLOAT32, 3, xd, NULL);
+  lg_in(&l, "axes", OC_DTYPE_INT64, 1, ad, axes);
+  lg_out(&l, "y");
+  ASSERT_OK(lg_lower(&l));
+  lg_expect_instr(&l, OC_OP_REDUCE_MEAN, 3, (int64_t[]){1, 1, -1});
+  oc_graph_free(l.g);
+  /* Opset 18: the axes attribute is not allowed any more. */
+  l = lg_new(18, "ReduceL2");
+  lg_in(&l, "x", OC_DTYPE_FLOAT32, 3, xd, NULL);
+  lg_out(&l, "y");
+  lg_ints(&l, "axes", 2, axes);
+  expect_error(lg_lower(&l), OC_STATUS_INVALID_ARGUMENT, "axes", "opset 18 axes attribute");
+  oc_graph_free(l.g);
+  /* Opset 18: run-time axes cannot set the output shape. */
+  l = lg_new(18, "ReduceMax");
+  lg_in(&l, "x", OC_DTYPE_FLOAT32, 3, xd, NULL);
+  lg_in(&l, "axes", OC_DTYPE_INT64, 1, ad, NULL);
+  lg_out(&l, "y");
+  expect_error(lg_lower(&l), OC_STATUS_UNSUPPORTED, "compile-time constant", "run-time axes");
+  oc_graph_free(l.g);
+  /* A statically empty run-time axes input needs no value: reduce all... */
+  l = lg_new(13, "ReduceSum");
+  lg_in(&l, "x", OC_DTYPE_FLOAT32, 3, xd, NULL);
+  lg_in(&l, "axes", OC_DTYPE_INT64, 1, a0, NULL);
+  lg_out(&l, "y");
+  ASSERT_OK(lg_lower(&l));
+  lg_expect_instr(&l, OC_OP_REDUCE_SUM, 1, (int64_t[]){1});
+  oc_graph_free(l.g);
+  /* ...or, with noop_with_empty_axes, the identity. */
+  l = lg_new(18, "ReduceProd");
+  lg_in(&l, "x", OC_DTYPE_FLOAT32, 3, xd, NULL);
+  lg_in(&l, NULL, 0, 0, NULL, NULL);
+  lg_out(&l, "y");
+  lg_int(&l, "noop_with_empty_axes", 1);
+  ASSERT_OK(lg_lower(&l));
+  lg_expect_instr(&l, OC_OP_COPY, 3, xd);
+  oc_graph_free(l.g);
+  /* noop_with_empty_axes does not exist before the axes input: reduce all. */
+  l = lg_new(13, "ReduceMean");
+  lg_in(&l, "x", OC_DTYPE_FLOAT32, 3, xd, NULL);
+  lg_out(&l, "y");
+  lg_int(&l, "noop_with_empty_axes", 1);
+  ASSERT_OK(lg_lower(&l));
+  lg_expect_instr(&l, OC_OP_REDUCE_MEAN, 1, (int64_t[]){1});
+  oc_graph_free(l.g);
+  /* Out-of-range axis and int mean are refused with the node's name. */
+  l = lg_new(11, "ReduceSum");
+  lg_in(&l, "x", OC_DTYPE_FLOAT32, 3, xd, NULL);
+  lg_out(&l, "y");
+  lg_ints(&l, "axes", 1, (int64_t[]){3});
+  expect_error(lg_lower(&l), OC_STATUS_INVALID_ARGUMENT, "n0", "axis 3 of rank 3");
+  oc_graph_free(l.g);
+  l = lg_new(13, "ReduceMean");
+  lg_in(&l, "x", OC_DTYPE_INT64, 3, xd, NULL);
+  lg_out(&l, "y");
+  expect_error(lg_lower(&l), OC_STATUS_UNSUPPORTED, "int64", "int64 ReduceMean");
+  oc_graph_free(l.g);
+}
+END_TEST
+
+START_TEST(lower_softmax_opsets) {
+  int64_t xd[3] = {3, 4, 5};
+  struct {
+    const char *op;
+    int64_t opset, axis; /* axis < -10: absent */
+    int64_t want_axis, want_flatten;
+    int want_op;
+  } cases[] = {
+      {"Softmax", 11, -100, 1, 1, OC_OP_SOFTMAX},
+      {"Softmax", 1, -1, 2, 1, OC_OP_SOFTMAX},
+      {"Softmax", 13, -100, 2, 0, OC_OP_SOFTMAX},
+      {"Softmax", 13, 0, 0, 0, OC_OP_SOFTMAX},
+      {"LogSoftmax", 11, 0, 0, 1, OC_OP_LOG_SOFTMAX},
+      {"LogSoftmax", 13, -2, 1, 0, OC_OP_LOG_SOFTMAX},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    lg_t l = lg_new(cases[i].opset, cases[i].op);
+    lg_in(&l, "x", OC_DTYPE_FLOAT32, 3, xd, NULL);
+    lg_out(&l, "y");
+    if (cases[i].axis > -10) lg_int(&l, "axis", cases[i].axis);
+    ASSERT_OK(lg_lower(&l));
+    lg_expect_instr(&l, cases[i].want_op, 2, (int64_t[]){cases[i].want_axis, cases[i].want_flatten});
+    oc_graph_free(l.g);
+  }
+  lg_t l = lg_new(13, "Softmax");
+  lg_in(&l, "x", OC_DTYPE_FLOAT32, 3, xd, NULL);
+  lg_out(&l, "y");
+  lg_int(&l, "axis", 3);
+  expect_error(lg_lower(&l), OC_STATUS_INVALID_ARGUMENT, "axis", "softmax axis 3");
+  oc_graph_free(l.g);
+}
+END_TEST
+
+START_TEST(lower_refusals) {
+  int64_t md[2] = {3, 3}, sd[1] = {3};
+  /* Integer MatMul. */
+  lg_t l = lg_new(13, "MatMul");
+  lg_in(&l, "a", OC_DTYPE_INT64, 2, md, NULL);
+  lg_in(&l, "b", OC_DTYPE_INT64, 2, md, NULL);
+  lg_out(&l, "y");
+  expect_error(lg_lower(&l), OC_STATUS_UNSUPPORTED, "int64", "int matmul");
+  oc_graph_free(l.g);
+  /* LayerNormalization stash_type 0. */
+  l = lg_new(17, "LayerNormalization");
+  lg_in(&l, "x", OC_DTYPE_FLOAT32, 2, md, NULL);
+  lg_in(&l, "w", OC_DTYPE_FLOAT32, 1, sd, NULL);
+  lg_out(&l, "y");
+  lg_int(&l, "stash_type", 0);
+  expect_error(lg_lower(&l), OC_STATUS_UNSUPPORTED, "stash_type", "stash_type 0");
+  oc_graph_free(l.g);
+  /* LayerNormalization asking for InvStdDev only gets a temporary Mean. */
+  l = lg_new(17, "LayerNormalization");
+  lg_in(&l, "x", OC_DTYPE_FLOAT32, 2, md, NULL);
+  lg_in(&l, "w", OC_DTYPE_FLOAT32, 1, sd, NULL);
+  lg_out(&l, "y");
+  lg_out(&l, NULL);
+  lg_out(&l, "r");
+  ASSERT_OK(lg_lower(&l));
+  lg_expect_instr(&l, OC_OP_LAYERNORM, 1, (int64_t[]){1});
+  ck_assert_int_eq(l.g->instrs[l.g->n_instrs - 1].n_out, 3);
+  oc_graph_free(l.g);
+  /* Gemm: any non-zero trans is true; alpha/beta pass through. */
+  l = lg_new(11, "Gemm");
+  lg_in(&l, "a", OC_DTYPE_FLOAT32, 2, md, NULL);
+  lg_in(&l, "b", OC_DTYPE_FLOAT32, 2, md, NULL);
+  lg_out(&l, "y");
+  lg_int(&l, "transA", 2);
+  ASSERT_OK(lg_lower(&l));
+  lg_expect_instr(&l, OC_OP_GEMM, 2, (int64_t[]){1, 0});
+  oc_graph_free(l.g);
+  /* Gather: float indices; a folded Gather with a bad index fails to compile. */
+  l = lg_new(13, "Gather");
+  lg_in(&l, "d", OC_DTYPE_FLOAT32, 2, md, NULL);
+  lg_in(&l, "i", OC_DTYPE_FLOAT32, 1, sd, NULL);
+  lg_out(&l, "y");
+  expect_error(lg_lower(&l), OC_STATUS_UNSUPPORTED, "indices", "float indices");
+  oc_graph_free(l.g);
+  float dv[9] = {0};
+  int64_t iv[1] = {7}, id[1] = {1};
+  l = lg_new(13, "Gather");
+  lg_in(&l, "d", OC_DTYPE_FLOAT32, 2, md, dv);
+  lg_in(&l, "i", OC_DTYPE_INT64, 1, id, iv);
+  lg_out(&l, "y");
+  expect_error(lg_lower(&l), OC_STATUS_NUMERIC, "index 7", "folded gather out of range");
+  oc_graph_free(l.g);
+}
+END_TEST
+
 static Suite *linalg_suite(void) {
   Suite *s = suite_create("ops_linalg");
   TCase *shape = tcase_create("shape");
@@ -989,6 +1235,11 @@ static Suite *linalg_suite(void) {
   tcase_add_test(err, errors_gather);
   tcase_add_test(err, errors_reduce);
   suite_add_tcase(s, err);
+  TCase *low = tcase_create("lower");
+  tcase_add_test(low, lower_reduce_opsets);
+  tcase_add_test(low, lower_softmax_opsets);
+  tcase_add_test(low, lower_refusals);
+  suite_add_tcase(s, low);
   return s;
 }
 

@@ -18,8 +18,9 @@ oc_status_t oc_lower_layernormalization(oc_lower_t *lw) {
   OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "stash_type", 1, &stash));
   if (stash != 1)
     return oc_lower_error(lw, OC_STATUS_UNSUPPORTED,
-                          "attribute 'stash_type' is %lld (%s); only 1 (float32) is supported",
-                          (long long)stash, oc_dtype_name((int)stash));
+                          "attribute 'stash_type' is %lld; only 1 (float32 statistics) is "
+                          "supported",
+                          (long long)stash);
   const char *names[3] = {"X", "Scale", "B"};
   for (int i = 0; i < 3; i++) {
     const oc_tensor_t *t = oc_lower_input(lw, i);
