@@ -12,7 +12,7 @@
 
 /* --- the ONNX op registry -------------------------------------------------- */
 
-#define OC_ONNX_OP(domain, name, fn) oc_status_t fn(oc_lower_t *lw);
+#define OC_ONNX_OP(domain, name, fn, since, dtypes) oc_status_t fn(oc_lower_t *lw);
 #include "ops/onnx_ops.h"
 #undef OC_ONNX_OP
 
@@ -20,10 +20,12 @@ typedef struct onnx_op_entry_s {
   const char *domain;
   const char *name;
   oc_lower_fn fn;
+  int since;
+  const char *dtypes;
 } onnx_op_entry_t;
 
 static const onnx_op_entry_t onnx_ops[] = {
-#define OC_ONNX_OP(domain, name, fn) {domain, name, fn},
+#define OC_ONNX_OP(domain, name, fn, since, dtypes) {domain, name, fn, since, dtypes},
 #include "ops/onnx_ops.h"
 #undef OC_ONNX_OP
 };
@@ -36,7 +38,14 @@ oc_lower_fn oc_lower_find(const char *domain, const char *op_type) {
 }
 
 int oc_lower_op_count(void) { return (int)(sizeof(onnx_ops) / sizeof(onnx_ops[0])); }
-const char *oc_lower_op_name(int i) { return onnx_ops[i].name; }
+
+void oc_lower_op_info(int i, const char **out_domain, const char **out_name, int *out_since,
+                      const char **out_dtypes) {
+  *out_domain = onnx_ops[i].domain;
+  *out_name = onnx_ops[i].name;
+  *out_since = onnx_ops[i].since;
+  *out_dtypes = onnx_ops[i].dtypes;
+}
 
 /* --- reading the node -------------------------------------------------------- */
 

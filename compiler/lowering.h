@@ -12,8 +12,9 @@
 oc_status_t oc_lower_graph(oc_graph_t *g, const int *outputs, int n_outputs,
                            uint64_t fold_limit_bytes);
 
-/* The registered ONNX ops, for --help and the op table. */
+/* The registered ONNX ops, for the generated op table (onnxc --list-ops). */
 int oc_lower_op_count(void);
-const char *oc_lower_op_name(int i);
+void oc_lower_op_info(int i, const char **out_domain, const char **out_name, int *out_since,
+                      const char **out_dtypes);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "compile.h"
 #include "inspect.h"
+#include "lowering.h"
 
 #ifndef ONNXC_VERSION_STRING
 #define ONNXC_VERSION_STRING "0.1.0"
@@ -28,10 +29,37 @@ static void usage(FILE *f) {
           "                           (repeatable; default: the graph's outputs)\n"
           "  --inspect FILE           print inputs, outputs, op histogram, parameter count and\n"
           "                           sizes of a model (.onnx) or a plan\n"
+          "  --list-ops               print the supported ONNX ops as a Markdown table\n"
           "  --version                print the version and the plan format version\n"
           "  -h, --help               this text\n"
           "\n"
           "Exit status: 0 on success, 1 on a compile error (one line on stderr), 2 on bad usage.\n");
+}
+
+/* The op table of docs/ops.md, generated from compiler/ops/onnx_ops.h. */
+static int by_op_name(const void *a, const void *b) {
+  const char *d, *na, *nb, *t;
+  int s;
+  oc_lower_op_info(*(const int *)a, &d, &na, &s, &t);
+  oc_lower_op_info(*(const int *)b, &d, &nb, &s, &t);
+  return strcmp(na, nb);
+}
+
+static void list_ops(void) {
+  int n = oc_lower_op_count();
+  int *order = malloc(sizeof(int) * (size_t)n);
+  if (!order) return;
+  for (int i = 0; i < n; i++) order[i] = i;
+  qsort(order, (size_t)n, sizeof(int), by_op_name);
+  printf("| op | domain | opsets | dtypes |\n|---|---|---|---|\n");
+  for (int k = 0; k < n; k++) {
+    const char *domain, *name, *dtypes;
+    int since;
+    oc_lower_op_info(order[k], &domain, &name, &since, &dtypes);
+    printf("| %s | %s | %d-%d | %s |\n", name, domain[0] ? domain : "ai.onnx", since, OC_MAX_OPSET,
+           dtypes);
+  }
+  free(order);
 }
 
 static int fail(oc_status_t s) {
@@ -54,6 +82,9 @@ int main(int argc, char **argv) {
     int has_next = i + 1 < argc;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
+      return 0;
+    } else if (!strcmp(a, "--list-ops")) {
+      list_ops();
       return 0;
     } else if (!strcmp(a, "--version")) {
       uint32_t lo, hi;

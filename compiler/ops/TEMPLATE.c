@@ -1,7 +1,8 @@
 /*
  * TEMPLATE for the compiler side of an ONNX op. Copy into the op family's
  * file in compiler/ops/ (or a new file), then:
- *   1. add OC_ONNX_OP("", "MyOp", oc_lower_my_op) to compiler/ops/onnx_ops.h;
+ *   1. add OC_ONNX_OP("", "MyOp", oc_lower_my_op, FIRST_OPSET, "dtypes") to
+ *      compiler/ops/onnx_ops.h;
  *   2. read attributes with oc_lower_attr_*, check opset differences
  *      (lw->opset), and refuse what the runtime op cannot do with a message
  *      naming the attribute (oc_lower_error names the node for you);
