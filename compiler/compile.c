@@ -88,7 +88,8 @@ static void prune(oc_graph_t *g, const int *outputs, int n_outputs) {
   }
   for (int i = g->n_instrs - 1; i >= 0; i--) {
     const oc_instr_t *ins = &g->instrs[i];
-    int use = 0;
+    /* Instructions that update state in place always run. */
+    int use = oc_op_get(ins->op)->mutates != 0;
     for (int k = 0; k < ins->n_out; k++) use |= needed[ins->out[k]];
     if (!use) continue;
     keep[i] = 1;

@@ -18,6 +18,7 @@ typedef enum oc_value_kind_e {
   OC_VALUE_TEMP = 0,  /* computed at run time */
   OC_VALUE_INPUT = 1, /* bound by the caller */
   OC_VALUE_CONST = 2, /* known at compile time (initializer, Constant, folded) */
+  OC_VALUE_STATE = 3, /* persistent and mutable per context; type.data is its initial value */
 } oc_value_kind_t;
 
 typedef struct oc_value_s {

@@ -192,6 +192,20 @@ static oc_status_t check_output_slot(const oc_lower_t *lw, int v) {
   return OC_OK;
 }
 
+int oc_lower_state(oc_lower_t *lw, const char *hint, int dtype, int rank, const int64_t *dims,
+                   const void *init) {
+  int v = oc_lower_temp(lw, hint);
+  if (v < 0) return -1;
+  oc_status_t s = oc_value_set_const(lw->g, v, dtype, rank, dims, init);
+  if (s) {
+    oc_status_free(s);
+    return -1;
+  }
+  lw->g->values[v].kind = OC_VALUE_STATE;
+  lw->g->values[v].foldable = 0;
+  return v;
+}
+
 oc_status_t oc_lower_set_const(oc_lower_t *lw, int v, int dtype, int rank, const int64_t *dims,
                                const void *data) {
   OC_RETURN_IF_ERROR(check_output_slot(lw, v));
@@ -224,7 +238,7 @@ oc_status_t oc_lower_emit(oc_lower_t *lw, int op, int n_in, const int *in, int n
   oc_tensor_t *in_p[OC_MAX_OP_INPUTS];
   oc_tensor_t out_t[OC_MAX_OP_OUTPUTS];
   oc_tensor_t *out_p[OC_MAX_OP_OUTPUTS];
-  int all_const = n_in > 0;
+  int all_const = n_in > 0 && def->mutates == 0;
   for (int i = 0; i < n_in; i++) {
     if (in[i] < 0) {
       in_p[i] = NULL;

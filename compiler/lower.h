@@ -68,6 +68,12 @@ oc_status_t oc_lower_emit(oc_lower_t *lw, int op, int n_in, const int *in, int n
                           int n_floats);
 /* A new temporary value for multi-instruction lowerings. */
 int oc_lower_temp(oc_lower_t *lw, const char *hint);
+/* A new persistent state value (kind OC_VALUE_STATE): lives as long as the
+ * context, starts as a copy of |init| (zeros when NULL), and may be updated
+ * in place by ops that declare it in oc_op_def_t.mutates (an RNG counter,
+ * running statistics). */
+int oc_lower_state(oc_lower_t *lw, const char *hint, int dtype, int rank, const int64_t *dims,
+                   const void *init);
 /* Defines output value |v| as a compile-time constant. */
 oc_status_t oc_lower_set_const(oc_lower_t *lw, int v, int dtype, int rank, const int64_t *dims,
                                const void *data);

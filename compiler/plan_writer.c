@@ -29,6 +29,7 @@ typedef struct writer_s {
   int n_tensors;
   uint64_t *const_offset; /* per tensor id, for constants */
   uint64_t const_bytes;
+  uint64_t state_bytes;
 } writer_t;
 
 static int use_value(writer_t *w, int v) {
@@ -48,10 +49,13 @@ oc_status_t oc_plan_serialize(const oc_compiled_t *c, uint8_t **out, size_t *out
   writer_t w = {.c = c};
   w.tensor_of = malloc(sizeof(int) * (size_t)(g->n_values + 1));
   w.value_of = malloc(sizeof(int) * (size_t)(g->n_values + 1));
-  w.const_offset = calloc((size_t)g->n_values + 1, sizeof(uint64_t));
-  Ocplan__Tensor *tensors = calloc((size_t)g->n_values + 1, sizeof(Ocplan__Tensor));
-  Ocplan__Tensor **tensor_ptrs = calloc((size_t)g->n_values + 1, sizeof(Ocplan__Tensor *));
-  int64_t *dims = calloc((size_t)(g->n_values + 1) * OC_MAX_RANK, sizeof(int64_t));
+  /* Each state value adds a second tensor: the constant it starts from. */
+  size_t max_tensors = 2 * (size_t)g->n_values + 1;
+  w.const_offset = calloc(max_tensors, sizeof(uint64_t));
+  Ocplan__Tensor *tensors = calloc(max_tensors, sizeof(Ocplan__Tensor));
+  Ocplan__Tensor **tensor_ptrs = calloc(max_tensors, sizeof(Ocplan__Tensor *));
+  int64_t *dims = calloc(max_tensors * OC_MAX_RANK, sizeof(int64_t));
+  int *init_value = calloc(max_tensors, sizeof(int)); /* tensor id -> value whose data it holds */
   Ocplan__Instruction *instrs = calloc((size_t)g->n_instrs + 1, sizeof(Ocplan__Instruction));
   Ocplan__Instruction **instr_ptrs = calloc((size_t)g->n_instrs + 1, sizeof(Ocplan__Instruction *));
   int32_t *ids = NULL;
@@ -62,7 +66,7 @@ oc_status_t oc_plan_serialize(const oc_compiled_t *c, uint8_t **out, size_t *out
   uint64_t *arena_offs = malloc(sizeof(uint64_t) * (size_t)(g->n_values + 1));
   uint8_t *buf = NULL;
   if (!w.tensor_of || !w.value_of || !w.const_offset || !tensors || !tensor_ptrs || !dims ||
-      !instrs || !instr_ptrs || !ids || !arena_ids || !arena_offs) {
+      !init_value || !instrs || !instr_ptrs || !ids || !arena_ids || !arena_offs) {
     s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory writing the plan");
     goto done;
   }
@@ -98,7 +102,8 @@ oc_status_t oc_plan_serialize(const oc_compiled_t *c, uint8_t **out, size_t *out
 
   /* Tensors; constants laid out 64-byte aligned in the constant section. */
   size_t n_arena = 0;
-  for (int t = 0; t < w.n_tensors; t++) {
+  int n_value_tensors = w.n_tensors;
+  for (int t = 0; t < n_value_tensors; t++) {
     int v = w.value_of[t];
     const oc_value_t *val = &g->values[v];
     Ocplan__Tensor *pt = &tensors[t];
@@ -110,12 +115,39 @@ oc_status_t oc_plan_serialize(const oc_compiled_t *c, uint8_t **out, size_t *out
     pt->dims = dims + (size_t)t * OC_MAX_RANK;
     memcpy(pt->dims, val->type.dims, sizeof(int64_t) * (size_t)val->type.rank);
     pt->has_region = 1;
+    init_value[t] = -1;
     if (val->kind == OC_VALUE_CONST) {
       pt->region = OCPLAN__REGION__REGION_CONSTANT;
+      init_value[t] = v;
       w.const_offset[t] = w.const_bytes;
       pt->has_offset = 1;
       pt->offset = w.const_bytes;
       w.const_bytes = oc_align_up(w.const_bytes + oc_tensor_bytes(&val->type), OC_ALIGNMENT);
+    } else if (val->kind == OC_VALUE_STATE) {
+      /* State: a slot in the per-context state region, initialized from a
+       * constant copy of its starting value. */
+      pt->region = OCPLAN__REGION__REGION_STATE;
+      pt->has_offset = 1;
+      pt->offset = w.state_bytes;
+      w.state_bytes = oc_align_up(w.state_bytes + oc_tensor_bytes(&val->type), OC_ALIGNMENT);
+      int it = w.n_tensors++;
+      Ocplan__Tensor *init = &tensors[it];
+      ocplan__tensor__init(init);
+      init->name = val->name;
+      init->has_dtype = 1;
+      init->dtype = val->type.dtype;
+      init->n_dims = pt->n_dims;
+      init->dims = pt->dims;
+      init->has_region = 1;
+      init->region = OCPLAN__REGION__REGION_CONSTANT;
+      init->has_offset = 1;
+      init->offset = w.const_bytes;
+      init_value[it] = v;
+      w.const_offset[it] = w.const_bytes;
+      w.const_bytes = oc_align_up(w.const_bytes + oc_tensor_bytes(&val->type), OC_ALIGNMENT);
+      pt->has_init_from = 1;
+      pt->init_from = it;
+      tensor_ptrs[it] = init;
     } else {
       pt->region = OCPLAN__REGION__REGION_ARENA;
       if (c->arena_offset[v] == UINT64_MAX) {
@@ -155,6 +187,8 @@ oc_status_t oc_plan_serialize(const oc_compiled_t *c, uint8_t **out, size_t *out
   plan.n_entries = 1;
   plan.has_constant_bytes = 1;
   plan.constant_bytes = w.const_bytes;
+  plan.has_state_bytes = 1;
+  plan.state_bytes = w.state_bytes;
 
   size_t meta_bytes = ocplan__plan__get_packed_size(&plan);
   uint64_t meta_off = OC_PLAN_HEADER_BYTES;
@@ -168,9 +202,9 @@ oc_status_t oc_plan_serialize(const oc_compiled_t *c, uint8_t **out, size_t *out
   }
   ocplan__plan__pack(&plan, buf + meta_off);
   for (int t = 0; t < w.n_tensors; t++) {
-    const oc_value_t *val = &g->values[w.value_of[t]];
-    if (val->kind == OC_VALUE_CONST)
-      memcpy(buf + data_off + w.const_offset[t], val->type.data, oc_tensor_bytes(&val->type));
+    if (init_value[t] < 0) continue;
+    const oc_value_t *val = &g->values[init_value[t]];
+    memcpy(buf + data_off + w.const_offset[t], val->type.data, oc_tensor_bytes(&val->type));
   }
   memcpy(buf, OC_PLAN_MAGIC, 8);
   wr32(buf + OC_PLAN_OFF_VERSION, OC_PLAN_FORMAT_VERSION);
@@ -194,6 +228,7 @@ done:
   free(tensors);
   free(tensor_ptrs);
   free(dims);
+  free(init_value);
   free(instrs);
   free(instr_ptrs);
   free(ids);

@@ -58,6 +58,11 @@ typedef struct oc_op_def_s {
   int min_outputs, max_outputs;
   oc_status_t (*infer)(const oc_op_call_t *call, size_t *out_workspace_bytes);
   oc_status_t (*run)(const oc_op_call_t *call);
+  /* Bit i set: the kernel updates input i in place (running statistics, an
+   * RNG counter, an optimizer's parameters). Such inputs must be persistent
+   * state, never read-only constants, and the instruction is never pruned or
+   * folded. */
+  uint32_t mutates;
 } oc_op_def_t;
 
 /* The definition of |op|, or NULL if |op| is out of range. */

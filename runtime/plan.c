@@ -214,6 +214,9 @@ static oc_status_t check_instr(oc_plan_t *plan, oc_plan_entry_t *e, int idx,
     }
     OC_RETURN_IF_ERROR(check_tensor_id(plan, id, "input"));
     const oc_plan_tensor_t *t = &plan->tensors[id];
+    if (i < 32 && (def->mutates >> i & 1u) && t->region != OCPLAN__REGION__REGION_STATE)
+      return CORRUPT("input %d: tensor %d '%s' is updated in place but is not state", i, id,
+                     t->name);
     if (t->region == OCPLAN__REGION__REGION_ARENA && e->arena_offset[id] == UINT64_MAX)
       return CORRUPT("input %d: arena tensor %d '%s' has no placement in this entry", i, id,
                      t->name);
