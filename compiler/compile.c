@@ -1,26 +1,54 @@
-/* The compile pipeline: import -> resolve dims -> lower -> prune -> plan memory. */
+/*
+ * The compile pipeline. Each entry point is compiled from its own import of
+ * the model: import -> mark persistent state -> resolve dims -> lower (shape
+ * inference + folding) -> [train step: autodiff + optimizer] -> prune -> plan
+ * memory. Entries share constants and state by value name in the plan.
+ *
+ *   plain compile:  `embed` = the graph outputs (or --output values), with
+ *                   every initializer a constant (mmapped, folded).
+ *   --train:        `train_step` = loss, backward, optimizer, as exported
+ *                   (BatchNormalization in training mode); `embed` = the
+ *                   --embed-output values in inference mode. Trained
+ *                   parameters and BatchNorm running statistics are state.
+ */
 #include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "compile.h"
 #include "import.h"
+#include "lower.h"
 #include "lowering.h"
 #include "memplan.h"
 #include "tensor_file.h"
+#include "train.h"
 
 void oc_compile_options_init(oc_compile_options_t *options) {
   memset(options, 0, sizeof(*options));
   options->fold_limit_bytes = (uint64_t)64 << 20;
+  oc_train_options_t *t = &options->train;
+  t->optimizer = OC_OPTIMIZER_SGD;
+  t->lr = 0.01f;
+  t->beta1 = 0.9f;
+  t->beta2 = 0.999f;
+  t->eps = 1e-8f;
+  t->trust_coefficient = 0.001f;
+  t->schedule = OC_SCHEDULE_CONSTANT;
+}
+
+static void free_entry(oc_entry_t *e) {
+  oc_graph_free(e->graph);
+  free(e->arena_offset);
+  free(e->inputs);
+  free(e->outputs);
+  memset(e, 0, sizeof *e);
 }
 
 void oc_compiled_free(oc_compiled_t *c) {
   if (!c) return;
-  oc_graph_free(c->graph);
+  for (int k = 0; k < c->n_entries; k++) free_entry(&c->entries[k]);
   free(c->source);
-  free(c->arena_offset);
-  free(c->entry_inputs);
-  free(c->entry_outputs);
   free(c);
 }
 
@@ -38,6 +66,11 @@ static oc_status_t resolve_inputs(oc_graph_t *g, const oc_compile_options_t *o) 
       free(g->values[v].dim_params[d]);
       g->values[v].dim_params[d] = NULL;
     }
+  }
+  for (int k = 0; k < o->n_dims; k++) {
+    if (o->dim_values[k] < 0 || o->dim_values[k] > OC_MAX_DIM)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "--dim %s=%lld is out of range",
+                            o->dim_names[k], (long long)o->dim_values[k]);
   }
   int n = 0;
   for (int i = 0; i < g->n_inputs; i++) {
@@ -67,28 +100,21 @@ static oc_status_t resolve_inputs(oc_graph_t *g, const oc_compile_options_t *o) 
     val->known = 1;
   }
   g->n_inputs = n;
-  for (int k = 0; k < o->n_dims; k++) {
-    if (o->dim_values[k] < 0 || o->dim_values[k] > OC_MAX_DIM)
-      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "--dim %s=%lld is out of range",
-                            o->dim_names[k], (long long)o->dim_values[k]);
-  }
   return OC_OK;
 }
 
-/* Removes instructions none of whose outputs is needed. */
+/* Removes instructions that neither produce a needed value nor update state. */
 static void prune(oc_graph_t *g, const int *outputs, int n_outputs) {
   char *needed = calloc((size_t)g->n_values + 1, 1);
-  if (!needed) return; /* pruning is an optimization */
-  for (int i = 0; i < n_outputs; i++) needed[outputs[i]] = 1;
-  int kept = 0;
   char *keep = calloc((size_t)g->n_instrs + 1, 1);
-  if (!keep) {
+  if (!needed || !keep) { /* pruning is an optimization */
     free(needed);
+    free(keep);
     return;
   }
+  for (int i = 0; i < n_outputs; i++) needed[outputs[i]] = 1;
   for (int i = g->n_instrs - 1; i >= 0; i--) {
     const oc_instr_t *ins = &g->instrs[i];
-    /* Instructions that update state in place always run. */
     int use = oc_op_get(ins->op)->mutates != 0;
     for (int k = 0; k < ins->n_out; k++) use |= needed[ins->out[k]];
     if (!use) continue;
@@ -96,6 +122,7 @@ static void prune(oc_graph_t *g, const int *outputs, int n_outputs) {
     for (int k = 0; k < ins->n_in; k++)
       if (ins->in[k] >= 0) needed[ins->in[k]] = 1;
   }
+  int kept = 0;
   for (int i = 0; i < g->n_instrs; i++) {
     oc_instr_t *ins = &g->instrs[i];
     if (keep[i]) {
@@ -116,37 +143,115 @@ static void prune(oc_graph_t *g, const int *outputs, int n_outputs) {
   free(needed);
 }
 
-static oc_status_t compile_graph(oc_graph_t *g, const oc_compile_options_t *o, oc_compiled_t *c) {
+/* What one entry point computes. */
+typedef struct entry_spec_s {
+  const char *name;
+  int mode;                /* oc_lower_mode_t */
+  int n_outputs;           /* 0: the graph's outputs */
+  const char *const *outputs;
+  int all_inputs;          /* keep every graph input in the signature */
+  const oc_name_set_t *state; /* initializers that are persistent state, or NULL */
+  const oc_name_set_t *params; /* of those, the trained ones (train step only) */
+  const oc_train_options_t *train; /* build a train step on output 0, or NULL */
+} entry_spec_t;
+
+static oc_status_t compile_entry(const void *data, size_t bytes, const char *base_dir,
+                                 const oc_compile_options_t *o, const entry_spec_t *spec,
+                                 oc_entry_t *e) {
+  snprintf(e->name, sizeof e->name, "%s", spec->name);
+  OC_RETURN_IF_ERROR(oc_import_model(data, bytes, base_dir, NULL, &e->graph));
+  oc_graph_t *g = e->graph;
+  if (spec->state) oc_train_mark_state(g, spec->state);
   OC_RETURN_IF_ERROR(resolve_inputs(g, o));
-  int n_out = o->n_outputs ? o->n_outputs : g->n_outputs;
-  c->entry_outputs = malloc(sizeof(int) * (size_t)(n_out + 1));
-  c->entry_inputs = malloc(sizeof(int) * (size_t)(g->n_inputs + 1));
-  if (!c->entry_outputs || !c->entry_inputs)
-    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  int n_out = spec->n_outputs ? spec->n_outputs : g->n_outputs;
   if (n_out == 0) return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "the graph has no outputs");
+  e->outputs = malloc(sizeof(int) * (size_t)(n_out + 1));
+  e->inputs = malloc(sizeof(int) * (size_t)(g->n_inputs + 1));
+  if (!e->outputs || !e->inputs) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
   for (int i = 0; i < n_out; i++) {
-    int v = o->n_outputs ? oc_graph_find(g, o->outputs[i]) : g->outputs[i];
+    int v = spec->n_outputs ? oc_graph_find(g, spec->outputs[i]) : g->outputs[i];
     if (v < 0)
-      return oc_make_status(OC_STATUS_NOT_FOUND, "--output %s: the graph has no value of that name",
-                            o->outputs[i]);
+      return oc_make_status(OC_STATUS_NOT_FOUND, "the graph has no value named '%s'",
+                            spec->outputs[i]);
     for (int j = 0; j < i; j++)
-      if (c->entry_outputs[j] == v)
+      if (e->outputs[j] == v)
         return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "output '%s' is requested twice",
                               g->values[v].name);
-    c->entry_outputs[i] = v;
+    e->outputs[i] = v;
   }
-  c->n_entry_outputs = n_out;
+  e->n_outputs = n_out;
   uint64_t fold = o->fold_limit_bytes ? o->fold_limit_bytes : (uint64_t)64 << 20;
-  OC_RETURN_IF_ERROR(oc_lower_graph(g, c->entry_outputs, n_out, fold));
+  OC_RETURN_IF_ERROR(oc_lower_graph(g, e->outputs, n_out, fold, spec->mode));
   for (int i = 0; i < n_out; i++)
-    if (!g->values[c->entry_outputs[i]].known)
+    if (!g->values[e->outputs[i]].known)
       return oc_make_status(OC_STATUS_NOT_FOUND, "output '%s' is not computed by the graph",
-                            g->values[c->entry_outputs[i]].name);
-  prune(g, c->entry_outputs, n_out);
-  /* The signature keeps every graph input, used or not, so callers bind
-   * what the model declares. */
-  for (int i = 0; i < g->n_inputs; i++) c->entry_inputs[c->n_entry_inputs++] = g->inputs[i];
-  return oc_memplan_run(c);
+                            g->values[e->outputs[i]].name);
+  if (spec->train) OC_RETURN_IF_ERROR(oc_train_build(g, e->outputs[0], spec->train, spec->params));
+  prune(g, e->outputs, n_out);
+  /* The signature: every graph input for a whole-graph compile (callers bind
+   * what the model declares), else the inputs the program reads. */
+  char *used = calloc((size_t)g->n_values + 1, 1);
+  if (!used) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  for (int i = 0; i < g->n_instrs; i++)
+    for (int k = 0; k < g->instrs[i].n_in; k++)
+      if (g->instrs[i].in[k] >= 0) used[g->instrs[i].in[k]] = 1;
+  for (int i = 0; i < n_out; i++) used[e->outputs[i]] = 1;
+  for (int i = 0; i < g->n_inputs; i++)
+    if (spec->all_inputs || used[g->inputs[i]]) e->inputs[e->n_inputs++] = g->inputs[i];
+  free(used);
+  return oc_memplan_run(e);
+}
+
+static oc_status_t compile_model(const void *data, size_t bytes, const char *base_dir,
+                                 const oc_compile_options_t *o, oc_compiled_t *c) {
+  if (!o->train.enabled) {
+    entry_spec_t spec = {.name = "embed", .mode = OC_LOWER_AS_EXPORTED,
+                         .n_outputs = o->n_outputs, .outputs = o->outputs,
+                         .all_inputs = o->n_outputs == 0};
+    c->n_entries = 1;
+    return compile_entry(data, bytes, base_dir, o, &spec, &c->entries[0]);
+  }
+  /* Which initializers train, and which are running statistics. */
+  oc_graph_t *g = NULL;
+  OC_RETURN_IF_ERROR(oc_import_model(data, bytes, base_dir, NULL, &g));
+  oc_name_set_t params = {0}, state = {0};
+  const char *loss = NULL;
+  const char *embed_defaults[OC_COMPILE_MAX_OUTPUTS];
+  int n_embed = 0;
+  oc_status_t s = oc_train_select(g, &o->train, &params, &state);
+  if (!s && g->n_outputs == 0)
+    s = oc_make_status(OC_STATUS_INVALID_ARGUMENT, "the graph has no outputs");
+  if (!s) {
+    loss = o->train.loss ? o->train.loss : g->values[g->outputs[0]].name;
+    for (int i = 0; i < g->n_outputs && n_embed < OC_COMPILE_MAX_OUTPUTS; i++)
+      if (strcmp(g->values[g->outputs[i]].name, loss) != 0)
+        embed_defaults[n_embed++] = g->values[g->outputs[i]].name;
+  }
+  /* The names outlive |g| through |state| (copies), but loss and the embed
+   * defaults point into |g|: compile while it lives. */
+  if (!s) {
+    entry_spec_t train = {.name = "train_step", .mode = OC_LOWER_AS_EXPORTED, .n_outputs = 1,
+                          .outputs = &loss, .all_inputs = 0, .state = &state,
+                          .params = &params, .train = &o->train};
+    c->n_entries = 1;
+    s = compile_entry(data, bytes, base_dir, o, &train, &c->entries[0]);
+    if (s) s = oc_status_wrap(s, "train_step: ");
+  }
+  if (!s) {
+    int n = o->train.n_embed_outputs ? o->train.n_embed_outputs : n_embed;
+    const char *const *names = o->train.n_embed_outputs ? o->train.embed_outputs : embed_defaults;
+    if (n > 0) {
+      entry_spec_t embed = {.name = "embed", .mode = OC_LOWER_EVAL, .n_outputs = n,
+                            .outputs = names, .all_inputs = 0, .state = &state};
+      c->n_entries = 2;
+      s = compile_entry(data, bytes, base_dir, o, &embed, &c->entries[1]);
+      if (s) s = oc_status_wrap(s, "embed: ");
+    }
+  }
+  oc_graph_free(g);
+  oc_name_set_free(&params);
+  oc_name_set_free(&state);
+  return s;
 }
 
 oc_status_t oc_compile_memory(const void *data, size_t bytes, const char *base_dir,
@@ -161,8 +266,7 @@ oc_status_t oc_compile_memory(const void *data, size_t bytes, const char *base_d
   oc_compiled_t *c = calloc(1, sizeof(*c));
   if (!c) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
   c->source = oc_strdup(source ? source : "");
-  oc_status_t s = oc_import_model(data, bytes, base_dir, NULL, &c->graph);
-  if (!s) s = compile_graph(c->graph, options, c);
+  oc_status_t s = compile_model(data, bytes, base_dir, options, c);
   if (s) {
     oc_compiled_free(c);
     return s;

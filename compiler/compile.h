@@ -16,6 +16,41 @@
 #define OC_COMPILE_MAX_DIMS 64
 #define OC_COMPILE_MAX_OUTPUTS 256
 
+#define OC_COMPILE_MAX_PATTERNS 64
+
+typedef enum oc_optimizer_kind_e {
+  OC_OPTIMIZER_SGD = 0,
+  OC_OPTIMIZER_ADAM = 1,
+  OC_OPTIMIZER_ADAMW = 2,
+  OC_OPTIMIZER_LARS = 3,
+} oc_optimizer_kind_t;
+
+typedef enum oc_schedule_kind_e {
+  OC_SCHEDULE_CONSTANT = 0,
+  OC_SCHEDULE_COSINE = 1, /* linear warmup, then cosine decay to 0 */
+} oc_schedule_kind_t;
+
+/* --train: what the train_step entry point differentiates and how it updates. */
+typedef struct oc_train_options_s {
+  int enabled;
+  const char *loss; /* default: the first graph output */
+  /* Values the plan's `embed` entry returns (default: the graph outputs other
+   * than the loss). */
+  int n_embed_outputs;
+  const char *embed_outputs[OC_COMPILE_MAX_OUTPUTS];
+  /* POSIX extended regexes matched against whole initializer names. */
+  int n_freeze, n_trainable;
+  const char *freeze[OC_COMPILE_MAX_PATTERNS];
+  const char *trainable[OC_COMPILE_MAX_PATTERNS];
+  oc_optimizer_kind_t optimizer;
+  float lr, momentum, dampening, weight_decay;
+  int nesterov;
+  float beta1, beta2, eps;  /* Adam, AdamW (eps also LARS) */
+  float trust_coefficient;  /* LARS */
+  oc_schedule_kind_t schedule;
+  int64_t warmup_steps, total_steps;
+} oc_train_options_t;
+
 typedef struct oc_compile_options_s {
   /* --dim NAME=V: values for symbolic dimensions of graph inputs. */
   int n_dims;
@@ -34,22 +69,32 @@ typedef struct oc_compile_options_s {
   int n_const_inputs;
   const char *const_input_names[OC_COMPILE_MAX_OUTPUTS];
   const oc_tensor_t *const_input_values[OC_COMPILE_MAX_OUTPUTS];
+  oc_train_options_t train;
 } oc_compile_options_t;
 
 void oc_compile_options_init(oc_compile_options_t *options);
 
-/* The result of a compile: the lowered graph and its memory plan. */
-typedef struct oc_compiled_s {
+/* One entry point of the plan: its own lowered program (a graph) and memory
+ * plan. Entries share constants and persistent state by value name. */
+typedef struct oc_entry_s {
+  char name[32]; /* "embed", "train_step" */
   oc_graph_t *graph;
-  char *source; /* the model path, for the plan's metadata */
-  /* Memory plan of the `embed` entry point: per value, arena offset or
-   * UINT64_MAX; arena size. Filled by oc_memplan_run. */
+  /* Memory plan (oc_memplan_run): per value, arena offset or UINT64_MAX. */
   uint64_t *arena_offset;
   uint64_t arena_bytes;
-  int *entry_inputs; /* value ids bound by the caller */
-  int n_entry_inputs;
-  int *entry_outputs;
-  int n_entry_outputs;
+  int *inputs; /* value ids bound by the caller */
+  int n_inputs;
+  int *outputs;
+  int n_outputs;
+} oc_entry_t;
+
+#define OC_COMPILE_MAX_ENTRIES 4
+
+/* The result of a compile: its entry points. */
+typedef struct oc_compiled_s {
+  char *source; /* the model path, for the plan's metadata */
+  int n_entries;
+  oc_entry_t entries[OC_COMPILE_MAX_ENTRIES];
 } oc_compiled_t;
 
 void oc_compiled_free(oc_compiled_t *c);

@@ -300,6 +300,43 @@ oc_status_t oc_lower_emit(oc_lower_t *lw, int op, int n_in, const int *in, int n
   return OC_OK;
 }
 
+oc_status_t oc_emit_instr(oc_graph_t *g, const char *node, int op, int n_in, const int *in,
+                          int n_out, const int *out, const int64_t *ints, int n_ints,
+                          const float *floats, int n_floats) {
+  const oc_op_def_t *def = oc_op_get(op);
+  if (!def || n_in > OC_MAX_OP_INPUTS || n_out > OC_MAX_OP_OUTPUTS || n_in < 0 || n_out < 0)
+    return oc_make_status(OC_STATUS_INTERNAL, "%s: bad instruction", node);
+  oc_tensor_t *in_p[OC_MAX_OP_INPUTS], out_t[OC_MAX_OP_OUTPUTS], *out_p[OC_MAX_OP_OUTPUTS];
+  for (int i = 0; i < n_in; i++) {
+    in_p[i] = in[i] < 0 ? NULL : &g->values[in[i]].type;
+    if (in[i] >= 0 && !g->values[in[i]].known)
+      return oc_make_status(OC_STATUS_INTERNAL, "%s: '%s' has no type", node, g->values[in[i]].name);
+  }
+  for (int i = 0; i < n_out; i++) {
+    if (out[i] < 0 || g->values[out[i]].known)
+      return oc_make_status(OC_STATUS_INTERNAL, "%s: output %d is not a fresh value", node, i);
+    memset(&out_t[i], 0, sizeof out_t[i]);
+    out_p[i] = &out_t[i];
+  }
+  oc_op_call_t call = {.ints = ints, .n_ints = n_ints, .floats = floats, .n_floats = n_floats,
+                       .n_in = n_in, .in = in_p, .n_out = n_out, .out = out_p};
+  size_t ws = 0;
+  oc_status_t s = oc_op_infer(op, &call, &ws);
+  if (s) return oc_status_wrap(s, "%s (%s): ", node, def->name);
+  int idx = oc_graph_add_instr(g, op, n_in, in, n_out, out, ints, n_ints, floats, n_floats, node);
+  if (idx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  g->instrs[idx].workspace_bytes = ws;
+  for (int i = 0; i < n_out; i++) {
+    oc_value_t *v = &g->values[out[i]];
+    v->type = out_t[i];
+    v->type.data = NULL;
+    v->known = 1;
+    v->kind = OC_VALUE_TEMP;
+    v->producer = idx;
+  }
+  return OC_OK;
+}
+
 /* --- the driver ------------------------------------------------------------------ */
 
 /* Marks the nodes needed for |outputs| and orders them topologically.
@@ -410,7 +447,7 @@ static int64_t opset_for(const oc_graph_t *g, const oc_node_t *n) {
 }
 
 oc_status_t oc_lower_graph(oc_graph_t *g, const int *outputs, int n_outputs,
-                           uint64_t fold_limit_bytes) {
+                           uint64_t fold_limit_bytes, int mode) {
   if (g->opset > OC_MAX_OPSET || g->opset < 0)
     return oc_make_status(OC_STATUS_UNSUPPORTED,
                           "the model uses opset %lld of the default ONNX domain; onnxc supports "
@@ -421,7 +458,7 @@ oc_status_t oc_lower_graph(oc_graph_t *g, const int *outputs, int n_outputs,
   oc_status_t s = OC_OK;
   for (int k = 0; k < n_order && !s; k++) {
     const oc_node_t *n = &g->nodes[order[k]];
-    oc_lower_t lw = {.g = g, .node = n, .opset = opset_for(g, n),
+    oc_lower_t lw = {.g = g, .node = n, .opset = opset_for(g, n), .mode = (oc_lower_mode_t)mode,
                      .fold_limit_bytes = fold_limit_bytes};
     if (!n->domain[0] && g->opset == 0) {
       s = oc_make_status(OC_STATUS_CORRUPT,

@@ -19,10 +19,16 @@
 
 #include "ir.h"
 
+/* How an entry point sees the graph: as exported, or in inference mode
+ * (training-mode BatchNormalization uses its running statistics, Dropout is
+ * the identity) for the `embed` entry of a training plan. */
+typedef enum oc_lower_mode_e { OC_LOWER_AS_EXPORTED = 0, OC_LOWER_EVAL = 1 } oc_lower_mode_t;
+
 typedef struct oc_lower_s {
   oc_graph_t *g;
   const oc_node_t *node;
   int64_t opset; /* opset of the node's domain */
+  oc_lower_mode_t mode;
   /* Limit on the bytes one folded constant may take; larger results stay
    * run-time instructions. */
   uint64_t fold_limit_bytes;
@@ -80,6 +86,13 @@ oc_status_t oc_lower_set_const(oc_lower_t *lw, int v, int dtype, int rank, const
 /* Makes output |out_v| carry the same bytes as |in_v| with dims |dims|:
  * emits a Copy (reshape family). */
 oc_status_t oc_lower_reshape(oc_lower_t *lw, int in_v, int out_v, int rank, const int64_t *dims);
+
+/* Appends instruction |op| to |g| without folding, inferring the types of the
+ * fresh output values (compiler passes after lowering: autodiff, the train
+ * step). Errors name |node|. */
+oc_status_t oc_emit_instr(oc_graph_t *g, const char *node, int op, int n_in, const int *in,
+                          int n_out, const int *out, const int64_t *ints, int n_ints,
+                          const float *floats, int n_floats);
 
 /* Error helpers: a status whose message starts with the node's name and op. */
 oc_status_t oc_lower_error(const oc_lower_t *lw, oc_status_code_t code, const char *fmt, ...)

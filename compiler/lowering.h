@@ -10,7 +10,7 @@
 /* Lowers the nodes that |outputs| depend on, in topological order, into
  * g->instrs. Graph input types must be resolved (no symbolic dims). */
 oc_status_t oc_lower_graph(oc_graph_t *g, const int *outputs, int n_outputs,
-                           uint64_t fold_limit_bytes);
+                           uint64_t fold_limit_bytes, int mode);
 
 /* The registered ONNX ops, for the generated op table (onnxc --list-ops). */
 int oc_lower_op_count(void);

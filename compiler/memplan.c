@@ -36,7 +36,7 @@ static int by_offset(const void *a, const void *b) {
 }
 
 /* Builds the lifetime of every arena value; adds workspace values. */
-static oc_status_t lifetimes(oc_compiled_t *c, interval_t **out, int *out_n) {
+static oc_status_t lifetimes(oc_entry_t *c, interval_t **out, int *out_n) {
   oc_graph_t *g = c->graph;
   /* Workspaces become values first, so the tables below cover them. */
   for (int i = 0; i < g->n_instrs; i++) {
@@ -66,7 +66,7 @@ static oc_status_t lifetimes(oc_compiled_t *c, interval_t **out, int *out_n) {
     return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
   }
   for (int v = 0; v < nv; v++) first[v] = last[v] = INT32_MIN;
-  for (int k = 0; k < c->n_entry_inputs; k++) first[c->entry_inputs[k]] = last[c->entry_inputs[k]] = -1;
+  for (int k = 0; k < c->n_inputs; k++) first[c->inputs[k]] = last[c->inputs[k]] = -1;
   for (int i = 0; i < g->n_instrs; i++) {
     const oc_instr_t *ins = &g->instrs[i];
     for (int k = 0; k < ins->n_in; k++) {
@@ -80,8 +80,8 @@ static oc_status_t lifetimes(oc_compiled_t *c, interval_t **out, int *out_n) {
     }
     if (ins->workspace >= 0) first[ins->workspace] = last[ins->workspace] = i;
   }
-  for (int k = 0; k < c->n_entry_outputs; k++) {
-    int v = c->entry_outputs[k];
+  for (int k = 0; k < c->n_outputs; k++) {
+    int v = c->outputs[k];
     if (in_arena(&g->values[v])) last[v] = g->n_instrs;
   }
   int n = 0;
@@ -105,7 +105,7 @@ static int overlaps_in_time(const interval_t *a, const interval_t *b) {
   return a->first <= b->last && b->first <= a->last;
 }
 
-oc_status_t oc_memplan_run(oc_compiled_t *c) {
+oc_status_t oc_memplan_run(oc_entry_t *c) {
   interval_t *iv = NULL;
   int n = 0;
   OC_RETURN_IF_ERROR(lifetimes(c, &iv, &n));
@@ -150,12 +150,12 @@ oc_status_t oc_memplan_run(oc_compiled_t *c) {
   return oc_memplan_validate(c);
 }
 
-oc_status_t oc_memplan_validate(const oc_compiled_t *c) {
+oc_status_t oc_memplan_validate(const oc_entry_t *c) {
   interval_t *iv = NULL;
   int n = 0;
   /* lifetimes() only adds workspace values that are missing; after planning
    * there are none, so the const cast does not change the graph. */
-  OC_RETURN_IF_ERROR(lifetimes((oc_compiled_t *)c, &iv, &n));
+  OC_RETURN_IF_ERROR(lifetimes((oc_entry_t *)c, &iv, &n));
   oc_status_t s = OC_OK;
   for (int i = 0; i < n; i++) iv[i].offset = c->arena_offset[iv[i].value];
   for (int i = 0; i < n && !s; i++) {

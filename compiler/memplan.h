@@ -7,13 +7,13 @@
 /* Gives every run-time value of the program (inputs, temporaries, kernel
  * workspaces) an offset in one arena, so that no two values live at the same
  * time overlap: liveness over the instruction schedule, then greedy-by-size
- * placement with gap filling, 64-byte aligned. Fills c->arena_offset (per
- * value; UINT64_MAX for values not in the arena) and c->arena_bytes.
+ * placement with gap filling, 64-byte aligned. Fills e->arena_offset (per
+ * value; UINT64_MAX for values not in the arena) and e->arena_bytes.
  * Workspaces become values named "<node>/workspace". */
-oc_status_t oc_memplan_run(oc_compiled_t *c);
+oc_status_t oc_memplan_run(oc_entry_t *e);
 
-/* Checks the plan in |c|: no two arena values whose lifetimes overlap share
+/* Checks the memory plan of |e|: no two arena values whose lifetimes overlap share
  * a byte. Returns OC_STATUS_INTERNAL naming the pair otherwise. */
-oc_status_t oc_memplan_validate(const oc_compiled_t *c);
+oc_status_t oc_memplan_validate(const oc_entry_t *e);
 
 #endif

@@ -1,19 +1,32 @@
 /*
- * BatchNormalization -> runtime/ops/batchnorm.c (ints [mode], floats [epsilon]).
+ * BatchNormalization -> runtime/ops/batchnorm.c (ints [mode(, unbiased)],
+ * floats [epsilon(, momentum)]).
  *
- * Inference only for now. How each opset says "training":
+ * How each opset says "training":
  *   opset 1, 6:   attribute is_test = 0 (its default)
  *   opset 7, 9:   more than the one output Y (mean, var, saved_mean, saved_var)
- *   opset 14, 15: attribute training_mode = 1
- * Opset 7 also has spatial; spatial = 0 (per-activation statistics) is refused.
+ *   opset 14, 15: attribute training_mode = 1 (outputs Y, running_mean,
+ *                 running_var)
+ * Training uses the batch statistics for Y and writes the updated running
+ * statistics (momentum * running + (1 - momentum) * batch, the population
+ * variance as ONNX defines it: unbiased = 0) to outputs 1 and 2; BN-1..9's
+ * outputs 3 and 4 (saved_mean, saved_var) are the batch mean and biased
+ * variance, as in ONNX's reference implementation. Outputs the node omits
+ * before its last present one get compiler temporaries.
+ * Opset 1..7 also have spatial; spatial = 0 (per-activation statistics) is
+ * refused. Only float32 (BN-15 allows other float types for scale/B and
+ * mean/var: refused by the runtime op's dtype check).
  */
 #include "lower.h"
 
 oc_status_t oc_lower_batchnorm(oc_lower_t *lw);
 oc_status_t oc_lower_batchnorm(oc_lower_t *lw) {
-  int n_extra = 0;
+  int n_extra = 0, last = 0;
   for (int i = 1; i < lw->node->n_out; i++)
-    if (oc_lower_out(lw, i) >= 0) n_extra++;
+    if (oc_lower_out(lw, i) >= 0) {
+      n_extra++;
+      last = i;
+    }
   int training;
   if (lw->opset < 7) {
     int64_t is_test;
@@ -31,10 +44,11 @@ oc_status_t oc_lower_batchnorm(oc_lower_t *lw) {
     if (!training && n_extra > 0)
       return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
                             "outputs running_mean/running_var are only valid with training_mode=1");
+    if (last > 2)
+      return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
+                            "BatchNormalization-%lld has at most 3 outputs, got %d",
+                            (long long)lw->opset, last + 1);
   }
-  if (training)
-    return oc_lower_error(lw, OC_STATUS_UNSUPPORTED,
-                          "training-mode BatchNormalization is not supported yet");
   if (lw->opset < 9) {
     int64_t spatial;
     OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "spatial", 1, &spatial));
@@ -43,14 +57,18 @@ oc_status_t oc_lower_batchnorm(oc_lower_t *lw) {
                             "attribute 'spatial'=%lld (per-activation statistics) is not supported",
                             (long long)spatial);
   }
-  if (n_extra > 0)
+  if (!training && n_extra > 0)
     return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
                           "inference BatchNormalization has one output, Y; got %d more",
                           n_extra);
-  float eps;
+  if (last > 4)
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
+                          "BatchNormalization has at most 5 outputs, got %d", last + 1);
+  float eps, momentum;
   OC_RETURN_IF_ERROR(oc_lower_attr_float(lw, "epsilon", 1e-5f, &eps));
   if (!(eps >= 0.0f))
     return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'epsilon' is %g", eps);
+  OC_RETURN_IF_ERROR(oc_lower_attr_float(lw, "momentum", 0.9f, &momentum));
   int in[5];
   for (int i = 0; i < 5; i++) {
     in[i] = oc_lower_in(lw, i);
@@ -60,7 +78,27 @@ oc_status_t oc_lower_batchnorm(oc_lower_t *lw) {
                             "%d is missing",
                             i);
   }
-  int out[1] = {oc_lower_out(lw, 0)};
-  int64_t mode = 0; /* inference */
-  return oc_lower_emit(lw, OC_OP_BATCHNORM, 5, in, 1, out, &mode, 1, &eps, 1);
+  if (!training) {
+    int out[1] = {oc_lower_out(lw, 0)};
+    int64_t mode = 0; /* inference */
+    return oc_lower_emit(lw, OC_OP_BATCHNORM, 5, in, 1, out, &mode, 1, &eps, 1);
+  }
+  if (!(momentum == momentum))
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'momentum' is NaN");
+  const oc_tensor_t *x = oc_lower_input(lw, 0);
+  if (x->rank < 2)
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
+                          "training-mode BatchNormalization needs X of rank >= 2, got rank %d",
+                          x->rank);
+  static const char *const hints[5] = {"Y", "running_mean", "running_var", "saved_mean",
+                                       "saved_var"};
+  int out[5];
+  for (int i = 0; i <= last; i++) {
+    out[i] = oc_lower_out(lw, i);
+    if (out[i] < 0) out[i] = oc_lower_temp(lw, hints[i]);
+    if (out[i] < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  }
+  int64_t ints[2] = {1, 0}; /* training; ONNX's population variance in the running update */
+  float floats[2] = {eps, momentum};
+  return oc_lower_emit(lw, OC_OP_BATCHNORM, 5, in, last + 1, out, ints, 2, floats, 2);
 }

@@ -5,6 +5,32 @@
 
 #include "lower.h"
 
+/* Function codes of the runtime ops Unary and Variadic (documented, and
+ * checked, in runtime/ops/elementwise.c; stored in plans: never renumber). */
+enum {
+  UN_ABS = 0,
+  UN_RECIPROCAL = 1,
+  UN_LOG = 2,
+  UN_SIGMOID = 3,
+  UN_TANH = 4,
+  UN_LEAKY_RELU = 5,
+  UN_ELU = 6,
+  UN_SELU = 7,
+  UN_CELU = 8,
+  UN_HARD_SIGMOID = 9,
+  UN_HARD_SWISH = 10,
+  UN_SOFTPLUS = 11,
+  UN_SOFTSIGN = 12,
+  UN_SIGN = 13,
+  UN_FLOOR = 14,
+  UN_CEIL = 15,
+  UN_ROUND = 16,
+  UN_ISNAN = 17,
+  UN_ISINF = 18,
+  UN_NOT = 19,
+};
+enum { VAR_MAX = 0, VAR_MIN = 1, VAR_SUM = 2, VAR_MEAN = 3 };
+
 /* Ops that map one to one, same inputs and outputs, no attributes. */
 static oc_status_t lower_direct(oc_lower_t *lw, int op, int n_in) {
   int in[3], out[1] = {oc_lower_out(lw, 0)};
@@ -15,18 +41,73 @@ static oc_status_t lower_direct(oc_lower_t *lw, int op, int n_in) {
   return oc_lower_emit(lw, op, n_in, in, 1, out, NULL, 0, NULL, 0);
 }
 
+/* Binary ops before opset 7 broadcast only when the attribute broadcast=1,
+ * and then B's shape matches a contiguous run of A's dims starting at
+ * 'axis' (default: B aligned with A's last dims). Giving B trailing 1s makes
+ * that numpy broadcasting, which the runtime ops do. *in_b becomes the value
+ * to use for B. */
+static oc_status_t legacy_broadcast(oc_lower_t *lw, int *in_b) {
+  if (lw->opset >= 7) return OC_OK;
+  const oc_tensor_t *a = oc_lower_input(lw, 0), *b = oc_lower_input(lw, 1);
+  int64_t bcast, axis;
+  OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "broadcast", 0, &bcast));
+  if (!bcast) {
+    int same = a->rank == b->rank;
+    for (int i = 0; same && i < a->rank; i++) same = a->dims[i] == b->dims[i];
+    if (!same)
+      return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
+                            "inputs have different shapes and broadcast=0 (opset %lld)",
+                            (long long)lw->opset);
+    return OC_OK;
+  }
+  OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "axis", (int64_t)a->rank - b->rank, &axis));
+  if (axis < 0) axis += a->rank;
+  if (axis < 0 || axis + b->rank > a->rank)
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
+                          "legacy broadcast: B of rank %d does not fit A of rank %d at axis %lld",
+                          b->rank, a->rank, (long long)axis);
+  int rank = a->rank - (int)axis;
+  if (rank == b->rank) return OC_OK;
+  int64_t dims[OC_MAX_RANK];
+  for (int i = 0; i < rank; i++) dims[i] = i < b->rank ? b->dims[i] : 1;
+  int t = oc_lower_temp(lw, "B_broadcast");
+  if (t < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  OC_RETURN_IF_ERROR(oc_lower_reshape(lw, *in_b, t, rank, dims));
+  *in_b = t;
+  return OC_OK;
+}
+
+/* Binary ops with multidirectional broadcasting (legacy broadcasting before
+ * opset 7 rewritten to it). */
+static oc_status_t lower_binary(oc_lower_t *lw, int op, const int64_t *ints, int n_ints) {
+  int in[2] = {oc_lower_in(lw, 0), oc_lower_in(lw, 1)}, out[1] = {oc_lower_out(lw, 0)};
+  for (int i = 0; i < 2; i++)
+    if (in[i] < 0) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input %d is missing", i);
+  OC_RETURN_IF_ERROR(legacy_broadcast(lw, &in[1]));
+  return oc_lower_emit(lw, op, 2, in, 1, out, ints, n_ints, NULL, 0);
+}
+
 #define DIRECT(name, OP, N) \
   oc_status_t oc_lower_##name(oc_lower_t *lw); \
   oc_status_t oc_lower_##name(oc_lower_t *lw) { return lower_direct(lw, OP, N); }
 
-DIRECT(add, OC_OP_ADD, 2)
-DIRECT(sub, OC_OP_SUB, 2)
-DIRECT(mul, OC_OP_MUL, 2)
-DIRECT(div, OC_OP_DIV, 2)
-DIRECT(pow, OC_OP_POW, 2)
-DIRECT(equal, OC_OP_EQUAL, 2)
-DIRECT(less, OC_OP_LESS, 2)
-DIRECT(greater, OC_OP_GREATER, 2)
+#define BINARY(name, OP) \
+  oc_status_t oc_lower_##name(oc_lower_t *lw); \
+  oc_status_t oc_lower_##name(oc_lower_t *lw) { return lower_binary(lw, OP, NULL, 0); }
+
+BINARY(add, OC_OP_ADD)
+BINARY(sub, OC_OP_SUB)
+BINARY(mul, OC_OP_MUL)
+BINARY(div, OC_OP_DIV)
+BINARY(pow, OC_OP_POW)
+BINARY(equal, OC_OP_EQUAL)
+BINARY(less, OC_OP_LESS)
+BINARY(greater, OC_OP_GREATER)
+BINARY(less_or_equal, OC_OP_LESS_EQUAL)
+BINARY(greater_or_equal, OC_OP_GREATER_EQUAL)
+BINARY(and, OC_OP_AND)
+BINARY(or, OC_OP_OR)
+BINARY(xor, OC_OP_XOR)
 DIRECT(where, OC_OP_WHERE, 3)
 DIRECT(relu, OC_OP_RELU, 1)
 DIRECT(exp, OC_OP_EXP, 1)
@@ -34,10 +115,182 @@ DIRECT(sqrt, OC_OP_SQRT, 1)
 DIRECT(erf, OC_OP_ERF, 1)
 DIRECT(neg, OC_OP_NEG, 1)
 
+/* PRelu-7+: slope broadcasts unidirectionally to X (the runtime op checks).
+ * PRelu-1/6 shared a size-1 slope "across channels" with looser shape rules;
+ * the registry starts at 7. */
+oc_status_t oc_lower_prelu(oc_lower_t *lw);
+oc_status_t oc_lower_prelu(oc_lower_t *lw) { return lower_direct(lw, OC_OP_PRELU, 2); }
+
+/* Mod: fmod=0 is the integer remainder with the divisor's sign; fmod=1 C's
+ * fmod. ONNX requires fmod=1 for floating point. */
+oc_status_t oc_lower_mod(oc_lower_t *lw);
+oc_status_t oc_lower_mod(oc_lower_t *lw) {
+  int64_t fmod;
+  OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "fmod", 0, &fmod));
+  if (fmod != 0 && fmod != 1)
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'fmod' is %lld; must be 0 or 1",
+                          (long long)fmod);
+  const oc_tensor_t *a = oc_lower_input(lw, 0);
+  if (a && a->dtype == OC_DTYPE_FLOAT32 && fmod == 0)
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
+                          "attribute 'fmod' is 0 for float32 input A; ONNX requires fmod=1 for "
+                          "floating point");
+  return lower_binary(lw, OC_OP_MOD, &fmod, 1);
+}
+
+/* --- Unary (one runtime op, a function code) ------------------------------- */
+
+static oc_status_t lower_unary(oc_lower_t *lw, int64_t fn, float alpha, float beta,
+                               const int64_t *extra, int n_extra) {
+  int in[1] = {oc_lower_in(lw, 0)}, out[1] = {oc_lower_out(lw, 0)};
+  if (in[0] < 0) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input 0 is missing");
+  int64_t ints[3] = {fn};
+  for (int i = 0; i < n_extra && i < 2; i++) ints[1 + i] = extra[i];
+  float floats[2] = {alpha, beta};
+  return oc_lower_emit(lw, OC_OP_UNARY, 1, in, 1, out, ints, 1 + n_extra, floats, 2);
+}
+
+#define UNARY(name, FN) \
+  oc_status_t oc_lower_##name(oc_lower_t *lw); \
+  oc_status_t oc_lower_##name(oc_lower_t *lw) { return lower_unary(lw, FN, 0.0f, 0.0f, NULL, 0); }
+
+UNARY(abs, UN_ABS)
+UNARY(reciprocal, UN_RECIPROCAL)
+UNARY(log, UN_LOG)
+UNARY(sigmoid, UN_SIGMOID)
+UNARY(tanh, UN_TANH)
+UNARY(hardswish, UN_HARD_SWISH)
+UNARY(softplus, UN_SOFTPLUS)
+UNARY(softsign, UN_SOFTSIGN)
+UNARY(sign, UN_SIGN)
+UNARY(floor, UN_FLOOR)
+UNARY(ceil, UN_CEIL)
+UNARY(round, UN_ROUND)
+UNARY(isnan, UN_ISNAN)
+UNARY(not, UN_NOT)
+
+oc_status_t oc_lower_leakyrelu(oc_lower_t *lw);
+oc_status_t oc_lower_leakyrelu(oc_lower_t *lw) {
+  float alpha;
+  OC_RETURN_IF_ERROR(oc_lower_attr_float(lw, "alpha", 0.01f, &alpha));
+  return lower_unary(lw, UN_LEAKY_RELU, alpha, 0.0f, NULL, 0);
+}
+
+oc_status_t oc_lower_elu(oc_lower_t *lw);
+oc_status_t oc_lower_elu(oc_lower_t *lw) {
+  float alpha;
+  OC_RETURN_IF_ERROR(oc_lower_attr_float(lw, "alpha", 1.0f, &alpha));
+  return lower_unary(lw, UN_ELU, alpha, 0.0f, NULL, 0);
+}
+
+/* Selu: the runtime's beta is ONNX's gamma. */
+oc_status_t oc_lower_selu(oc_lower_t *lw);
+oc_status_t oc_lower_selu(oc_lower_t *lw) {
+  float alpha, gamma;
+  OC_RETURN_IF_ERROR(oc_lower_attr_float(lw, "alpha", 1.67326319217681884765625f, &alpha));
+  OC_RETURN_IF_ERROR(oc_lower_attr_float(lw, "gamma", 1.05070102214813232421875f, &gamma));
+  return lower_unary(lw, UN_SELU, alpha, gamma, NULL, 0);
+}
+
+/* Celu divides by alpha: alpha = 0 has no meaning (PyTorch refuses it too). */
+oc_status_t oc_lower_celu(oc_lower_t *lw);
+oc_status_t oc_lower_celu(oc_lower_t *lw) {
+  float alpha;
+  OC_RETURN_IF_ERROR(oc_lower_attr_float(lw, "alpha", 1.0f, &alpha));
+  if (alpha == 0.0f)
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'alpha' is 0; Celu divides by it");
+  return lower_unary(lw, UN_CELU, alpha, 0.0f, NULL, 0);
+}
+
+oc_status_t oc_lower_hardsigmoid(oc_lower_t *lw);
+oc_status_t oc_lower_hardsigmoid(oc_lower_t *lw) {
+  float alpha, beta;
+  OC_RETURN_IF_ERROR(oc_lower_attr_float(lw, "alpha", 0.2f, &alpha));
+  OC_RETURN_IF_ERROR(oc_lower_attr_float(lw, "beta", 0.5f, &beta));
+  return lower_unary(lw, UN_HARD_SIGMOID, alpha, beta, NULL, 0);
+}
+
+oc_status_t oc_lower_isinf(oc_lower_t *lw);
+oc_status_t oc_lower_isinf(oc_lower_t *lw) {
+  int64_t flags[2];
+  OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "detect_positive", 1, &flags[0]));
+  OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "detect_negative", 1, &flags[1]));
+  flags[0] = flags[0] != 0;
+  flags[1] = flags[1] != 0;
+  return lower_unary(lw, UN_ISINF, 0.0f, 0.0f, flags, 2);
+}
+
+/* --- Max Min Sum Mean (one runtime op, a function code) ---------------------- */
+
+static oc_status_t lower_variadic(oc_lower_t *lw, int64_t fn) {
+  int n = lw->node->n_in, in[OC_MAX_OP_INPUTS], out[1] = {oc_lower_out(lw, 0)};
+  if (n < 1) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "needs at least one input");
+  if (n > OC_MAX_OP_INPUTS)
+    return oc_lower_error(lw, OC_STATUS_RESOURCE_LIMIT, "has %d inputs; at most %d", n,
+                          OC_MAX_OP_INPUTS);
+  for (int i = 0; i < n; i++) {
+    in[i] = oc_lower_in(lw, i);
+    if (in[i] < 0) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input %d is missing", i);
+  }
+  return oc_lower_emit(lw, OC_OP_VARIADIC, n, in, 1, out, &fn, 1, NULL, 0);
+}
+
+#define VARIADIC(name, FN) \
+  oc_status_t oc_lower_##name(oc_lower_t *lw); \
+  oc_status_t oc_lower_##name(oc_lower_t *lw) { return lower_variadic(lw, FN); }
+
+VARIADIC(max, VAR_MAX)
+VARIADIC(min, VAR_MIN)
+VARIADIC(sum, VAR_SUM)
+VARIADIC(mean, VAR_MEAN)
+
+/* Clip of an integer tensor (Clip-12+): bounds are ints of the input's
+ * dtype, defaulting to its range. */
+static oc_status_t lower_clip_int(oc_lower_t *lw, const oc_tensor_t *x) {
+  int64_t b[2];
+  switch (x->dtype) {
+    case OC_DTYPE_INT64: b[0] = INT64_MIN; b[1] = INT64_MAX; break;
+    case OC_DTYPE_INT32: b[0] = INT32_MIN; b[1] = INT32_MAX; break;
+    case OC_DTYPE_INT8: b[0] = INT8_MIN; b[1] = INT8_MAX; break;
+    default: b[0] = 0; b[1] = UINT8_MAX; break;
+  }
+  for (int k = 0; k < 2; k++) {
+    if (oc_lower_in(lw, 1 + k) < 0) continue;
+    const oc_tensor_t *t = oc_lower_input(lw, 1 + k);
+    if (t->dtype != x->dtype)
+      return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input '%s' has dtype %s; input has %s",
+                            k ? "max" : "min", oc_dtype_name(t->dtype), oc_dtype_name(x->dtype));
+    if (x->dtype == OC_DTYPE_INT64 || x->dtype == OC_DTYPE_INT32) {
+      int n = 0;
+      OC_RETURN_IF_ERROR(oc_lower_const_ints(lw, 1 + k, &b[k], 1, &n));
+      if (n != 1)
+        return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input '%s' must hold one value",
+                              k ? "max" : "min");
+    } else {
+      double v; /* int8/uint8: exact in a double */
+      OC_RETURN_IF_ERROR(oc_lower_const_scalar(lw, 1 + k, &v));
+      b[k] = (int64_t)v;
+    }
+  }
+  int in[1] = {oc_lower_in(lw, 0)}, out[1] = {oc_lower_out(lw, 0)};
+  return oc_lower_emit(lw, OC_OP_CLIP, 1, in, 1, out, b, 2, NULL, 0);
+}
+
 /* Clip-6 takes min/max attributes; Clip-11+ takes optional min/max inputs,
- * which must be compile-time constants here. */
+ * which must be compile-time constants here. Integer inputs (Clip-12+) clip
+ * with integer bounds. */
 oc_status_t oc_lower_clip(oc_lower_t *lw);
 oc_status_t oc_lower_clip(oc_lower_t *lw) {
+  const oc_tensor_t *x = oc_lower_input(lw, 0);
+  if (!x) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input 0 is missing");
+  int is_int = x->dtype == OC_DTYPE_INT64 || x->dtype == OC_DTYPE_INT32 ||
+               x->dtype == OC_DTYPE_INT8 || x->dtype == OC_DTYPE_UINT8;
+  if (is_int && lw->opset >= 11) return lower_clip_int(lw, x);
+  if (x->dtype != OC_DTYPE_FLOAT32)
+    return oc_lower_error(lw, OC_STATUS_UNSUPPORTED,
+                          "input 'input' has dtype %s; Clip computes float32, int64, int32, int8, "
+                          "uint8",
+                          oc_dtype_name(x->dtype));
   float bounds[2] = {-INFINITY, INFINITY};
   if (lw->opset < 11) {
     OC_RETURN_IF_ERROR(oc_lower_attr_float(lw, "min", -INFINITY, &bounds[0]));
@@ -50,11 +303,6 @@ oc_status_t oc_lower_clip(oc_lower_t *lw) {
       bounds[k] = (float)v;
     }
   }
-  const oc_tensor_t *x = oc_lower_input(lw, 0);
-  if (!x) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input 0 is missing");
-  if (x->dtype != OC_DTYPE_FLOAT32)
-    return oc_lower_error(lw, OC_STATUS_UNSUPPORTED, "input 'input' has dtype %s; Clip computes float32",
-                          oc_dtype_name(x->dtype));
   int in[1] = {oc_lower_in(lw, 0)}, out[1] = {oc_lower_out(lw, 0)};
   return oc_lower_emit(lw, OC_OP_CLIP, 1, in, 1, out, NULL, 0, bounds, 2);
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autodiff.h"
 #include "lower.h"
 
 static oc_status_t need_input(const oc_lower_t *lw, int i, const char *name,
@@ -467,4 +468,14 @@ oc_status_t oc_lower_constant(oc_lower_t *lw) {
       strcmp(name, "value_strings") == 0)
     return oc_lower_error(lw, OC_STATUS_UNSUPPORTED, "attribute '%s' is not supported", name);
   return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "unknown attribute '%s'", name);
+}
+
+/* Gradient of Copy (the reshape family): the same bytes in the input's shape. */
+oc_status_t oc_grad_copy(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_copy(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  const oc_tensor_t *x = &oc_grad_graph(gc)->values[fwd->in[0]].type;
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_COPY, 1, &dy[0], 1, &dx, x->dims, x->rank, NULL, 0));
+  return oc_grad_accumulate(gc, 0, dx);
 }

@@ -1,23 +1,41 @@
 /*
  * BatchNormalization over axis 1.
  *
- *   inputs:  x (float32, (N, C, D1..Dn), rank >= 2; rank 1 is (C)),
+ *   inputs:  x (float32, (N, C, D1..Dn), rank >= 2; rank 1 is (C) in inference),
  *            scale, bias, mean, var (float32, (C) each)
- *   outputs: y (float32, shape of x)
- *   ints:    [mode]     0 = inference: y = scale * (x - mean) / sqrt(var + eps) + bias
- *                       (other modes are reserved for training variants)
- *   floats:  [epsilon]
+ *   ints:    [mode] or [mode, unbiased]
+ *   floats:  [epsilon] or [epsilon, momentum]
  *
- * The rank-1 case follows the ONNX reference implementation, which reshapes
- * the per-channel inputs to (C, 1, .., 1) over rank - 2 trailing axes: for a
- * rank-1 x that is a plain (C) vector matched elementwise.
+ * mode 0 = inference: ints [0], floats [epsilon], one output
+ *   y = scale * (x - mean) / sqrt(var + eps) + bias
+ * mode 1 = training: ints [1, unbiased], floats [epsilon, momentum], 1 to 5
+ *   outputs (y, running_mean, running_var, saved_mean, saved_var), rank >= 2.
+ *   With the batch statistics over every axis but 1 (n = N * D1 * .. * Dn
+ *   values per channel)
+ *     bmean = sum(x) / n,  bvar = sum((x - bmean)^2) / n  (biased)
+ *     y            = scale * (x - bmean) / sqrt(bvar + eps) + bias
+ *     running_mean = momentum * mean + (1 - momentum) * bmean
+ *     running_var  = momentum * var + (1 - momentum) * rvar
+ *     saved_mean   = bmean,  saved_var = bvar
+ *   where rvar is bvar (unbiased = 0: the ONNX definition, population
+ *   variance) or bvar * n / (n - 1) (unbiased = 1: what PyTorch's BatchNorm
+ *   puts into its running_var; with n = 1 it stays bvar, as n / 0 has no
+ *   meaning). saved_* follow ONNX's reference implementation (BN-9 outputs 4
+ *   and 5: the batch mean and the biased batch variance). An empty batch
+ *   (n = 0) gives NaN statistics.
+ *   workspace: 2 * C doubles (the batch mean and variance).
+ *
+ * The rank-1 case (inference) follows the ONNX reference implementation,
+ * which reshapes the per-channel inputs to (C, 1, .., 1) over rank - 2
+ * trailing axes: for a rank-1 x that is a plain (C) vector matched
+ * elementwise.
  */
 #include <math.h>
 #include <stdio.h>
 
 #include "oc_ops.h"
 
-enum { BN_MODE_INFERENCE = 0 };
+enum { BN_MODE_INFERENCE = 0, BN_MODE_TRAINING = 1 };
 
 static oc_status_t batchnorm_infer(const oc_op_call_t *c, size_t *ws) {
   const oc_tensor_t *x = c->in[0];
@@ -28,17 +46,36 @@ static oc_status_t batchnorm_infer(const oc_op_call_t *c, size_t *ws) {
     snprintf(what, sizeof what, "input %s", names[i]);
     OC_RETURN_IF_ERROR(oc_expect_dtype(c->in[i], OC_DTYPE_FLOAT32, what));
   }
-  if (c->n_ints != 1 || c->n_floats != 1)
+  if (c->n_ints < 1)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                          "BatchNormalization takes ints [mode] and floats [epsilon], got %d "
-                          "ints and %d floats",
-                          c->n_ints, c->n_floats);
-  if (c->ints[0] != BN_MODE_INFERENCE)
+                          "BatchNormalization takes ints [mode, ...], got none");
+  int64_t mode = c->ints[0];
+  if (mode == BN_MODE_INFERENCE) {
+    if (c->n_ints != 1 || c->n_floats != 1)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "inference BatchNormalization takes ints [0] and floats [epsilon], "
+                            "got %d ints and %d floats",
+                            c->n_ints, c->n_floats);
+    if (c->n_out != 1)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "inference BatchNormalization has 1 output, got %d", c->n_out);
+  } else if (mode == BN_MODE_TRAINING) {
+    if (c->n_ints != 2 || c->n_floats != 2)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "training BatchNormalization takes ints [1, unbiased] and floats "
+                            "[epsilon, momentum], got %d ints and %d floats",
+                            c->n_ints, c->n_floats);
+    if (c->ints[1] != 0 && c->ints[1] != 1)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "unbiased is %lld; expected 0 or 1",
+                            (long long)c->ints[1]);
+    if (x->rank < 2)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "training BatchNormalization needs X of rank >= 2 (N, C, ...), got %s",
+                            oc_type_str(x, buf, sizeof buf));
+  } else {
     return oc_make_status(OC_STATUS_UNSUPPORTED, "BatchNormalization mode %lld is not supported",
-                          (long long)c->ints[0]);
-  if (c->n_out != 1)
-    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                          "inference BatchNormalization has 1 output, got %d", c->n_out);
+                          (long long)mode);
+  }
   if (x->rank < 1)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input X is a scalar; expected (N, C, ...)");
   int64_t C = x->rank >= 2 ? x->dims[1] : x->dims[0];
@@ -49,7 +86,10 @@ static oc_status_t batchnorm_infer(const oc_op_call_t *c, size_t *ws) {
                             names[i], oc_type_str(t, buf, sizeof buf), (long long)C);
   }
   oc_tensor_set_type(c->out[0], x->dtype, x->rank, x->dims);
-  *ws = 0;
+  for (int i = 1; i < c->n_out; i++)
+    if (c->out[i]) oc_tensor_set_type(c->out[i], OC_DTYPE_FLOAT32, 1, &C);
+  /* C <= 2^40 and x fits in 2^40 bytes, so C <= 2^38: no overflow. */
+  *ws = mode == BN_MODE_TRAINING ? (size_t)(2 * C) * sizeof(double) : 0;
   return OC_OK;
 }
 
@@ -68,6 +108,47 @@ static void batchnorm_forward(float *y, const float *x, const float *scale, cons
   }
 }
 
+/* bmean, bvar are (C); x is (N, C, S). Two passes in double: the mean, then
+ * the mean squared deviation (biased). */
+static void batchnorm_stats(double *bmean, double *bvar, const float *x, int64_t N, int64_t C,
+                            int64_t S) {
+  double count = (double)N * (double)S;
+  for (int64_t ch = 0; ch < C; ch++) {
+    double sum = 0.0;
+    for (int64_t n = 0; n < N; n++) {
+      const float *xr = x + (n * C + ch) * S;
+      for (int64_t i = 0; i < S; i++) sum += xr[i];
+    }
+    double m = sum / count; /* NaN for an empty batch */
+    double sq = 0.0;
+    for (int64_t n = 0; n < N; n++) {
+      const float *xr = x + (n * C + ch) * S;
+      for (int64_t i = 0; i < S; i++) {
+        double d = (double)xr[i] - m;
+        sq += d * d;
+      }
+    }
+    bmean[ch] = m;
+    bvar[ch] = sq / count;
+  }
+}
+
+/* y and x are (N, C, S); scale, bias (C); bmean, bvar (C) the batch
+ * statistics: y = scale * (x - bmean) / sqrt(bvar + eps) + bias. */
+static void batchnorm_train_forward(float *y, const float *x, const float *scale,
+                                    const float *bias, const double *bmean, const double *bvar,
+                                    float eps, int64_t N, int64_t C, int64_t S) {
+  for (int64_t ch = 0; ch < C; ch++) {
+    double a = (double)scale[ch] / sqrt(bvar[ch] + (double)eps);
+    double m = bmean[ch], b = bias[ch];
+    for (int64_t n = 0; n < N; n++) {
+      const float *xr = x + (n * C + ch) * S;
+      float *yr = y + (n * C + ch) * S;
+      for (int64_t i = 0; i < S; i++) yr[i] = (float)(((double)xr[i] - m) * a + b);
+    }
+  }
+}
+
 static oc_status_t batchnorm_run(const oc_op_call_t *c) {
   const oc_tensor_t *x = c->in[0];
   int64_t N = 1, C, S = 1;
@@ -78,8 +159,30 @@ static oc_status_t batchnorm_run(const oc_op_call_t *c) {
   } else {
     C = x->dims[0];
   }
-  batchnorm_forward(c->out[0]->data, x->data, c->in[1]->data, c->in[2]->data, c->in[3]->data,
-                    c->in[4]->data, c->floats[0], N, C, S);
+  if (c->ints[0] == BN_MODE_INFERENCE) {
+    batchnorm_forward(c->out[0]->data, x->data, c->in[1]->data, c->in[2]->data, c->in[3]->data,
+                      c->in[4]->data, c->floats[0], N, C, S);
+    return OC_OK;
+  }
+  double *bmean = c->workspace, *bvar = bmean + C;
+  float eps = c->floats[0];
+  double mom = c->floats[1];
+  batchnorm_stats(bmean, bvar, x->data, N, C, S);
+  batchnorm_train_forward(c->out[0]->data, x->data, c->in[1]->data, c->in[2]->data, bmean, bvar,
+                          eps, N, C, S);
+  const float *rmean = c->in[3]->data, *rvar = c->in[4]->data;
+  double n = (double)N * (double)S;
+  double corr = c->ints[1] && n > 1.0 ? n / (n - 1.0) : 1.0;
+  float *o_mean = c->n_out > 1 && c->out[1] ? c->out[1]->data : NULL;
+  float *o_var = c->n_out > 2 && c->out[2] ? c->out[2]->data : NULL;
+  float *o_smean = c->n_out > 3 && c->out[3] ? c->out[3]->data : NULL;
+  float *o_svar = c->n_out > 4 && c->out[4] ? c->out[4]->data : NULL;
+  for (int64_t ch = 0; ch < C; ch++) {
+    if (o_mean) o_mean[ch] = (float)(mom * rmean[ch] + (1.0 - mom) * bmean[ch]);
+    if (o_var) o_var[ch] = (float)(mom * rvar[ch] + (1.0 - mom) * bvar[ch] * corr);
+    if (o_smean) o_smean[ch] = (float)bmean[ch];
+    if (o_svar) o_svar[ch] = (float)bvar[ch];
+  }
   return OC_OK;
 }
 

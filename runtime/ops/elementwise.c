@@ -1,14 +1,63 @@
 /*
- * Elementwise ops: binary arithmetic and comparisons with multidirectional
- * (numpy) broadcasting, unary float math, Where, Clip and Cast.
+ * Elementwise ops: binary arithmetic, comparisons and logic with
+ * multidirectional (numpy) broadcasting, unary math, variadic Max/Min/Sum/
+ * Mean, Where, Clip and Cast.
  *
- * Binary (Add Sub Mul Div Pow; Equal Less Greater):
- *   inputs: a, b (same dtype: float32, int64 or int32; Pow: float32 base, any
- *           float32/int64/int32 exponent); outputs: y (broadcast shape; bool
- *           for comparisons). ints/floats: none.
+ * Binary (Add Sub Mul Div Pow; Equal Less Greater LessOrEqual GreaterOrEqual;
+ * And Or Xor; Mod; PRelu):
+ *   inputs: a, b; outputs: y (broadcast shape; bool for comparisons and
+ *   logic). ints/floats: none, except Mod: ints [fmod] (0 or 1).
+ *   - Add Sub Mul Div, comparisons: a and b of one dtype, float32, int64 or
+ *     int32 (Equal also bool). Integer arithmetic wraps; integer division by
+ *     zero gives 0 (ONNX leaves it undefined).
+ *   - Pow: base float32/int64/int32, exponent float32/int64/int32; y has the
+ *     base's dtype. Integer base with integer exponent is the exact (wrapping)
+ *     integer power; a negative exponent gives trunc(1/x^-n) (1, -1 or 0; 0
+ *     for x = 0). Integer base with float exponent is pow in double, then
+ *     truncated toward zero and saturated (NaN gives 0), as numpy's astype.
+ *   - And Or Xor: bool, bool -> bool.
+ *   - Mod: float32 needs fmod=1 (C fmod: the sign of the dividend); int64 and
+ *     int32 take fmod=1 (truncated remainder) or fmod=0 (Python: the sign of
+ *     the divisor). x mod 0 is 0 for integers (NaN for floats).
+ *   - PRelu: x, slope of one dtype (float32, int64, int32); slope broadcasts
+ *     unidirectionally to x; y = x < 0 ? slope * x : x, shape of x.
  * Unary (Relu Exp Sqrt Erf Neg): x float32 (Neg also int64/int32) -> y.
+ * Unary: x -> y, one op for many functions:
+ *   ints:   [function, ...]   floats: [alpha, beta] (always two; unused ones
+ *           are ignored, the compiler writes 0)
+ *   function codes (stored in plans: never renumber):
+ *      0 Abs          float32 int64 int32 (integers wrap: |INT_MIN| = INT_MIN)
+ *      1 Reciprocal   1 / x
+ *      2 Log          natural log
+ *      3 Sigmoid      1 / (1 + exp(-x)), evaluated without overflow
+ *      4 Tanh
+ *      5 LeakyRelu    x < 0 ? alpha * x : x
+ *      6 Elu          x < 0 ? alpha * (exp(x) - 1) : x
+ *      7 Selu         beta * (x > 0 ? x : alpha * (exp(x) - 1))  (beta = gamma)
+ *      8 Celu         max(0, x) + min(0, alpha * (exp(x / alpha) - 1))
+ *      9 HardSigmoid  max(0, min(1, alpha * x + beta))
+ *     10 HardSwish    x * max(0, min(1, x / 6 + 0.5))
+ *     11 Softplus     log(1 + exp(x)), evaluated without overflow
+ *     12 Softsign     x / (1 + |x|)
+ *     13 Sign         -1, 0 or 1 (float32 int64 int32; NaN stays NaN)
+ *     14 Floor
+ *     15 Ceil
+ *     16 Round        to nearest, halves to even
+ *     17 IsNaN        float32 -> bool
+ *     18 IsInf        float32 -> bool; ints [18, detect_positive,
+ *                     detect_negative], each 0 or 1
+ *     19 Not          bool -> bool
+ *   Unless noted: float32 -> float32, ints [function] only; NaN in gives
+ *   NaN out.
+ * Variadic: x0, x1, ... (1 to OC_MAX_OP_INPUTS, one dtype) -> y, their
+ *   multidirectional broadcast. ints: [function]; floats: none.
+ *     0 Max, 1 Min   float32 int64 int32; NaN in any input gives NaN
+ *     2 Sum          float32, added left to right in float32
+ *     3 Mean         float32, Sum / number of inputs
  * Where: cond (bool), a, b (same dtype) -> y (broadcast of all three).
- * Clip: x float32 -> y; floats: [min, max] (the compiler fills +-inf).
+ * Clip: x -> y; float32: floats [min, max] (the compiler fills +-inf);
+ *   int64/int32/int8/uint8: ints [min, max] within the dtype's range.
+ *   NaN stays NaN; min > max gives max everywhere (numpy's clip).
  * Cast: x -> y; ints: [to] (an oc_dtype_t).
  */
 #include <math.h>
@@ -72,32 +121,67 @@ static void bcast_strides(const oc_tensor_t *t, int rank, const int64_t *dims, i
 
 /* --- binary ------------------------------------------------------------- */
 
-typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_POW, BIN_EQ, BIN_LT, BIN_GT } bin_kind_t;
+typedef enum {
+  BIN_ADD,
+  BIN_SUB,
+  BIN_MUL,
+  BIN_DIV,
+  BIN_POW,
+  BIN_EQ,
+  BIN_LT,
+  BIN_GT,
+  BIN_LE,
+  BIN_GE,
+  BIN_AND,
+  BIN_OR,
+  BIN_XOR,
+  BIN_MOD,  /* Python-style: the sign of the divisor (integers only) */
+  BIN_FMOD, /* C-style: the sign of the dividend */
+  BIN_PRELU,
+} bin_kind_t;
 
-static int is_compare(bin_kind_t k) { return k == BIN_EQ || k == BIN_LT || k == BIN_GT; }
+static int is_compare(bin_kind_t k) {
+  return k == BIN_EQ || k == BIN_LT || k == BIN_GT || k == BIN_LE || k == BIN_GE;
+}
+static int is_logic(bin_kind_t k) { return k == BIN_AND || k == BIN_OR || k == BIN_XOR; }
+static int is_int_dtype(int dt) { return dt == OC_DTYPE_INT64 || dt == OC_DTYPE_INT32; }
+static int is_numeric_dtype(int dt) { return dt == OC_DTYPE_FLOAT32 || is_int_dtype(dt); }
 
 static oc_status_t binary_infer_kind(const oc_op_call_t *c, bin_kind_t k) {
   const oc_tensor_t *a = c->in[0], *b = c->in[1];
-  int numeric = a->dtype == OC_DTYPE_FLOAT32 || a->dtype == OC_DTYPE_INT64 ||
-                a->dtype == OC_DTYPE_INT32 || (k == BIN_EQ && a->dtype == OC_DTYPE_BOOL);
-  if (!numeric)
+  if (is_logic(k)) {
+    OC_RETURN_IF_ERROR(oc_expect_dtype(a, OC_DTYPE_BOOL, "input A"));
+    OC_RETURN_IF_ERROR(oc_expect_dtype(b, OC_DTYPE_BOOL, "input B"));
+  } else if (!is_numeric_dtype(a->dtype) && !(k == BIN_EQ && a->dtype == OC_DTYPE_BOOL)) {
     return oc_make_status(OC_STATUS_UNSUPPORTED, "input A has dtype %s, not computed here",
                           oc_dtype_name(a->dtype));
+  }
   if (k == BIN_POW) {
-    if (a->dtype != OC_DTYPE_FLOAT32)
-      return oc_make_status(OC_STATUS_UNSUPPORTED, "Pow base has dtype %s; float32 only",
-                            oc_dtype_name(a->dtype));
-    if (b->dtype != OC_DTYPE_FLOAT32 && b->dtype != OC_DTYPE_INT64 && b->dtype != OC_DTYPE_INT32)
+    if (!is_numeric_dtype(b->dtype))
       return oc_make_status(OC_STATUS_UNSUPPORTED, "Pow exponent has dtype %s",
                             oc_dtype_name(b->dtype));
   } else if (a->dtype != b->dtype) {
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "inputs have dtypes %s and %s",
                           oc_dtype_name(a->dtype), oc_dtype_name(b->dtype));
   }
+  if (k == BIN_MOD && a->dtype == OC_DTYPE_FLOAT32)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "Mod of float32 needs fmod=1 (ONNX requires it for floating point)");
   int rank;
   int64_t dims[OC_MAX_RANK];
   OC_RETURN_IF_ERROR(oc_broadcast_shape(a, b, &rank, dims));
-  oc_tensor_set_type(c->out[0], is_compare(k) ? OC_DTYPE_BOOL : a->dtype, rank, dims);
+  if (k == BIN_PRELU) {
+    /* Unidirectional: slope broadcasts to x, never the other way. */
+    int same = rank == a->rank;
+    for (int i = 0; same && i < rank; i++) same = dims[i] == a->dims[i];
+    if (!same) {
+      char b1[160], b2[160];
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "slope %s does not broadcast to x %s",
+                            oc_type_str(b, b1, sizeof b1), oc_type_str(a, b2, sizeof b2));
+    }
+  }
+  int out_dtype = is_compare(k) || is_logic(k) ? OC_DTYPE_BOOL : a->dtype;
+  oc_tensor_set_type(c->out[0], out_dtype, rank, dims);
   return OC_OK;
 }
 
@@ -122,6 +206,13 @@ static oc_status_t binary_infer_kind(const oc_op_call_t *c, bin_kind_t k) {
 #define F_EQ(x, y) ((x) == (y))
 #define F_LT(x, y) ((x) < (y))
 #define F_GT(x, y) ((x) > (y))
+#define F_LE(x, y) ((x) <= (y))
+#define F_GE(x, y) ((x) >= (y))
+/* Bool bytes other than 0/1 (from a hostile plan's constants) still give 0/1. */
+#define F_AND(x, y) ((x) != 0 && (y) != 0)
+#define F_OR(x, y) ((x) != 0 || (y) != 0)
+#define F_XOR(x, y) (((x) != 0) != ((y) != 0))
+#define F_PRELU(x, s) ((x) < 0 ? (s) * (x) : (x))
 
 /* Integer division by zero is undefined in C; ONNX leaves it undefined too.
  * We give 0 instead of trapping. INT_MIN / -1 likewise wraps. */
@@ -145,10 +236,66 @@ static inline int32_t iadd32(int32_t x, int32_t y) { return (int32_t)((uint32_t)
 static inline int32_t isub32(int32_t x, int32_t y) { return (int32_t)((uint32_t)x - (uint32_t)y); }
 static inline int32_t imul32(int32_t x, int32_t y) { return (int32_t)((uint32_t)x * (uint32_t)y); }
 
-static oc_status_t binary_run_kind(const oc_op_call_t *c, bin_kind_t k) {
-  const oc_tensor_t *a = c->in[0], *b = c->in[1];
-  oc_tensor_t *y = c->out[0];
-  if (k == BIN_POW) {
+/* Remainders. x % 0 is 0 (numpy gives 0 for integers); x % -1 is 0, which
+ * also avoids the INT_MIN % -1 trap. fmod: sign of x; mod: sign of y. */
+static inline int64_t ifmod64(int64_t x, int64_t y) { return y == 0 || y == -1 ? 0 : x % y; }
+static inline int64_t imod64(int64_t x, int64_t y) {
+  int64_t r = ifmod64(x, y);
+  return r != 0 && (r < 0) != (y < 0) ? r + y : r;
+}
+static inline int32_t ifmod32(int32_t x, int32_t y) { return y == 0 || y == -1 ? 0 : x % y; }
+static inline int32_t imod32(int32_t x, int32_t y) {
+  int32_t r = ifmod32(x, y);
+  return r != 0 && (r < 0) != (y < 0) ? r + y : r;
+}
+
+static inline int64_t iprelu64(int64_t x, int64_t s) { return x < 0 ? imul64(s, x) : x; }
+static inline int32_t iprelu32(int32_t x, int32_t s) { return x < 0 ? imul32(s, x) : x; }
+
+/* x^n for integers, exact modulo 2^64 (the caller narrows to its width, and
+ * the low bits of a wrapped product are the narrow wrapped product). */
+static int64_t ipow(int64_t x, int64_t n) {
+  if (n < 0) {
+    /* trunc(1 / x^-n): only |x| = 1 survives; x = 0 (a division by zero)
+     * gives 0 too. */
+    if (x == 1) return 1;
+    if (x == -1) return (n & 1) ? -1 : 1;
+    return 0;
+  }
+  uint64_t r = 1, b = (uint64_t)x;
+  for (uint64_t e = (uint64_t)n; e; e >>= 1) {
+    if (e & 1) r *= b;
+    b *= b;
+  }
+  return (int64_t)r;
+}
+
+/* Double to integer, truncating toward zero, saturating at the limits of a
+ * |bits|-bit signed integer; NaN gives 0 (never undefined behaviour). */
+static int64_t f2i_sat(double v, int bits) {
+  double hi = bits == 64 ? 9.2233720368547758e18 : 2147483648.0;
+  if (v != v) return 0;
+  if (v >= hi) return bits == 64 ? INT64_MAX : INT32_MAX;
+  if (v <= -hi) return bits == 64 ? INT64_MIN : INT32_MIN;
+  return (int64_t)v;
+}
+
+/* Pow with an integer base: TB the base (and output) type, TE the exponent
+ * type; a float exponent goes through double as numpy's float64 promotion. */
+#define POW_INT(TB, TE, BITS)                                                          \
+  do {                                                                                 \
+    const TB *pa = a->data;                                                            \
+    const TE *pb = b->data;                                                            \
+    TB *py = y->data;                                                                  \
+    if (b->dtype == OC_DTYPE_FLOAT32)                                                  \
+      BCAST_LOOP(y, a, b, b,                                                           \
+                 py[i] = (TB)f2i_sat(pow((double)pa[ia], (double)pb[ib]), BITS));      \
+    else                                                                               \
+      BCAST_LOOP(y, a, b, b, py[i] = (TB)(uint64_t)ipow((int64_t)pa[ia], (int64_t)pb[ib])); \
+  } while (0)
+
+static void pow_kernel(const oc_tensor_t *a, const oc_tensor_t *b, oc_tensor_t *y) {
+  if (a->dtype == OC_DTYPE_FLOAT32) {
     const float *pa = a->data;
     float *py = y->data;
     if (b->dtype == OC_DTYPE_FLOAT32) {
@@ -161,6 +308,28 @@ static oc_status_t binary_run_kind(const oc_op_call_t *c, bin_kind_t k) {
       const int32_t *pb = b->data;
       BCAST_LOOP(y, a, b, b, py[i] = powf(pa[ia], (float)pb[ib]));
     }
+    return;
+  }
+  if (a->dtype == OC_DTYPE_INT64) {
+    switch (b->dtype) {
+      case OC_DTYPE_FLOAT32: POW_INT(int64_t, float, 64); break;
+      case OC_DTYPE_INT64: POW_INT(int64_t, int64_t, 64); break;
+      default: POW_INT(int64_t, int32_t, 64); break;
+    }
+  } else {
+    switch (b->dtype) {
+      case OC_DTYPE_FLOAT32: POW_INT(int32_t, float, 32); break;
+      case OC_DTYPE_INT64: POW_INT(int32_t, int64_t, 32); break;
+      default: POW_INT(int32_t, int32_t, 32); break;
+    }
+  }
+}
+
+static oc_status_t binary_run_kind(const oc_op_call_t *c, bin_kind_t k) {
+  const oc_tensor_t *a = c->in[0], *b = c->in[1];
+  oc_tensor_t *y = c->out[0];
+  if (k == BIN_POW) {
+    pow_kernel(a, b, y);
     return OC_OK;
   }
   switch (a->dtype) {
@@ -170,9 +339,13 @@ static oc_status_t binary_run_kind(const oc_op_call_t *c, bin_kind_t k) {
         case BIN_SUB: ARITH(float, F_SUB); break;
         case BIN_MUL: ARITH(float, F_MUL); break;
         case BIN_DIV: ARITH(float, F_DIV); break;
+        case BIN_FMOD: ARITH(float, fmodf); break;
+        case BIN_PRELU: ARITH(float, F_PRELU); break;
         case BIN_EQ: CMP(float, F_EQ); break;
         case BIN_LT: CMP(float, F_LT); break;
         case BIN_GT: CMP(float, F_GT); break;
+        case BIN_LE: CMP(float, F_LE); break;
+        case BIN_GE: CMP(float, F_GE); break;
         default: break;
       }
       break;
@@ -182,9 +355,14 @@ static oc_status_t binary_run_kind(const oc_op_call_t *c, bin_kind_t k) {
         case BIN_SUB: ARITH(int64_t, isub64); break;
         case BIN_MUL: ARITH(int64_t, imul64); break;
         case BIN_DIV: ARITH(int64_t, idiv64); break;
+        case BIN_MOD: ARITH(int64_t, imod64); break;
+        case BIN_FMOD: ARITH(int64_t, ifmod64); break;
+        case BIN_PRELU: ARITH(int64_t, iprelu64); break;
         case BIN_EQ: CMP(int64_t, F_EQ); break;
         case BIN_LT: CMP(int64_t, F_LT); break;
         case BIN_GT: CMP(int64_t, F_GT); break;
+        case BIN_LE: CMP(int64_t, F_LE); break;
+        case BIN_GE: CMP(int64_t, F_GE); break;
         default: break;
       }
       break;
@@ -194,14 +372,24 @@ static oc_status_t binary_run_kind(const oc_op_call_t *c, bin_kind_t k) {
         case BIN_SUB: ARITH(int32_t, isub32); break;
         case BIN_MUL: ARITH(int32_t, imul32); break;
         case BIN_DIV: ARITH(int32_t, idiv32); break;
+        case BIN_MOD: ARITH(int32_t, imod32); break;
+        case BIN_FMOD: ARITH(int32_t, ifmod32); break;
+        case BIN_PRELU: ARITH(int32_t, iprelu32); break;
         case BIN_EQ: CMP(int32_t, F_EQ); break;
         case BIN_LT: CMP(int32_t, F_LT); break;
         case BIN_GT: CMP(int32_t, F_GT); break;
+        case BIN_LE: CMP(int32_t, F_LE); break;
+        case BIN_GE: CMP(int32_t, F_GE); break;
         default: break;
       }
       break;
     case OC_DTYPE_BOOL:
-      CMP(uint8_t, F_EQ);
+      switch (k) {
+        case BIN_AND: CMP(uint8_t, F_AND); break;
+        case BIN_OR: CMP(uint8_t, F_OR); break;
+        case BIN_XOR: CMP(uint8_t, F_XOR); break;
+        default: CMP(uint8_t, F_EQ); break;
+      }
       break;
   }
   return OC_OK;
@@ -210,6 +398,8 @@ static oc_status_t binary_run_kind(const oc_op_call_t *c, bin_kind_t k) {
 #define BINARY_OP(lower, KIND, NAME)                                                  \
   static oc_status_t lower##_infer(const oc_op_call_t *c, size_t *ws) {               \
     (void)ws;                                                                         \
+    if (c->n_ints != 0 || c->n_floats != 0)                                           \
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "takes no attributes");       \
     return binary_infer_kind(c, KIND);                                                \
   }                                                                                   \
   static oc_status_t lower##_run(const oc_op_call_t *c) { return binary_run_kind(c, KIND); } \
@@ -223,6 +413,29 @@ BINARY_OP(pow, BIN_POW, "Pow")
 BINARY_OP(equal, BIN_EQ, "Equal")
 BINARY_OP(less, BIN_LT, "Less")
 BINARY_OP(greater, BIN_GT, "Greater")
+BINARY_OP(less_equal, BIN_LE, "LessOrEqual")
+BINARY_OP(greater_equal, BIN_GE, "GreaterOrEqual")
+BINARY_OP(and, BIN_AND, "And")
+BINARY_OP(or, BIN_OR, "Or")
+BINARY_OP(xor, BIN_XOR, "Xor")
+BINARY_OP(prelu, BIN_PRELU, "PRelu")
+
+/* Mod: ints [fmod]. */
+static bin_kind_t mod_kind(const oc_op_call_t *c) { return c->ints[0] ? BIN_FMOD : BIN_MOD; }
+
+static oc_status_t mod_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  if (c->n_ints != 1 || c->n_floats != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs ints [fmod]");
+  if (c->ints[0] != 0 && c->ints[0] != 1)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "fmod is %lld; must be 0 or 1",
+                          (long long)c->ints[0]);
+  return binary_infer_kind(c, mod_kind(c));
+}
+
+static oc_status_t mod_run(const oc_op_call_t *c) { return binary_run_kind(c, mod_kind(c)); }
+
+const oc_op_def_t oc_op_mod = {"Mod", 2, 2, 1, 1, mod_infer, mod_run};
 
 /* --- unary -------------------------------------------------------------- */
 
@@ -288,19 +501,319 @@ static oc_status_t neg_run(const oc_op_call_t *c) {
 
 const oc_op_def_t oc_op_neg = {"Neg", 1, 1, 1, 1, neg_infer, neg_run};
 
+/* --- Unary: many functions, one op ---------------------------------------- */
+
+/* Function codes: see the header. Stored in plans: never renumber. */
+typedef enum {
+  UN_ABS = 0,
+  UN_RECIPROCAL = 1,
+  UN_LOG = 2,
+  UN_SIGMOID = 3,
+  UN_TANH = 4,
+  UN_LEAKY_RELU = 5,
+  UN_ELU = 6,
+  UN_SELU = 7,
+  UN_CELU = 8,
+  UN_HARD_SIGMOID = 9,
+  UN_HARD_SWISH = 10,
+  UN_SOFTPLUS = 11,
+  UN_SOFTSIGN = 12,
+  UN_SIGN = 13,
+  UN_FLOOR = 14,
+  UN_CEIL = 15,
+  UN_ROUND = 16,
+  UN_ISNAN = 17,
+  UN_ISINF = 18,
+  UN_NOT = 19,
+  UN_COUNT
+} un_fn_t;
+
+static const char *const un_names[UN_COUNT] = {
+    "Abs",  "Reciprocal", "Log",  "Sigmoid", "Tanh",  "LeakyRelu", "Elu",
+    "Selu", "Celu",       "HardSigmoid", "HardSwish", "Softplus", "Softsign", "Sign",
+    "Floor", "Ceil",      "Round", "IsNaN",  "IsInf", "Not"};
+
+static oc_status_t unary_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  const oc_tensor_t *x = c->in[0];
+  if (c->n_ints < 1 || c->n_floats != 2)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs ints [function, ...] and floats "
+                                                      "[alpha, beta]");
+  int64_t fn = c->ints[0];
+  if (fn < 0 || fn >= UN_COUNT)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "unknown function code %lld (0 to %d)",
+                          (long long)fn, UN_COUNT - 1);
+  const char *name = un_names[fn];
+  int n_ints = fn == UN_ISINF ? 3 : 1;
+  if (c->n_ints != n_ints)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s takes %d ints, got %d", name, n_ints,
+                          c->n_ints);
+  for (int i = 1; i < n_ints; i++)
+    if (c->ints[i] != 0 && c->ints[i] != 1)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s: ints[%d] is %lld; must be 0 or 1",
+                            name, i, (long long)c->ints[i]);
+  int out_dtype = x->dtype;
+  if (fn == UN_ABS || fn == UN_SIGN) {
+    if (!is_numeric_dtype(x->dtype))
+      return oc_make_status(OC_STATUS_UNSUPPORTED,
+                            "input has dtype %s; %s computes float32, int64, int32",
+                            oc_dtype_name(x->dtype), name);
+  } else if (fn == UN_NOT) {
+    if (x->dtype != OC_DTYPE_BOOL)
+      return oc_make_status(OC_STATUS_UNSUPPORTED, "input has dtype %s; Not computes bool",
+                            oc_dtype_name(x->dtype));
+  } else {
+    if (x->dtype != OC_DTYPE_FLOAT32)
+      return oc_make_status(OC_STATUS_UNSUPPORTED, "input has dtype %s; %s computes float32",
+                            oc_dtype_name(x->dtype), name);
+    if (fn == UN_ISNAN || fn == UN_ISINF) out_dtype = OC_DTYPE_BOOL;
+  }
+  oc_tensor_set_type(c->out[0], out_dtype, x->rank, x->dims);
+  return OC_OK;
+}
+
+/* Scalar functions (float32). Written as selects so NaN passes through. */
+static inline float f_sigmoid(float x) {
+  /* exp of a negative number only: no overflow for large |x|. */
+  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+  float e = expf(x);
+  return e / (1.0f + e);
+}
+static inline float f_softplus(float x) {
+  /* log(1 + e^x) = max(x, 0) + log1p(e^-|x|) */
+  return x > 0.0f ? x + log1pf(expf(-x)) : log1pf(expf(x));
+}
+static inline float f_hard_sigmoid(float x, float alpha, float beta) {
+  float v = alpha * x + beta;
+  v = v < 0.0f ? 0.0f : v;
+  return v > 1.0f ? 1.0f : v;
+}
+static inline float f_celu(float x, float alpha) {
+  if (x != x) return x;
+  float pos = x > 0.0f ? x : 0.0f;
+  float neg = alpha * expm1f(x / alpha);
+  return pos + (neg < 0.0f ? neg : 0.0f);
+}
+static inline float f_sign(float x) { return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x; }
+static inline float f_round_half_even(float x) {
+  float r = roundf(x); /* halves away from zero */
+  if (fabsf(x - truncf(x)) == 0.5f) r = 2.0f * roundf(0.5f * x);
+  return r;
+}
+
+/* Applies EXPR (of x, alpha, beta) to every element: x is (n) of TI, y is
+ * (n) of TO. */
+#define UNARY_MAP(TO, TI, EXPR)                       \
+  do {                                                \
+    const TI *px_ = c->in[0]->data;                   \
+    TO *py_ = c->out[0]->data;                        \
+    for (int64_t i_ = 0; i_ < n; i_++) {              \
+      TI x = px_[i_];                                 \
+      py_[i_] = (TO)(EXPR);                           \
+    }                                                 \
+  } while (0)
+
+/* Abs and Sign for the integer types: wrapping negation, no UB. */
+#define ABS_SIGN_INT(T, UT)                                                    \
+  do {                                                                         \
+    if (fn == UN_ABS)                                                          \
+      UNARY_MAP(T, T, x < 0 ? (T)(0 - (UT)x) : x);                             \
+    else                                                                       \
+      UNARY_MAP(T, T, (x > 0) - (x < 0));                                      \
+  } while (0)
+
+static oc_status_t unary_run(const oc_op_call_t *c) {
+  int64_t n = oc_tensor_numel(c->in[0]);
+  un_fn_t fn = (un_fn_t)c->ints[0];
+  float alpha = c->floats[0], beta = c->floats[1];
+  int dt = c->in[0]->dtype;
+  if (dt == OC_DTYPE_INT64) {
+    ABS_SIGN_INT(int64_t, uint64_t);
+    return OC_OK;
+  }
+  if (dt == OC_DTYPE_INT32) {
+    ABS_SIGN_INT(int32_t, uint32_t);
+    return OC_OK;
+  }
+  switch (fn) {
+    case UN_ABS: UNARY_MAP(float, float, fabsf(x)); break;
+    case UN_RECIPROCAL: UNARY_MAP(float, float, 1.0f / x); break;
+    case UN_LOG: UNARY_MAP(float, float, logf(x)); break;
+    case UN_SIGMOID: UNARY_MAP(float, float, f_sigmoid(x)); break;
+    case UN_TANH: UNARY_MAP(float, float, tanhf(x)); break;
+    case UN_LEAKY_RELU: UNARY_MAP(float, float, x < 0.0f ? alpha * x : x); break;
+    case UN_ELU: UNARY_MAP(float, float, x < 0.0f ? alpha * expm1f(x) : x); break;
+    case UN_SELU: UNARY_MAP(float, float, beta * (x > 0.0f ? x : alpha * expm1f(x))); break;
+    case UN_CELU: UNARY_MAP(float, float, f_celu(x, alpha)); break;
+    case UN_HARD_SIGMOID: UNARY_MAP(float, float, f_hard_sigmoid(x, alpha, beta)); break;
+    case UN_HARD_SWISH: UNARY_MAP(float, float, x * f_hard_sigmoid(x, 1.0f / 6.0f, 0.5f)); break;
+    case UN_SOFTPLUS: UNARY_MAP(float, float, f_softplus(x)); break;
+    case UN_SOFTSIGN: UNARY_MAP(float, float, x / (1.0f + fabsf(x))); break;
+    case UN_SIGN: UNARY_MAP(float, float, f_sign(x)); break;
+    case UN_FLOOR: UNARY_MAP(float, float, floorf(x)); break;
+    case UN_CEIL: UNARY_MAP(float, float, ceilf(x)); break;
+    case UN_ROUND: UNARY_MAP(float, float, f_round_half_even(x)); break;
+    case UN_ISNAN: UNARY_MAP(uint8_t, float, x != x); break;
+    case UN_ISINF: {
+      int pos = c->ints[1] != 0, neg = c->ints[2] != 0;
+      UNARY_MAP(uint8_t, float, (pos && x == INFINITY) || (neg && x == -INFINITY));
+      break;
+    }
+    case UN_NOT: UNARY_MAP(uint8_t, uint8_t, x == 0); break;
+    default: break;
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_unary = {"Unary", 1, 1, 1, 1, unary_infer, unary_run};
+
+/* --- Variadic: Max Min Sum Mean --------------------------------------------- */
+
+typedef enum { VAR_MAX = 0, VAR_MIN = 1, VAR_SUM = 2, VAR_MEAN = 3, VAR_COUNT } var_fn_t;
+
+static const char *const var_names[VAR_COUNT] = {"Max", "Min", "Sum", "Mean"};
+
+static oc_status_t variadic_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  if (c->n_ints != 1 || c->n_floats != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs ints [function]");
+  int64_t fn = c->ints[0];
+  if (fn < 0 || fn >= VAR_COUNT)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "unknown function code %lld (0 to %d)",
+                          (long long)fn, VAR_COUNT - 1);
+  const oc_tensor_t *x0 = c->in[0];
+  int ints_ok = fn == VAR_MAX || fn == VAR_MIN;
+  if (!(x0->dtype == OC_DTYPE_FLOAT32 || (ints_ok && is_int_dtype(x0->dtype))))
+    return oc_make_status(OC_STATUS_UNSUPPORTED, "input 0 has dtype %s; %s computes %s",
+                          oc_dtype_name(x0->dtype), var_names[fn],
+                          ints_ok ? "float32, int64, int32" : "float32");
+  oc_tensor_t acc = {.dtype = x0->dtype, .rank = x0->rank};
+  for (int i = 0; i < x0->rank; i++) acc.dims[i] = x0->dims[i];
+  for (int k = 1; k < c->n_in; k++) {
+    const oc_tensor_t *x = c->in[k];
+    if (!x) return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input %d is missing", k);
+    if (x->dtype != x0->dtype)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input %d has dtype %s; input 0 has %s",
+                            k, oc_dtype_name(x->dtype), oc_dtype_name(x0->dtype));
+    oc_tensor_t next = {.dtype = x0->dtype};
+    OC_RETURN_IF_ERROR(oc_broadcast_shape(&acc, x, &next.rank, next.dims));
+    acc = next;
+  }
+  oc_tensor_set_type(c->out[0], x0->dtype, acc.rank, acc.dims);
+  return OC_OK;
+}
+
+/* max/min that return NaN when either side is NaN (numpy's maximum). */
+static inline float f_max(float a, float b) { return a != a ? a : (a > b ? a : b); }
+static inline float f_min(float a, float b) { return a != a ? a : (a < b ? a : b); }
+#define I_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define I_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+/* y = x0 broadcast, then y = OP(y, xk) for k = 1.. in input order (the order
+ * matters for float sums: it matches the ONNX reference). */
+#define VARIADIC(T, OP)                                                      \
+  do {                                                                       \
+    T *py = y->data;                                                         \
+    const T *p0 = c->in[0]->data;                                            \
+    BCAST_LOOP(y, c->in[0], c->in[0], c->in[0], py[i] = p0[ia]);             \
+    for (int k = 1; k < c->n_in; k++) {                                      \
+      const oc_tensor_t *xk = c->in[k];                                      \
+      const T *pk = xk->data;                                                \
+      BCAST_LOOP(y, xk, xk, xk, py[i] = OP(py[i], pk[ia]));                  \
+    }                                                                        \
+  } while (0)
+
+static oc_status_t variadic_run(const oc_op_call_t *c) {
+  oc_tensor_t *y = c->out[0];
+  var_fn_t fn = (var_fn_t)c->ints[0];
+  switch (y->dtype) {
+    case OC_DTYPE_FLOAT32:
+      switch (fn) {
+        case VAR_MAX: VARIADIC(float, f_max); break;
+        case VAR_MIN: VARIADIC(float, f_min); break;
+        default: {
+          VARIADIC(float, F_ADD);
+          if (fn == VAR_MEAN) {
+            float *py = y->data, d = (float)c->n_in;
+            int64_t n = oc_tensor_numel(y);
+            for (int64_t i = 0; i < n; i++) py[i] /= d;
+          }
+          break;
+        }
+      }
+      break;
+    case OC_DTYPE_INT64:
+      if (fn == VAR_MAX) VARIADIC(int64_t, I_MAX);
+      else VARIADIC(int64_t, I_MIN);
+      break;
+    case OC_DTYPE_INT32:
+      if (fn == VAR_MAX) VARIADIC(int32_t, I_MAX);
+      else VARIADIC(int32_t, I_MIN);
+      break;
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_variadic = {"Variadic", 1, OC_MAX_OP_INPUTS, 1, 1, variadic_infer,
+                                    variadic_run};
+
 /* --- Clip ---------------------------------------------------------------- */
+
+/* The range of an integer dtype Clip computes; 0 for other dtypes. */
+static int int_range(int dtype, int64_t *lo, int64_t *hi) {
+  switch (dtype) {
+    case OC_DTYPE_INT64: *lo = INT64_MIN; *hi = INT64_MAX; return 1;
+    case OC_DTYPE_INT32: *lo = INT32_MIN; *hi = INT32_MAX; return 1;
+    case OC_DTYPE_INT8: *lo = INT8_MIN; *hi = INT8_MAX; return 1;
+    case OC_DTYPE_UINT8: *lo = 0; *hi = UINT8_MAX; return 1;
+  }
+  return 0;
+}
 
 static oc_status_t clip_infer(const oc_op_call_t *c, size_t *ws) {
   (void)ws;
-  if (c->n_floats != 2) return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs [min, max]");
+  const oc_tensor_t *x = c->in[0];
+  int64_t lo, hi;
+  if (int_range(x->dtype, &lo, &hi)) {
+    if (c->n_ints != 2 || c->n_floats != 0)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s Clip needs ints [min, max]",
+                            oc_dtype_name(x->dtype));
+    for (int k = 0; k < 2; k++)
+      if (c->ints[k] < lo || c->ints[k] > hi)
+        return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s %lld is outside the range of %s",
+                              k ? "max" : "min", (long long)c->ints[k], oc_dtype_name(x->dtype));
+    oc_tensor_set_type(c->out[0], x->dtype, x->rank, x->dims);
+    return OC_OK;
+  }
+  if (c->n_floats != 2 || c->n_ints != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs floats [min, max]");
   return unary_float_infer(c, ws);
 }
 
+/* x is (n), y is (n): y = min(max(x, lo), hi) in the integer type T. */
+#define CLIP_INT(T)                                                  \
+  do {                                                               \
+    const T *px = c->in[0]->data;                                    \
+    T *py = c->out[0]->data;                                         \
+    T lo = (T)c->ints[0], hi = (T)c->ints[1];                        \
+    for (int64_t i = 0; i < n; i++) {                                \
+      T v = px[i];                                                   \
+      v = v < lo ? lo : v;                                           \
+      py[i] = v > hi ? hi : v;                                       \
+    }                                                                \
+  } while (0)
+
 static oc_status_t clip_run(const oc_op_call_t *c) {
+  int64_t n = oc_tensor_numel(c->in[0]);
+  switch (c->in[0]->dtype) {
+    case OC_DTYPE_INT64: CLIP_INT(int64_t); return OC_OK;
+    case OC_DTYPE_INT32: CLIP_INT(int32_t); return OC_OK;
+    case OC_DTYPE_INT8: CLIP_INT(int8_t); return OC_OK;
+    case OC_DTYPE_UINT8: CLIP_INT(uint8_t); return OC_OK;
+  }
   const float *x = c->in[0]->data;
   float *y = c->out[0]->data;
   float lo = c->floats[0], hi = c->floats[1];
-  int64_t n = oc_tensor_numel(c->in[0]);
   /* ONNX: y = min(max(x, min), max); NaN stays NaN as in PyTorch's clamp. */
   for (int64_t i = 0; i < n; i++) {
     float v = x[i];

@@ -1,6 +1,6 @@
 /*
- * Pooling: windowed MaxPool and AveragePool over 1 to 3 spatial axes, and the
- * global pools over any number of spatial axes.
+ * Pooling: windowed MaxPool, AveragePool and LpPool over 1 to 3 spatial axes,
+ * and the global pools over any number of spatial axes.
  *
  * MaxPool:
  *   inputs:  x ((N, C, D1..Dn), n = 1..3; float32, uint8 or int8)
@@ -24,6 +24,13 @@
  *   padded input (count_include_pad = 1; the overhang that ceil mode adds
  *   past the end pad is never counted). A window with no taps to count gives
  *   NaN (average) or the dtype's lowest value (-inf for float32).
+ * LpPool:
+ *   inputs:  x (float32, (N, C, D1..Dn), n = 1..3)
+ *   outputs: y (float32, (N, C, O1..On))
+ *   ints:    [kernel[n], strides[n], pads[2n], dilations[n], ceil_mode]
+ *   floats:  [p] (finite, > 0)
+ *   y = (sum over the window's taps inside x of |x|^p)^(1/p) in double
+ *   (padding adds zeros); p = 1 and 2 take the exact sum / square root.
  * GlobalAveragePool / GlobalMaxPool:
  *   inputs:  x (float32, (N, C, D1..Dn), any n >= 0)
  *   outputs: y (float32, (N, C, 1..1)): the mean / max over D1..Dn
@@ -44,12 +51,16 @@ typedef struct pool_geom_s {
   int count_include_pad;
 } pool_geom_t;
 
-/* Validates |c| for a windowed pool and fills |g|. |avg| selects AveragePool's
- * extra int. */
-static oc_status_t pool_geom(const oc_op_call_t *c, int avg, pool_geom_t *g) {
+enum { POOL_MAX = 0, POOL_AVG = 1, POOL_LP = 2 };
+static const char *const pool_names[3] = {"MaxPool", "AveragePool", "LpPool"};
+
+/* Validates |c| for a windowed pool of |kind| and fills |g|. AveragePool has
+ * an extra int (count_include_pad), LpPool a float (p). */
+static oc_status_t pool_geom(const oc_op_call_t *c, int kind, pool_geom_t *g) {
   const oc_tensor_t *x = c->in[0];
   char buf[160];
-  if (avg) {
+  int avg = kind == POOL_AVG;
+  if (kind != POOL_MAX) {
     OC_RETURN_IF_ERROR(oc_expect_dtype(x, OC_DTYPE_FLOAT32, "input X"));
   } else if (x->dtype != OC_DTYPE_FLOAT32 && x->dtype != OC_DTYPE_UINT8 &&
              x->dtype != OC_DTYPE_INT8) {
@@ -62,11 +73,14 @@ static oc_status_t pool_geom(const oc_op_call_t *c, int avg, pool_geom_t *g) {
                           "input X is %s; pooling takes (N, C, D1..Dn) with 1 to 3 spatial axes",
                           oc_type_str(x, buf, sizeof buf));
   int n = x->rank - 2;
-  int want = 5 * n + 1 + (avg ? 1 : 0);
-  if (c->n_ints != want || c->n_floats != 0)
+  int want = 5 * n + 1 + (avg ? 1 : 0), want_f = kind == POOL_LP ? 1 : 0;
+  if (c->n_ints != want || c->n_floats != want_f)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                          "%s with %d spatial axes takes %d ints and no floats, got %d and %d",
-                          avg ? "AveragePool" : "MaxPool", n, want, c->n_ints, c->n_floats);
+                          "%s with %d spatial axes takes %d ints and %d floats, got %d and %d",
+                          pool_names[kind], n, want, want_f, c->n_ints, c->n_floats);
+  if (kind == POOL_LP && !(c->floats[0] > 0.0f && !isinf(c->floats[0])))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "LpPool p is %g; must be finite and > 0",
+                          c->floats[0]);
   const int64_t *kernel = c->ints, *strides = c->ints + n, *pads = c->ints + 2 * n;
   const int64_t *dil = c->ints + 4 * n;
   int64_t ceil_mode = c->ints[5 * n];
@@ -127,9 +141,9 @@ static oc_status_t pool_geom(const oc_op_call_t *c, int avg, pool_geom_t *g) {
   return OC_OK;
 }
 
-static oc_status_t pool_infer(const oc_op_call_t *c, int avg) {
+static oc_status_t pool_infer(const oc_op_call_t *c, int kind) {
   pool_geom_t g;
-  OC_RETURN_IF_ERROR(pool_geom(c, avg, &g));
+  OC_RETURN_IF_ERROR(pool_geom(c, kind, &g));
   const oc_tensor_t *x = c->in[0];
   int n = x->rank - 2;
   int64_t dims[OC_MAX_RANK] = {x->dims[0], x->dims[1]};
@@ -140,11 +154,15 @@ static oc_status_t pool_infer(const oc_op_call_t *c, int avg) {
 
 static oc_status_t maxpool_infer(const oc_op_call_t *c, size_t *ws) {
   *ws = 0;
-  return pool_infer(c, 0);
+  return pool_infer(c, POOL_MAX);
 }
 static oc_status_t avgpool_infer(const oc_op_call_t *c, size_t *ws) {
   *ws = 0;
-  return pool_infer(c, 1);
+  return pool_infer(c, POOL_AVG);
+}
+static oc_status_t lppool_infer(const oc_op_call_t *c, size_t *ws) {
+  *ws = 0;
+  return pool_infer(c, POOL_LP);
 }
 
 /* The taps t in [0, k) with 0 <= start + t * d < n: [*lo, *hi). */
@@ -208,7 +226,7 @@ MAXPOOL_KERNEL(maxpool_i8, int8_t, INT8_MIN)
 
 static oc_status_t maxpool_run(const oc_op_call_t *c) {
   pool_geom_t g;
-  OC_RETURN_IF_ERROR(pool_geom(c, 0, &g));
+  OC_RETURN_IF_ERROR(pool_geom(c, POOL_MAX, &g));
   void *y = c->out[0]->data;
   const void *x = c->in[0]->data;
   switch (c->in[0]->dtype) {
@@ -255,13 +273,45 @@ static void avgpool_f32(float *y, const float *x, const pool_geom_t *g) {
 
 static oc_status_t avgpool_run(const oc_op_call_t *c) {
   pool_geom_t g;
-  OC_RETURN_IF_ERROR(pool_geom(c, 1, &g));
+  OC_RETURN_IF_ERROR(pool_geom(c, POOL_AVG, &g));
   avgpool_f32(c->out[0]->data, c->in[0]->data, &g);
+  return OC_OK;
+}
+
+/* y is (planes, oD, oH, oW), x is (planes, iD, iH, iW): the p-norm of each
+ * window's taps inside x. */
+static void lppool_f32(float *y, const float *x, const pool_geom_t *g, double p) {
+  const int64_t iD = g->in[0], iH = g->in[1], iW = g->in[2];
+  const int64_t plane_in = iD * iH * iW, plane_out = g->out[0] * g->out[1] * g->out[2];
+  const int64_t d0 = g->d[0], d1 = g->d[1], d2 = g->d[2];
+  for (int64_t pl = 0; pl < g->planes; pl++) {
+    const float *xp = x + pl * plane_in;
+    float *yp = y + pl * plane_out;
+    POOL_WINDOWS(g, {
+      double sum = 0.0;
+      for (int64_t t0 = l0; t0 < h0; t0++)
+        for (int64_t t1 = l1; t1 < h1; t1++) {
+          int64_t row = ((s0 + t0 * d0) * iH + (s1 + t1 * d1)) * iW + s2;
+          for (int64_t t2 = l2; t2 < h2; t2++) {
+            double v = fabs((double)xp[row + t2 * d2]);
+            sum += p == 1.0 ? v : p == 2.0 ? v * v : pow(v, p);
+          }
+        }
+      yp[o] = (float)(p == 1.0 ? sum : p == 2.0 ? sqrt(sum) : pow(sum, 1.0 / p));
+    })
+  }
+}
+
+static oc_status_t lppool_run(const oc_op_call_t *c) {
+  pool_geom_t g;
+  OC_RETURN_IF_ERROR(pool_geom(c, POOL_LP, &g));
+  lppool_f32(c->out[0]->data, c->in[0]->data, &g, (double)c->floats[0]);
   return OC_OK;
 }
 
 const oc_op_def_t oc_op_maxpool = {"MaxPool", 1, 1, 1, 1, maxpool_infer, maxpool_run};
 const oc_op_def_t oc_op_avgpool = {"AveragePool", 1, 1, 1, 1, avgpool_infer, avgpool_run};
+const oc_op_def_t oc_op_lppool = {"LpPool", 1, 1, 1, 1, lppool_infer, lppool_run};
 
 /* --- global pools --------------------------------------------------------- */
 

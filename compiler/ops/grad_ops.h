@@ -1,0 +1,7 @@
+/*
+ * Gradient rules: OC_GRAD_OP(runtime op, rule, "ONNX ops"). The rule lives
+ * next to the op's lowering in compiler/ops/<family>.c (see autodiff.h). The
+ * string lists the ONNX ops that lower to this runtime op alone, for the
+ * gradient column of docs/ops.md.
+ */
+OC_GRAD_OP(OC_OP_COPY, oc_grad_copy, "Reshape Flatten Squeeze Unsqueeze Identity")

@@ -1,0 +1,314 @@
+/* The train step: trainable selection, state, backward, optimizer (train.h). */
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autodiff.h"
+#include "lower.h"
+#include "train.h"
+
+/* --- name sets ------------------------------------------------------------------ */
+
+int oc_name_set_has(const oc_name_set_t *set, const char *name) {
+  for (int i = 0; i < set->n; i++)
+    if (strcmp(set->names[i], name) == 0) return 1;
+  return 0;
+}
+
+static int name_set_add(oc_name_set_t *set, const char *name) {
+  if (oc_name_set_has(set, name)) return 0;
+  if (set->n == set->cap) {
+    int cap = set->cap ? set->cap * 2 : 64;
+    char **nn = realloc(set->names, sizeof(char *) * (size_t)cap);
+    if (!nn) return -1;
+    set->names = nn;
+    set->cap = cap;
+  }
+  set->names[set->n] = oc_strdup(name);
+  if (!set->names[set->n]) return -1;
+  set->n++;
+  return 0;
+}
+
+void oc_name_set_free(oc_name_set_t *set) {
+  for (int i = 0; i < set->n; i++) free(set->names[i]);
+  free(set->names);
+  memset(set, 0, sizeof *set);
+}
+
+/* --- selection ------------------------------------------------------------------- */
+
+static oc_status_t compile_patterns(const char *const *pats, int n, regex_t *out, const char *flag) {
+  for (int i = 0; i < n; i++) {
+    /* Anchored: the pattern must match the whole name. */
+    size_t len = strlen(pats[i]);
+    char *anchored = malloc(len + 5);
+    if (!anchored) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    snprintf(anchored, len + 5, "^(%s)$", pats[i]);
+    int rc = regcomp(&out[i], anchored, REG_EXTENDED | REG_NOSUB);
+    free(anchored);
+    if (rc != 0) {
+      char msg[256];
+      regerror(rc, &out[i], msg, sizeof msg);
+      for (int k = 0; k < i; k++) regfree(&out[k]);
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s '%s': %s", flag, pats[i], msg);
+    }
+  }
+  return OC_OK;
+}
+
+static int matches(const regex_t *re, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (regexec(&re[i], name, 0, NULL, 0) == 0) return 1;
+  return 0;
+}
+
+oc_status_t oc_train_select(const oc_graph_t *g, const oc_train_options_t *t,
+                            oc_name_set_t *out_params, oc_name_set_t *out_state) {
+  /* Consumers: running statistics are BatchNormalization inputs 3 and 4. */
+  char *stat = calloc((size_t)g->n_values + 1, 1);
+  char *used = calloc((size_t)g->n_values + 1, 1);
+  regex_t freeze[OC_COMPILE_MAX_PATTERNS], train[OC_COMPILE_MAX_PATTERNS];
+  if (!stat || !used) {
+    free(stat);
+    free(used);
+    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  }
+  for (int i = 0; i < g->n_nodes; i++) {
+    const oc_node_t *n = &g->nodes[i];
+    for (int k = 0; k < n->n_in; k++) {
+      if (n->in[k] < 0) continue;
+      used[n->in[k]] = 1;
+      if (!n->domain[0] && strcmp(n->op_type, "BatchNormalization") == 0 && (k == 3 || k == 4))
+        stat[n->in[k]] = 1;
+    }
+  }
+  oc_status_t s = compile_patterns(t->freeze, t->n_freeze, freeze, "--freeze");
+  if (!s) {
+    s = compile_patterns(t->trainable, t->n_trainable, train, "--trainable");
+    if (s)
+      for (int k = 0; k < t->n_freeze; k++) regfree(&freeze[k]);
+  }
+  if (s) {
+    free(stat);
+    free(used);
+    return s;
+  }
+  for (int v = 0; v < g->n_values && !s; v++) {
+    const oc_value_t *val = &g->values[v];
+    if (!val->is_initializer) continue;
+    int is_float = val->type.dtype == OC_DTYPE_FLOAT32;
+    int param = is_float && used[v] && !stat[v];
+    if (is_float && matches(train, t->n_trainable, val->name)) param = 1;
+    if (matches(freeze, t->n_freeze, val->name)) param = 0;
+    if (param && (name_set_add(out_params, val->name) || name_set_add(out_state, val->name)))
+      s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    if (!s && stat[v] && is_float && name_set_add(out_state, val->name))
+      s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  }
+  for (int k = 0; k < t->n_freeze; k++) regfree(&freeze[k]);
+  for (int k = 0; k < t->n_trainable; k++) regfree(&train[k]);
+  free(stat);
+  free(used);
+  if (!s && out_params->n == 0)
+    s = oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                       "--train: no initializer is trainable (check --freeze/--trainable)");
+  return s;
+}
+
+void oc_train_mark_state(oc_graph_t *g, const oc_name_set_t *state) {
+  for (int i = 0; i < state->n; i++) {
+    int v = oc_graph_find(g, state->names[i]);
+    if (v < 0 || !g->values[v].is_initializer) continue;
+    g->values[v].kind = OC_VALUE_STATE;
+    g->values[v].foldable = 0;
+  }
+}
+
+/* --- building the step ------------------------------------------------------------ */
+
+/* A named state value (created once per name) starting as |init| (zeros when
+ * NULL). */
+static int state_value(oc_graph_t *g, const char *name, int dtype, int rank, const int64_t *dims,
+                       const void *init) {
+  int v = oc_graph_find(g, name);
+  if (v >= 0) return g->values[v].kind == OC_VALUE_STATE ? v : -1;
+  v = oc_graph_value(g, name);
+  if (v < 0) return -1;
+  oc_status_t s = oc_value_set_const(g, v, dtype, rank, dims, init);
+  if (s) {
+    oc_status_free(s);
+    return -1;
+  }
+  g->values[v].kind = OC_VALUE_STATE;
+  g->values[v].foldable = 0;
+  return v;
+}
+
+/* Moves the last |n| instructions to just after instruction |after|. */
+static void move_tail_after(oc_graph_t *g, int after, int n) {
+  if (n <= 0) return;
+  oc_instr_t tmp[4];
+  int start = g->n_instrs - n;
+  memcpy(tmp, &g->instrs[start], sizeof(oc_instr_t) * (size_t)n);
+  memmove(&g->instrs[after + 1 + n], &g->instrs[after + 1],
+          sizeof(oc_instr_t) * (size_t)(start - after - 1));
+  memcpy(&g->instrs[after + 1], tmp, sizeof(oc_instr_t) * (size_t)n);
+  for (int i = after + 1; i < g->n_instrs; i++)
+    for (int k = 0; k < g->instrs[i].n_out; k++) g->values[g->instrs[i].out[k]].producer = i;
+}
+
+/* Training-mode BatchNormalization updates its running statistics in place,
+ * right after it runs, with PyTorch's unbiased batch variance: a statistic
+ * shared by several BatchNorm nodes (one encoder on two views) then gets
+ * their updates one after the other, as PyTorch applies them. */
+static oc_status_t write_back_running_stats(oc_graph_t *g) {
+  for (int i = 0; i < g->n_instrs; i++) {
+    oc_instr_t *ins = &g->instrs[i];
+    if (ins->op != OC_OP_BATCHNORM || ins->n_ints < 2 || ins->ints[0] != 1 || ins->n_out < 3) continue;
+    int added = 0;
+    ins->ints[1] = 1; /* unbiased running variance */
+    for (int k = 0; k < 2; k++) {
+      int stat = ins->in[3 + k], updated = ins->out[1 + k];
+      if (stat < 0 || updated < 0 || g->values[stat].kind != OC_VALUE_STATE) continue;
+      int in[2] = {stat, updated};
+      char node[300];
+      snprintf(node, sizeof node, "%s/update_running_stat", g->instrs[i].node);
+      OC_RETURN_IF_ERROR(oc_emit_instr(g, node, OC_OP_ASSIGN, 2, in, 0, NULL, NULL, 0, NULL, 0));
+      added++;
+    }
+    move_tail_after(g, i, added);
+    i += added;
+  }
+  return OC_OK;
+}
+
+/* LARS: biases and normalization parameters (rank <= 1) take neither weight
+ * decay nor the trust ratio, as in SimCLR. */
+static int lars_adapts(const oc_value_t *p) { return p->type.rank > 1; }
+
+oc_status_t oc_train_build(oc_graph_t *g, int loss, const oc_train_options_t *t,
+                           const oc_name_set_t *param_names) {
+  OC_RETURN_IF_ERROR(write_back_running_stats(g));
+  /* The parameters the program reads. */
+  char *read = calloc((size_t)g->n_values + 1, 1);
+  int *params = malloc(sizeof(int) * (size_t)(g->n_values + 1));
+  int *grads = malloc(sizeof(int) * (size_t)(g->n_values + 1));
+  oc_status_t s = OC_OK;
+  int n = 0;
+  if (!read || !params || !grads) {
+    s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    goto done;
+  }
+  for (int i = 0; i < g->n_instrs; i++)
+    for (int k = 0; k < g->instrs[i].n_in; k++)
+      if (g->instrs[i].in[k] >= 0) read[g->instrs[i].in[k]] = 1;
+  for (int v = 0; v < g->n_values; v++)
+    if (read[v] && g->values[v].kind == OC_VALUE_STATE && g->values[v].is_initializer &&
+        oc_name_set_has(param_names, g->values[v].name))
+      params[n++] = v;
+  s = oc_autodiff(g, loss, -1, params, n, grads);
+  if (s) goto done;
+
+  /* Gradients into state ("grad:<name>"), then one check over all of them. */
+  int check[OC_MAX_OP_INPUTS], n_check = 0;
+  check[n_check++] = loss;
+  for (int k = 0; k < n && !s; k++) {
+    const oc_value_t *p = &g->values[params[k]];
+    char name[600];
+    snprintf(name, sizeof name, "grad:%s", p->name);
+    int gs = state_value(g, name, OC_DTYPE_FLOAT32, p->type.rank, p->type.dims, NULL);
+    if (gs < 0) {
+      s = oc_make_status(OC_STATUS_INTERNAL, "cannot make state '%s'", name);
+      break;
+    }
+    int in[2] = {gs, grads[k]};
+    s = oc_emit_instr(g, name, OC_OP_ASSIGN, 2, in, 0, NULL, NULL, 0, NULL, 0);
+    grads[k] = gs;
+    if (!s && n_check == OC_MAX_OP_INPUTS) {
+      s = oc_emit_instr(g, "check_finite", OC_OP_CHECK_FINITE, n_check, check, 0, NULL, NULL, 0,
+                        NULL, 0);
+      n_check = 0;
+    }
+    check[n_check++] = gs;
+  }
+  if (!s && n_check)
+    s = oc_emit_instr(g, "check_finite", OC_OP_CHECK_FINITE, n_check, check, 0, NULL, NULL, 0,
+                      NULL, 0);
+  if (s) goto done;
+
+  /* Learning rate and step. */
+  int64_t one[1] = {1};
+  float base = t->lr;
+  int lr = state_value(g, "opt:lr", OC_DTYPE_FLOAT32, 1, one, &base);
+  int base_lr = state_value(g, "opt:base_lr", OC_DTYPE_FLOAT32, 1, one, &base);
+  int step = state_value(g, "opt:step", OC_DTYPE_INT64, 1, one, NULL);
+  if (lr < 0 || base_lr < 0 || step < 0) {
+    s = oc_make_status(OC_STATUS_INTERNAL, "cannot make optimizer state");
+    goto done;
+  }
+  {
+    int64_t kind = t->schedule == OC_SCHEDULE_COSINE;
+    float sched[3] = {(float)t->warmup_steps, (float)t->total_steps, 0.0f};
+    if (kind && t->total_steps < t->warmup_steps) {
+      s = oc_make_status(OC_STATUS_INVALID_ARGUMENT, "--total-steps %lld is below --warmup-steps %lld",
+                         (long long)t->total_steps, (long long)t->warmup_steps);
+      goto done;
+    }
+    int in[3] = {lr, base_lr, step};
+    s = oc_emit_instr(g, "lr_schedule", OC_OP_LR_SCHEDULE, 3, in, 0, NULL, &kind, 1, sched, 3);
+  }
+  for (int k = 0; k < n && !s; k++) {
+    const oc_value_t *p = &g->values[params[k]];
+    const char *pname = p->name;
+    char n1[600], n2[600];
+    int rank = p->type.rank;
+    int64_t dims[OC_MAX_RANK];
+    memcpy(dims, p->type.dims, sizeof dims);
+    switch (t->optimizer) {
+      case OC_OPTIMIZER_SGD:
+      case OC_OPTIMIZER_LARS: {
+        snprintf(n1, sizeof n1, "opt:%s:momentum_buffer", pname);
+        int buf = state_value(g, n1, OC_DTYPE_FLOAT32, rank, dims, NULL);
+        if (buf < 0) {
+          s = oc_make_status(OC_STATUS_INTERNAL, "cannot make state '%s'", n1);
+          break;
+        }
+        int in[5] = {params[k], buf, grads[k], lr, step};
+        if (t->optimizer == OC_OPTIMIZER_SGD) {
+          float f[4] = {t->momentum, t->dampening, t->weight_decay, (float)t->nesterov};
+          s = oc_emit_instr(g, pname, OC_OP_SGD_UPDATE, 5, in, 0, NULL, NULL, 0, f, 4);
+        } else {
+          int adapt = lars_adapts(p);
+          float f[5] = {t->momentum, adapt ? t->weight_decay : 0.0f, t->trust_coefficient, t->eps,
+                        (float)adapt};
+          s = oc_emit_instr(g, pname, OC_OP_LARS_UPDATE, 5, in, 0, NULL, NULL, 0, f, 5);
+        }
+        break;
+      }
+      case OC_OPTIMIZER_ADAM:
+      case OC_OPTIMIZER_ADAMW: {
+        snprintf(n1, sizeof n1, "opt:%s:exp_avg", pname);
+        snprintf(n2, sizeof n2, "opt:%s:exp_avg_sq", pname);
+        int m = state_value(g, n1, OC_DTYPE_FLOAT32, rank, dims, NULL);
+        int v = state_value(g, n2, OC_DTYPE_FLOAT32, rank, dims, NULL);
+        if (m < 0 || v < 0) {
+          s = oc_make_status(OC_STATUS_INTERNAL, "cannot make state '%s'", n1);
+          break;
+        }
+        int in[6] = {params[k], m, v, grads[k], lr, step};
+        float f[5] = {t->beta1, t->beta2, t->eps, t->weight_decay,
+                      (float)(t->optimizer == OC_OPTIMIZER_ADAMW)};
+        s = oc_emit_instr(g, pname, OC_OP_ADAM_UPDATE, 6, in, 0, NULL, NULL, 0, f, 5);
+        break;
+      }
+    }
+  }
+  if (!s) s = oc_emit_instr(g, "step_count", OC_OP_STEP_COUNT, 1, &step, 0, NULL, NULL, 0, NULL, 0);
+done:
+  free(read);
+  free(params);
+  free(grads);
+  return s;
+}

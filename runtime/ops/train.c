@@ -1,0 +1,259 @@
+/*
+ * The train step's own ops: they update persistent state in place (the
+ * `mutates` bits) and have no outputs.
+ *
+ * Assign:      in: dst (state, updated), src (same type).           dst = src
+ * CheckFinite: in: any number of float32 tensors.  Fails with OC_STATUS_NUMERIC
+ *              naming the first input holding NaN or Inf, so the optimizer
+ *              instructions after it never run on bad numbers.
+ * LrSchedule:  in: lr (state f32[1], updated), base_lr (f32[1]), step (i64[1]).
+ *              ints [kind] (0 constant, 1 linear warmup then cosine);
+ *              floats [warmup_steps, total_steps, final_fraction].
+ *              With k completed steps: constant lr = base_lr; cosine:
+ *              k < warmup: base_lr * (k + 1) / warmup, then
+ *              base_lr * (f + (1 - f) * 0.5 * (1 + cos(pi * min(1, (k - warmup) / (total - warmup))))).
+ * StepCount:   in: step (state i64[1], updated).                    step += 1
+ * SgdUpdate:   in: param (updated), momentum_buffer (updated), grad, lr, step.
+ *              floats [momentum, dampening, weight_decay, nesterov]. torch.optim.SGD:
+ *              g = grad + wd * p; buf = g on the first step (step == 0), else
+ *              momentum * buf + (1 - dampening) * g; g = nesterov ? g + momentum * buf
+ *              : buf (when momentum != 0); p -= lr * g.
+ * AdamUpdate:  in: param (updated), exp_avg (updated), exp_avg_sq (updated), grad, lr, step.
+ *              floats [beta1, beta2, eps, weight_decay, decoupled]. torch.optim.Adam
+ *              (decoupled = 0: g += wd * p) and AdamW (decoupled = 1: p *= 1 - lr * wd),
+ *              bias corrections with t = step + 1, amsgrad off.
+ * LarsUpdate:  in: param (updated), momentum_buffer (updated), grad, lr, step.
+ *              floats [momentum, weight_decay, trust_coefficient, eps, adapt].
+ *              SimCLR's LARS: with adapt (weights), g += wd * p and the local rate is
+ *              trust * ||p|| / ||g|| (1 when either norm is 0); biases and
+ *              normalization parameters use adapt = 0 (no decay, no trust ratio).
+ *              buf = momentum * buf + lr * local * g; p -= buf.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "oc_ops.h"
+
+static int same_type(const oc_tensor_t *a, const oc_tensor_t *b) {
+  if (a->dtype != b->dtype || a->rank != b->rank) return 0;
+  for (int i = 0; i < a->rank; i++)
+    if (a->dims[i] != b->dims[i]) return 0;
+  return 1;
+}
+
+static oc_status_t expect_scalar(const oc_tensor_t *t, int dtype, const char *what) {
+  if (t->dtype != dtype || oc_tensor_numel(t) != 1)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s must be a one-element %s tensor", what,
+                          oc_dtype_name(dtype));
+  return OC_OK;
+}
+
+/* --- Assign ------------------------------------------------------------------ */
+
+static oc_status_t assign_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  if (!same_type(c->in[0], c->in[1]))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "source and destination differ in type");
+  return OC_OK;
+}
+
+static oc_status_t assign_run(const oc_op_call_t *c) {
+  if (c->in[0]->data != c->in[1]->data)
+    memmove(c->in[0]->data, c->in[1]->data, oc_tensor_bytes(c->in[0]));
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_assign = {"Assign", 2, 2, 0, 0, assign_infer, assign_run, 1u << 0};
+
+/* --- CheckFinite -------------------------------------------------------------- */
+
+static oc_status_t check_finite_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  for (int i = 0; i < c->n_in; i++)
+    if (c->in[i]) OC_RETURN_IF_ERROR(oc_expect_dtype(c->in[i], OC_DTYPE_FLOAT32, "input"));
+  return OC_OK;
+}
+
+static oc_status_t check_finite_run(const oc_op_call_t *c) {
+  for (int i = 0; i < c->n_in; i++) {
+    if (!c->in[i]) continue;
+    const float *x = c->in[i]->data;
+    int64_t n = oc_tensor_numel(c->in[i]);
+    for (int64_t k = 0; k < n; k++)
+      if (!isfinite(x[k]))
+        return oc_make_status(OC_STATUS_NUMERIC, "input %d holds %s at element %lld", i,
+                              isnan(x[k]) ? "NaN" : "Inf", (long long)k);
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_check_finite = {"CheckFinite", 1, OC_MAX_OP_INPUTS, 0, 0,
+                                        check_finite_infer, check_finite_run, 0};
+
+/* --- LrSchedule / StepCount ------------------------------------------------------ */
+
+static oc_status_t lr_schedule_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  OC_RETURN_IF_ERROR(expect_scalar(c->in[0], OC_DTYPE_FLOAT32, "lr"));
+  OC_RETURN_IF_ERROR(expect_scalar(c->in[1], OC_DTYPE_FLOAT32, "base_lr"));
+  OC_RETURN_IF_ERROR(expect_scalar(c->in[2], OC_DTYPE_INT64, "step"));
+  if (c->n_ints != 1 || (c->ints[0] != 0 && c->ints[0] != 1) || c->n_floats != 3)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs ints [kind] and floats [warmup, total, final]");
+  if (!(c->floats[0] >= 0) || !(c->floats[1] >= c->floats[0]))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "warmup must be >= 0 and total >= warmup");
+  return OC_OK;
+}
+
+static oc_status_t lr_schedule_run(const oc_op_call_t *c) {
+  float *lr = c->in[0]->data;
+  double base = *(const float *)c->in[1]->data;
+  double k = (double)*(const int64_t *)c->in[2]->data;
+  double warmup = c->floats[0], total = c->floats[1], final = c->floats[2];
+  double v = base;
+  if (c->ints[0] == 1) {
+    if (k < warmup) {
+      v = base * (k + 1) / warmup;
+    } else {
+      double span = total - warmup;
+      double p = span > 0 ? (k - warmup) / span : 1.0;
+      if (p > 1) p = 1;
+      v = base * (final + (1 - final) * 0.5 * (1 + cos(M_PI * p)));
+    }
+  }
+  *lr = (float)v;
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_lr_schedule = {"LrSchedule", 3, 3, 0, 0, lr_schedule_infer,
+                                       lr_schedule_run, 1u << 0};
+
+static oc_status_t step_count_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  return expect_scalar(c->in[0], OC_DTYPE_INT64, "step");
+}
+
+static oc_status_t step_count_run(const oc_op_call_t *c) {
+  int64_t *step = c->in[0]->data;
+  if (*step < INT64_MAX) (*step)++;
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_step_count = {"StepCount", 1, 1, 0, 0, step_count_infer, step_count_run,
+                                      1u << 0};
+
+/* --- optimizers ------------------------------------------------------------------ */
+
+/* param, n_state state tensors, grad (all float32 of one shape), lr f32[1],
+ * step i64[1]. */
+static oc_status_t update_infer(const oc_op_call_t *c, int n_state, int n_floats) {
+  const oc_tensor_t *p = c->in[0];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(p, OC_DTYPE_FLOAT32, "parameter"));
+  for (int i = 1; i <= n_state + 1; i++)
+    if (!same_type(p, c->in[i]))
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input %d differs in type from the parameter", i);
+  OC_RETURN_IF_ERROR(expect_scalar(c->in[n_state + 2], OC_DTYPE_FLOAT32, "lr"));
+  OC_RETURN_IF_ERROR(expect_scalar(c->in[n_state + 3], OC_DTYPE_INT64, "step"));
+  if (c->n_floats != n_floats)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs %d floats", n_floats);
+  return OC_OK;
+}
+
+static oc_status_t sgd_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  return update_infer(c, 1, 4);
+}
+
+/* p, buf, g are (n). */
+static oc_status_t sgd_run(const oc_op_call_t *c) {
+  float *p = c->in[0]->data, *buf = c->in[1]->data;
+  const float *grad = c->in[2]->data;
+  float lr = *(const float *)c->in[3]->data;
+  int first = *(const int64_t *)c->in[4]->data == 0;
+  float momentum = c->floats[0], dampening = c->floats[1], wd = c->floats[2];
+  int nesterov = c->floats[3] != 0;
+  int64_t n = oc_tensor_numel(c->in[0]);
+  for (int64_t i = 0; i < n; i++) {
+    float g = grad[i];
+    if (wd != 0) g = g + wd * p[i];
+    if (momentum != 0) {
+      buf[i] = first ? g : momentum * buf[i] + (1 - dampening) * g;
+      g = nesterov ? g + momentum * buf[i] : buf[i];
+    }
+    p[i] = p[i] - lr * g;
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_sgd_update = {"SgdUpdate", 5, 5, 0, 0, sgd_infer, sgd_run,
+                                      (1u << 0) | (1u << 1)};
+
+static oc_status_t adam_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  return update_infer(c, 2, 5);
+}
+
+/* p, m, v, g are (n). PyTorch 1.13's single-tensor Adam, operation for operation. */
+static oc_status_t adam_run(const oc_op_call_t *c) {
+  float *p = c->in[0]->data, *m = c->in[1]->data, *v = c->in[2]->data;
+  const float *grad = c->in[3]->data;
+  float lr = *(const float *)c->in[4]->data;
+  int64_t t = *(const int64_t *)c->in[5]->data + 1;
+  float b1 = c->floats[0], b2 = c->floats[1], eps = c->floats[2], wd = c->floats[3];
+  int decoupled = c->floats[4] != 0;
+  /* Bias corrections in double, as PyTorch computes them in Python. */
+  double bc1 = 1 - pow(b1, (double)t), bc2 = 1 - pow(b2, (double)t);
+  float step_size = (float)(lr / bc1);
+  float bc2_sqrt = (float)sqrt(bc2);
+  int64_t n = oc_tensor_numel(c->in[0]);
+  for (int64_t i = 0; i < n; i++) {
+    float g = grad[i];
+    if (decoupled)
+      p[i] = p[i] * (1 - lr * wd);
+    else if (wd != 0)
+      g = g + wd * p[i];
+    m[i] = m[i] * b1 + (1 - b1) * g;
+    v[i] = v[i] * b2 + (1 - b2) * g * g;
+    float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+    p[i] = p[i] - step_size * (m[i] / denom);
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_adam_update = {"AdamUpdate", 6, 6, 0, 0, adam_infer, adam_run,
+                                       (1u << 0) | (1u << 1) | (1u << 2)};
+
+static oc_status_t lars_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  return update_infer(c, 1, 5);
+}
+
+static oc_status_t lars_run(const oc_op_call_t *c) {
+  float *p = c->in[0]->data, *buf = c->in[1]->data;
+  const float *grad = c->in[2]->data;
+  float lr = *(const float *)c->in[3]->data;
+  float momentum = c->floats[0], wd = c->floats[1], trust = c->floats[2], eps = c->floats[3];
+  int adapt = c->floats[4] != 0;
+  int64_t n = oc_tensor_numel(c->in[0]);
+  double local = 1.0;
+  if (adapt) {
+    double pn = 0, gn = 0;
+    for (int64_t i = 0; i < n; i++) {
+      double g = (double)grad[i] + (double)wd * p[i];
+      pn += (double)p[i] * p[i];
+      gn += g * g;
+    }
+    pn = sqrt(pn);
+    gn = sqrt(gn);
+    if (pn > 0 && gn > 0) local = trust * pn / (gn + eps);
+  }
+  float scaled = (float)(lr * local);
+  for (int64_t i = 0; i < n; i++) {
+    float g = adapt ? grad[i] + wd * p[i] : grad[i];
+    buf[i] = momentum * buf[i] + scaled * g;
+    p[i] = p[i] - buf[i];
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_lars_update = {"LarsUpdate", 5, 5, 0, 0, lars_infer, lars_run,
+                                       (1u << 0) | (1u << 1)};
