@@ -3,7 +3,9 @@
  * best-fit gap filling over value lifetimes.
  *
  * Time: instruction i runs at step i. Caller inputs are live from step -1
- * (bound before the run); entry outputs stay live to step n (read after it).
+ * (bound before the run) to step n: a context may run an entry point again
+ * on the same inputs (the train step does, every step). Entry outputs stay
+ * live to step n (read after the run).
  * A value is live from its defining step to its last use, inclusive, so an
  * instruction's inputs and outputs never share bytes (no in-place reuse yet).
  */
@@ -66,12 +68,15 @@ static oc_status_t lifetimes(oc_entry_t *c, interval_t **out, int *out_n) {
     return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
   }
   for (int v = 0; v < nv; v++) first[v] = last[v] = INT32_MIN;
-  for (int k = 0; k < c->n_inputs; k++) first[c->inputs[k]] = last[c->inputs[k]] = -1;
+  for (int k = 0; k < c->n_inputs; k++) {
+    first[c->inputs[k]] = -1;
+    last[c->inputs[k]] = g->n_instrs;
+  }
   for (int i = 0; i < g->n_instrs; i++) {
     const oc_instr_t *ins = &g->instrs[i];
     for (int k = 0; k < ins->n_in; k++) {
       int v = ins->in[k];
-      if (v >= 0 && in_arena(&g->values[v])) last[v] = i;
+      if (v >= 0 && in_arena(&g->values[v]) && last[v] < i) last[v] = i;
     }
     for (int k = 0; k < ins->n_out; k++) {
       int v = ins->out[k];

@@ -30,6 +30,33 @@ static void usage(FILE *f) {
           "  --inspect FILE           print inputs, outputs, op histogram, parameter count and\n"
           "                           sizes of a model (.onnx) or a plan\n"
           "  --list-ops               print the supported ONNX ops as a Markdown table\n"
+          "\n"
+          "training (the plan gets a 'train_step' entry point; 'embed' then returns the\n"
+          "--embed-output values computed in inference mode from the same parameters):\n"
+          "  --train                  differentiate the loss and add the optimizer\n"
+          "  --loss NAME              the scalar loss (default: the first graph output)\n"
+          "  --embed-output NAME      what 'embed' returns (repeatable; default: the graph\n"
+          "                           outputs other than the loss)\n"
+          "  --freeze REGEX           do not train initializers whose whole name matches\n"
+          "                           (POSIX extended regex; repeatable)\n"
+          "  --trainable REGEX        also train matching float initializers (repeatable);\n"
+          "                           default: float initializers that feed a node and are\n"
+          "                           not BatchNorm running statistics; --freeze wins\n"
+          "  --optimizer sgd|adam|adamw|lars   (default sgd; PyTorch semantics)\n"
+          "  --lr X                   learning rate (default 0.01)\n"
+          "  --momentum X             SGD/LARS momentum (default 0)\n"
+          "  --dampening X            SGD dampening (default 0)\n"
+          "  --nesterov               SGD Nesterov momentum\n"
+          "  --weight-decay X         L2 penalty (decoupled for adamw; default 0)\n"
+          "  --betas B1,B2            Adam/AdamW betas (default 0.9,0.999)\n"
+          "  --eps X                  Adam/AdamW/LARS epsilon (default 1e-8)\n"
+          "  --trust-coefficient X    LARS trust coefficient (default 0.001); biases and\n"
+          "                           normalization parameters (rank <= 1) are excluded\n"
+          "                           from LARS adaptation and weight decay\n"
+          "  --schedule constant|cosine  learning-rate schedule (default constant); cosine:\n"
+          "                           linear warmup over --warmup-steps, then cosine decay\n"
+          "                           to 0 at --total-steps\n"
+          "  --warmup-steps N, --total-steps N\n"
           "  --version                print the version and the plan format version\n"
           "  -h, --help               this text\n"
           "\n"
@@ -73,10 +100,30 @@ static int bad_usage(const char *msg, const char *arg) {
   return 2;
 }
 
+/* Parses a finite float; 0 on success. */
+static int parse_float(const char *s, float *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || v != v || v > 3.4e38 || v < -3.4e38) return -1;
+  *out = (float)v;
+  return 0;
+}
+
+static int parse_count(const char *s, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end || v < 0) return -1;
+  *out = v;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   oc_compile_options_t opts;
   oc_compile_options_init(&opts);
   const char *model = NULL, *plan_path = NULL, *inspect = NULL;
+  int train_flags = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int has_next = i + 1 < argc;
@@ -111,6 +158,69 @@ int main(int argc, char **argv) {
       argv[i][eq - spec] = 0;
       opts.dim_names[opts.n_dims] = argv[i];
       opts.dim_values[opts.n_dims++] = v;
+    } else if (!strcmp(a, "--train")) {
+      opts.train.enabled = 1;
+      train_flags++;
+    } else if (!strcmp(a, "--nesterov")) {
+      opts.train.nesterov = 1;
+      train_flags++;
+    } else if (!strcmp(a, "--loss") || !strcmp(a, "--embed-output") || !strcmp(a, "--freeze") ||
+               !strcmp(a, "--trainable") || !strcmp(a, "--optimizer") || !strcmp(a, "--lr") ||
+               !strcmp(a, "--momentum") || !strcmp(a, "--dampening") ||
+               !strcmp(a, "--weight-decay") || !strcmp(a, "--betas") || !strcmp(a, "--eps") ||
+               !strcmp(a, "--trust-coefficient") || !strcmp(a, "--schedule") ||
+               !strcmp(a, "--warmup-steps") || !strcmp(a, "--total-steps")) {
+      if (!has_next) return bad_usage("missing value for", a);
+      const char *v = argv[++i];
+      oc_train_options_t *t = &opts.train;
+      train_flags++;
+      int bad = 0;
+      if (!strcmp(a, "--loss")) {
+        t->loss = v;
+      } else if (!strcmp(a, "--embed-output")) {
+        if (t->n_embed_outputs >= OC_COMPILE_MAX_OUTPUTS) return bad_usage("too many", a);
+        t->embed_outputs[t->n_embed_outputs++] = v;
+      } else if (!strcmp(a, "--freeze")) {
+        if (t->n_freeze >= OC_COMPILE_MAX_PATTERNS) return bad_usage("too many", a);
+        t->freeze[t->n_freeze++] = v;
+      } else if (!strcmp(a, "--trainable")) {
+        if (t->n_trainable >= OC_COMPILE_MAX_PATTERNS) return bad_usage("too many", a);
+        t->trainable[t->n_trainable++] = v;
+      } else if (!strcmp(a, "--optimizer")) {
+        if (!strcmp(v, "sgd")) t->optimizer = OC_OPTIMIZER_SGD;
+        else if (!strcmp(v, "adam")) t->optimizer = OC_OPTIMIZER_ADAM;
+        else if (!strcmp(v, "adamw")) t->optimizer = OC_OPTIMIZER_ADAMW;
+        else if (!strcmp(v, "lars")) t->optimizer = OC_OPTIMIZER_LARS;
+        else bad = 1;
+      } else if (!strcmp(a, "--schedule")) {
+        if (!strcmp(v, "constant")) t->schedule = OC_SCHEDULE_CONSTANT;
+        else if (!strcmp(v, "cosine")) t->schedule = OC_SCHEDULE_COSINE;
+        else bad = 1;
+      } else if (!strcmp(a, "--betas")) {
+        char b1[64];
+        const char *comma = strchr(v, ',');
+        if (!comma || (size_t)(comma - v) >= sizeof b1) {
+          bad = 1;
+        } else {
+          memcpy(b1, v, (size_t)(comma - v));
+          b1[comma - v] = 0;
+          bad = parse_float(b1, &t->beta1) || parse_float(comma + 1, &t->beta2) ||
+                !(t->beta1 >= 0 && t->beta1 < 1 && t->beta2 >= 0 && t->beta2 < 1);
+        }
+      } else if (!strcmp(a, "--warmup-steps")) {
+        bad = parse_count(v, &t->warmup_steps);
+      } else if (!strcmp(a, "--total-steps")) {
+        bad = parse_count(v, &t->total_steps);
+      } else {
+        float *dst = !strcmp(a, "--lr")              ? &t->lr
+                     : !strcmp(a, "--momentum")      ? &t->momentum
+                     : !strcmp(a, "--dampening")     ? &t->dampening
+                     : !strcmp(a, "--weight-decay")  ? &t->weight_decay
+                     : !strcmp(a, "--eps")           ? &t->eps
+                                                     : &t->trust_coefficient;
+        bad = parse_float(v, dst) || *dst < 0;
+      }
+      if (bad) return bad_usage("bad value for", a);
     } else if (!strcmp(a, "--output")) {
       if (!has_next) return bad_usage("missing value for", a);
       if (opts.n_outputs >= OC_COMPILE_MAX_OUTPUTS) return bad_usage("too many --output", NULL);
@@ -132,6 +242,11 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!model) return bad_usage("no model given", NULL);
+  if (train_flags && !opts.train.enabled) return bad_usage("training options need --train", NULL);
+  if (opts.train.enabled && opts.n_outputs)
+    return bad_usage("--output cuts a graph for embedding; with --train use --embed-output", NULL);
+  if (opts.train.schedule == OC_SCHEDULE_COSINE && opts.train.total_steps == 0)
+    return bad_usage("--schedule cosine needs --total-steps", NULL);
   if (!plan_path) return bad_usage("no output plan given (-o PLAN.bin)", NULL);
   oc_compiled_t *c = NULL;
   oc_status_t s = oc_compile_file(model, &opts, &c);

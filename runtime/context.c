@@ -9,22 +9,6 @@
 
 #include "plan_internal.h"
 
-typedef struct entry_exec_s {
-  oc_tensor_t *tensors;     /* one view per plan tensor (data NULL if unused) */
-  oc_tensor_t **in_ptrs;    /* all instructions' input pointers, packed */
-  oc_tensor_t **out_ptrs;
-  oc_op_call_t *calls;      /* one per instruction */
-} entry_exec_t;
-
-struct oc_context_s {
-  const oc_plan_t *plan;
-  oc_allocator_t allocator;
-  uint8_t *arena;
-  size_t arena_bytes;
-  uint8_t *state;
-  entry_exec_t *exec;
-};
-
 void oc_context_options_init(oc_context_options_t *options) {
   memset(options, 0, sizeof(*options));
 }
@@ -82,6 +66,7 @@ static oc_status_t build_exec(oc_context_t *ctx, int k) {
   size_t pi = 0, po = 0;
   for (int i = 0; i < e->n_instrs; i++) {
     const oc_plan_instr_t *ins = &e->instrs[i];
+    if (ins->op == OC_OP_CHECK_FINITE) x->watch_nan = 1;
     oc_op_call_t *c = &x->calls[i];
     c->ints = ins->ints;
     c->n_ints = ins->n_ints;
@@ -173,16 +158,47 @@ oc_status_t oc_context_set_input(oc_context_t *ctx, int entry, int index, const 
   return OC_OK;
 }
 
+static int has_nan(const oc_tensor_t *t) {
+  if (t->dtype != OC_DTYPE_FLOAT32) return 0;
+  const float *p = t->data;
+  int64_t n = oc_tensor_numel(t);
+  for (int64_t k = 0; k < n; k++)
+    if (p[k] != p[k]) return 1;
+  return 0;
+}
+
+/* The failure of a train step's finiteness check: name the step, and the
+ * first instruction whose output held NaN (an overflow to Inf without NaN
+ * is named by the check itself). */
+static oc_status_t not_finite(const oc_context_t *ctx, const oc_plan_entry_t *e, oc_status_t s,
+                              int first_nan) {
+  int64_t step = -1;
+  if (oc_context_step_count(ctx, &step) != OC_OK) step = -1;
+  if (first_nan >= 0) {
+    const oc_plan_instr_t *bad = &e->instrs[first_nan];
+    return oc_status_wrap(s, "step %lld: the loss or a gradient is not finite; the first NaN came "
+                          "from node '%s' (%s); no parameter was updated (check): ",
+                          (long long)step + 1, bad->node, oc_op_get(bad->op)->name);
+  }
+  return oc_status_wrap(s, "step %lld: the loss or a gradient is not finite; no parameter was "
+                        "updated (check): ", (long long)step + 1);
+}
+
 oc_status_t oc_context_run(oc_context_t *ctx, int entry) {
   OC_RETURN_IF_ERROR(check_entry(ctx, entry));
   const oc_plan_entry_t *e = &ctx->plan->entries[entry];
   const entry_exec_t *x = &ctx->exec[entry];
+  int first_nan = -1;
   for (int i = 0; i < e->n_instrs; i++) {
     const oc_plan_instr_t *ins = &e->instrs[i];
     oc_status_t s = oc_op_get(ins->op)->run(&x->calls[i]);
+    if (s && ins->op == OC_OP_CHECK_FINITE) return not_finite(ctx, e, s, first_nan);
     if (s)
       return oc_status_wrap(s, "entry point '%s', node '%s' (%s): ", e->name, ins->node,
                             oc_op_get(ins->op)->name);
+    if (x->watch_nan && first_nan < 0)
+      for (int k = 0; k < ins->n_out && first_nan < 0; k++)
+        if (has_nan(x->calls[i].out[k])) first_nan = i;
   }
   return OC_OK;
 }

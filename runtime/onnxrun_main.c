@@ -1,10 +1,12 @@
 /* onnxrun: runs an entry point of a plan on tensors from a folder. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "oc_ops.h"
 #include "tensor_file.h"
@@ -12,19 +14,37 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: onnxrun PLAN.bin --inputs DIR --outputs DIR [options]\n"
+          "       onnxrun PLAN.bin --inputs DIR --steps N [training options]\n"
           "\n"
           "Runs an entry point of an onnxc plan. Inputs are read from DIR/input_K.pb (ONNX\n"
-          "TensorProto) or DIR/input_K.npy, matched to the plan's inputs by the tensor's\n"
-          "name when it has one, else by position K. Outputs are written as\n"
-          "DIR/output_K.pb (TensorProto, .name set), or .npy with --npy.\n"
+          "TensorProto) or DIR/input_K.npy, matched to the entry point's inputs by the\n"
+          "tensor's name when it has one (named files the entry does not take are\n"
+          "skipped), else by position K. Outputs are written as DIR/output_K.pb\n"
+          "(TensorProto, .name set), or .npy with --npy.\n"
           "\n"
           "options:\n"
-          "  --inputs DIR      folder with input_K.pb / input_K.npy files\n"
-          "  --outputs DIR     folder for output_K files (created if missing)\n"
-          "  --npy             write outputs as .npy instead of TensorProto\n"
-          "  --entry NAME      entry point to run (default: embed)\n"
-          "  --version         print the runtime version and the plan formats it reads\n"
-          "  -h, --help        this text\n"
+          "  --inputs DIR             folder with input_K.pb / input_K.npy files\n"
+          "  --outputs DIR            folder for output_K files (created if missing)\n"
+          "  --npy                    write outputs as .npy instead of TensorProto\n"
+          "  --entry NAME             entry point to run (default: embed, or train_step\n"
+          "                           with --steps)\n"
+          "  --version                print the runtime version and the plan formats it reads\n"
+          "  -h, --help               this text\n"
+          "\n"
+          "training (plans compiled with onnxc --train):\n"
+          "  --steps N                run N train steps on the batch in --inputs\n"
+          "  --log FILE               one line per step: that step's loss (computed before\n"
+          "                           its update), as %%.9e\n"
+          "  --grads DIR              write the first step's gradients, one TensorProto per\n"
+          "                           trained initializer, .name = the initializer's name,\n"
+          "                           file DIR/<name>.pb (characters outside [A-Za-z0-9._-]\n"
+          "                           replaced by _)\n"
+          "  --load-checkpoint FILE   start from a checkpoint (before the steps)\n"
+          "  --save-checkpoint FILE   write a checkpoint after the steps (atomically)\n"
+          "\n"
+          "A step whose loss or gradients are not finite stops the run with an error naming\n"
+          "the step and the first node that produced NaN; that step updates nothing and\n"
+          "no checkpoint is written.\n"
           "\n"
           "Exit status: 0 on success, 1 on an error (one line on stderr), 2 on bad usage.\n");
 }
@@ -101,16 +121,23 @@ static oc_status_t bind_inputs(oc_context_t *ctx, const oc_plan_t *plan, int ent
   char bound[MAX_FILES] = {0};
   if (n_inputs > MAX_FILES)
     return oc_make_status(OC_STATUS_RESOURCE_LIMIT, "the plan has more than %d inputs", MAX_FILES);
-  if (n != n_inputs)
-    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s holds %d input files; the plan takes %d",
-                          dir, n, n_inputs);
   for (int f = 0; f < n; f++) {
     oc_host_tensor_t t;
     OC_RETURN_IF_ERROR(oc_tensor_file_read(files[f].path, &t));
-    int idx = t.name && t.name[0] ? oc_plan_input_index(plan, entry, t.name) : -1;
-    if (idx < 0) idx = f;
+    int named = t.name && t.name[0];
+    int idx = named ? oc_plan_input_index(plan, entry, t.name) : (int)files[f].k;
+    if (named && idx < 0) {
+      /* A named tensor this entry point does not take (the embed entry of a
+       * training plan reads one view of a two-view batch, say). */
+      oc_host_tensor_free(&t);
+      continue;
+    }
     oc_tensor_info_t info;
-    oc_status_t s = oc_plan_input_info(plan, entry, idx, &info);
+    oc_status_t s = OC_OK;
+    if (idx >= n_inputs)
+      s = oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s: entry point '%s' has %d inputs",
+                         files[f].path, oc_plan_entry_name(plan, entry), n_inputs);
+    if (!s) s = oc_plan_input_info(plan, entry, idx, &info);
     if (!s && bound[idx])
       s = oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s: plan input '%s' is given twice",
                          files[f].path, info.name);
@@ -127,7 +154,83 @@ static oc_status_t bind_inputs(oc_context_t *ctx, const oc_plan_t *plan, int ent
     if (s) return s;
     bound[idx] = 1;
   }
+  for (int i = 0; i < n_inputs; i++)
+    if (!bound[i]) {
+      oc_tensor_info_t info;
+      OC_RETURN_IF_ERROR(oc_plan_input_info(plan, entry, i, &info));
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s has no file for input '%s' (input %d)",
+                            dir, info.name, i);
+    }
   return OC_OK;
+}
+
+/* Writes each "grad:<name>" state tensor as DIR/<name>.pb named <name>. */
+static oc_status_t write_grads(oc_context_t *ctx, const oc_plan_t *plan, const char *dir) {
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+    return oc_make_status(OC_STATUS_IO, "%s: cannot create folder: %s", dir, strerror(errno));
+  for (int i = 0; i < oc_plan_state_count(plan); i++) {
+    oc_tensor_info_t info;
+    OC_RETURN_IF_ERROR(oc_plan_state_info(plan, i, &info));
+    if (strncmp(info.name, "grad:", 5) != 0) continue;
+    const char *name = info.name + 5;
+    void *data;
+    size_t bytes;
+    OC_RETURN_IF_ERROR(oc_context_state(ctx, i, &data, &bytes));
+    oc_host_tensor_t t = {.name = (char *)name, .dtype = info.dtype, .rank = info.rank,
+                          .data = data, .bytes = bytes};
+    memcpy(t.dims, info.dims, sizeof(int64_t) * (size_t)info.rank);
+    char file[4096];
+    int k = snprintf(file, sizeof file, "%s/", dir);
+    for (const char *p = name; *p && k < (int)sizeof file - 4; p++)
+      file[k++] = (isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '-') ? *p : '_';
+    snprintf(file + k, sizeof file - (size_t)k, ".pb");
+    OC_RETURN_IF_ERROR(oc_tensor_file_write_pb(file, &t));
+  }
+  return OC_OK;
+}
+
+/* Runs |steps| train steps; logs each step's loss. */
+static oc_status_t train(oc_context_t *ctx, const oc_plan_t *plan, int entry, long steps,
+                         const char *log_path, const char *grads_dir) {
+  FILE *log = NULL;
+  char *log_tmp = NULL;
+  if (log_path) {
+    log_tmp = malloc(strlen(log_path) + 32);
+    if (!log_tmp) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    sprintf(log_tmp, "%s.tmp.%ld", log_path, (long)getpid());
+    log = fopen(log_tmp, "w");
+    if (!log) {
+      oc_status_t s = oc_make_status(OC_STATUS_IO, "%s: cannot write: %s", log_path, strerror(errno));
+      free(log_tmp);
+      return s;
+    }
+  }
+  oc_status_t s = OC_OK;
+  for (long k = 0; k < steps && !s; k++) {
+    s = oc_context_run(ctx, entry);
+    const void *out;
+    size_t bytes;
+    if (!s) s = oc_context_output(ctx, entry, 0, &out, &bytes);
+    if (!s && bytes != sizeof(float))
+      s = oc_make_status(OC_STATUS_INVALID_ARGUMENT, "the train step's first output is not a scalar loss");
+    if (s) break;
+    float loss;
+    memcpy(&loss, out, sizeof loss);
+    printf("step %ld loss %.9e\n", k + 1, (double)loss);
+    if (log) fprintf(log, "%.9e\n", (double)loss);
+    if (k == 0 && grads_dir) s = write_grads(ctx, plan, grads_dir);
+  }
+  if (log) {
+    /* The log holds the steps that ran, even when a later one failed. */
+    int bad = fclose(log) != 0;
+    if (!bad && rename(log_tmp, log_path) != 0) bad = 1;
+    if (bad) {
+      remove(log_tmp);
+      if (!s) s = oc_make_status(OC_STATUS_IO, "%s: cannot write: %s", log_path, strerror(errno));
+    }
+    free(log_tmp);
+  }
+  return s;
 }
 
 static oc_status_t write_outputs(const oc_context_t *ctx, const oc_plan_t *plan, int entry,
@@ -151,7 +254,9 @@ static oc_status_t write_outputs(const oc_context_t *ctx, const oc_plan_t *plan,
 }
 
 int main(int argc, char **argv) {
-  const char *plan_path = NULL, *in_dir = NULL, *out_dir = NULL, *entry_name = "embed";
+  const char *plan_path = NULL, *in_dir = NULL, *out_dir = NULL, *entry_name = NULL;
+  const char *log_path = NULL, *grads_dir = NULL, *load_ckpt = NULL, *save_ckpt = NULL;
+  long steps = 0;
   int npy = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -164,17 +269,26 @@ int main(int argc, char **argv) {
       oc_plan_format_versions(&lo, &hi);
       printf("onnxrun %s (reads plan formats %u to %u)\n", ONNXC_VERSION_STRING, lo, hi);
       return 0;
-    } else if (!strcmp(a, "--inputs")) {
-      if (!has_next) return bad_usage("missing value for", a);
-      in_dir = argv[++i];
-    } else if (!strcmp(a, "--outputs")) {
-      if (!has_next) return bad_usage("missing value for", a);
-      out_dir = argv[++i];
-    } else if (!strcmp(a, "--entry")) {
-      if (!has_next) return bad_usage("missing value for", a);
-      entry_name = argv[++i];
     } else if (!strcmp(a, "--npy")) {
       npy = 1;
+    } else if (!strcmp(a, "--inputs") || !strcmp(a, "--outputs") || !strcmp(a, "--entry") ||
+               !strcmp(a, "--log") || !strcmp(a, "--grads") || !strcmp(a, "--load-checkpoint") ||
+               !strcmp(a, "--save-checkpoint") || !strcmp(a, "--steps")) {
+      if (!has_next) return bad_usage("missing value for", a);
+      const char *v = argv[++i];
+      if (!strcmp(a, "--inputs")) in_dir = v;
+      else if (!strcmp(a, "--outputs")) out_dir = v;
+      else if (!strcmp(a, "--entry")) entry_name = v;
+      else if (!strcmp(a, "--log")) log_path = v;
+      else if (!strcmp(a, "--grads")) grads_dir = v;
+      else if (!strcmp(a, "--load-checkpoint")) load_ckpt = v;
+      else if (!strcmp(a, "--save-checkpoint")) save_ckpt = v;
+      else {
+        char *end;
+        errno = 0;
+        steps = strtol(v, &end, 10);
+        if (errno || *end || end == v || steps < 1) return bad_usage("--steps takes a count >= 1", v);
+      }
     } else if (a[0] == '-' && a[1]) {
       return bad_usage("unknown option", a);
     } else {
@@ -184,16 +298,24 @@ int main(int argc, char **argv) {
   }
   if (!plan_path) return bad_usage("no plan given", NULL);
   if (!in_dir) return bad_usage("no --inputs DIR given", NULL);
-  if (!out_dir) return bad_usage("no --outputs DIR given", NULL);
+  if (!steps && !out_dir) return bad_usage("no --outputs DIR given (or --steps N to train)", NULL);
+  if (!steps && (log_path || grads_dir)) return bad_usage("--log and --grads need --steps", NULL);
+  if (!entry_name) entry_name = steps ? "train_step" : "embed";
   oc_plan_t *plan = NULL;
   oc_context_t *ctx = NULL;
   int entry = -1;
   oc_status_t s = oc_plan_open_file(plan_path, NULL, &plan);
-  if (!s) s = oc_plan_find_entry(plan, entry_name, &entry);
+  if (!s) {
+    s = oc_plan_find_entry(plan, entry_name, &entry);
+    if (s && steps && !strcmp(entry_name, "train_step"))
+      s = oc_status_wrap(s, "compile the model with onnxc --train to train it: ");
+  }
   if (!s) s = oc_context_create(plan, NULL, &ctx);
+  if (!s && load_ckpt) s = oc_context_load_checkpoint(ctx, load_ckpt);
   if (!s) s = bind_inputs(ctx, plan, entry, in_dir);
-  if (!s) s = oc_context_run(ctx, entry);
-  if (!s) s = write_outputs(ctx, plan, entry, out_dir, npy);
+  if (!s) s = steps ? train(ctx, plan, entry, steps, log_path, grads_dir) : oc_context_run(ctx, entry);
+  if (!s && out_dir) s = write_outputs(ctx, plan, entry, out_dir, npy);
+  if (!s && save_ckpt) s = oc_context_save_checkpoint(ctx, save_ckpt);
   oc_context_release(ctx);
   oc_plan_release(plan);
   if (s) return fail(s);

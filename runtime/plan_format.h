@@ -47,6 +47,7 @@ enum {
 };
 
 #define OC_PLAN_HASH_SEED 0x6f6e6e7863ULL /* "onnxc" */
+#define OC_PLAN_HASH_SEED_CKPT 0x636b707463ULL
 
 /* Limits on what a plan may declare; checked at load. */
 #define OC_PLAN_MAX_TENSORS (1 << 22)

@@ -56,4 +56,26 @@ struct oc_plan_s {
   oc_plan_entry_t *entries;
 };
 
+/* Per entry point: the views and call records the executor loop needs. */
+typedef struct entry_exec_s {
+  oc_tensor_t *tensors;     /* one view per plan tensor (data NULL if unused) */
+  oc_tensor_t **in_ptrs;    /* all instructions' input pointers, packed */
+  oc_tensor_t **out_ptrs;
+  oc_op_call_t *calls;      /* one per instruction */
+  int watch_nan;            /* a train step: find the first instruction making NaN */
+} entry_exec_t;
+
+struct oc_context_s {
+  const oc_plan_t *plan;
+  oc_allocator_t allocator;
+  uint8_t *arena;
+  size_t arena_bytes;
+  uint8_t *state; /* plan->state_bytes: parameters, optimizer state, ... */
+  entry_exec_t *exec;
+};
+
+/* Hash of the plan's state layout (names, types, offsets): a checkpoint
+ * only loads into a plan with the same layout. */
+uint64_t oc_plan_state_layout_hash(const oc_plan_t *plan);
+
 #endif

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "onnx/onnx.pb-c.h"
+#include "oc_file.h"
 #include "onnxc/onnxc.h"
 
 #ifdef __cplusplus
@@ -108,18 +109,7 @@ oc_status_t oc_tensor_file_write_pb(const char *path, const oc_host_tensor_t *t)
  * as oc_file_write_atomic. */
 oc_status_t oc_tensor_file_write_npy(const char *path, const oc_host_tensor_t *t);
 
-/* Atomically writes |bytes| bytes at |data| to |path|: writes
- * "<path>.tmp.<pid>" in the same directory (a stale temp file of that name
- * is replaced), fsyncs it, renames it over |path|, then fsyncs the directory
- * (best effort). On any failure the temp file is removed, and |path| is left
- * as it was: no new file appears and an existing file is not clobbered. */
-oc_status_t oc_file_write_atomic(const char *path, const void *data, size_t bytes);
-
-/* Reads the whole regular file at |path| into a malloc'd buffer: |*out| must
- * be free()d (it is non-NULL even for an empty file). Files larger than
- * OC_TENSOR_FILE_MAX_BYTES give OC_STATUS_RESOURCE_LIMIT. On error |*out| is
- * NULL and |*out_bytes| 0. */
-oc_status_t oc_file_read_all(const char *path, void **out, size_t *out_bytes);
+/* oc_file_write_atomic and oc_file_read_all: see oc_file.h. */
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "autodiff.h"
 #include "lower.h"
 
 /* Reads the window attributes of a Conv/pool node with |n| spatial axes, input
@@ -124,4 +125,49 @@ oc_status_t oc_lower_conv(oc_lower_t *lw) {
   int n_in = in[2] >= 0 ? 3 : 2;
   int out[1] = {oc_lower_out(lw, 0)};
   return oc_lower_emit(lw, OC_OP_CONV, n_in, in, 1, out, ints, 1 + 4 * n, NULL, 0);
+}
+
+/* The gradient of Conv (ints [group, strides[n], pads[2n], dilations[n]]):
+ *   dX = ConvBwdData(dY, W), ints + x's spatial dims (GEMM W^T dY, col2im)
+ *   dW = ConvBwdFilter(X, dY), ints + the kernel's spatial dims (im2col, dY col^T)
+ *   dB = ReduceSum(dY) over N and the spatial axes */
+oc_status_t oc_grad_conv(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_conv(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0) return OC_OK;
+  const oc_graph_t *g = oc_grad_graph(gc);
+  const oc_tensor_t x = g->values[fwd->in[0]].type, w = g->values[fwd->in[1]].type;
+  int n = x.rank - 2;
+  if (n < 1 || n > 3 || fwd->n_ints != 1 + 4 * n)
+    return oc_grad_error(gc, OC_STATUS_INTERNAL, "unexpected Conv instruction (%d ints)",
+                         fwd->n_ints);
+  int64_t ints[1 + 5 * 3];
+  memcpy(ints, fwd->ints, sizeof(int64_t) * (size_t)(1 + 4 * n));
+  if (oc_grad_wants(gc, 0)) {
+    for (int i = 0; i < n; i++) ints[1 + 4 * n + i] = x.dims[2 + i];
+    int in[2] = {dy[0], fwd->in[1]}, dx = oc_grad_temp(gc, "dx");
+    if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_CONV_BWD_DATA, 2, in, 1, &dx, ints, 1 + 5 * n,
+                                    NULL, 0));
+    OC_RETURN_IF_ERROR(oc_grad_accumulate(gc, 0, dx));
+  }
+  if (oc_grad_wants(gc, 1)) {
+    for (int i = 0; i < n; i++) ints[1 + 4 * n + i] = w.dims[2 + i];
+    int in[2] = {fwd->in[0], dy[0]}, dw = oc_grad_temp(gc, "dw");
+    if (dw < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_CONV_BWD_FILTER, 2, in, 1, &dw, ints, 1 + 5 * n,
+                                    NULL, 0));
+    OC_RETURN_IF_ERROR(oc_grad_accumulate(gc, 1, dw));
+  }
+  if (fwd->n_in > 2 && fwd->in[2] >= 0 && oc_grad_wants(gc, 2)) {
+    int64_t axes[1 + OC_MAX_RANK];
+    int na = 0;
+    axes[na++] = 0; /* keepdims */
+    axes[na++] = 0;
+    for (int i = 2; i < x.rank; i++) axes[na++] = i;
+    int db = oc_grad_temp(gc, "db");
+    if (db < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_REDUCE_SUM, 1, &dy[0], 1, &db, axes, na, NULL, 0));
+    OC_RETURN_IF_ERROR(oc_grad_accumulate(gc, 2, db));
+  }
+  return OC_OK;
 }

@@ -148,7 +148,7 @@ static oc_status_t es_push(es_plan_t *p, int op, int n_in, int in0, int in1, con
   s->in[0] = in0;
   s->in[1] = in1;
   s->n_ints = n_ints;
-  memcpy(s->ints, ints, sizeof(int64_t) * (size_t)n_ints);
+  if (n_ints > 0) memcpy(s->ints, ints, sizeof(int64_t) * (size_t)n_ints);
   p->n_steps++;
   *out_ref = -p->n_steps;
   return OC_OK;

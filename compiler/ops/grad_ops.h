@@ -5,3 +5,8 @@
  * gradient column of docs/ops.md.
  */
 OC_GRAD_OP(OC_OP_COPY, oc_grad_copy, "Reshape Flatten Squeeze Unsqueeze Identity")
+OC_GRAD_OP(OC_OP_TRANSPOSE, oc_grad_transpose, "Transpose")
+OC_GRAD_OP(OC_OP_CONCAT, oc_grad_concat, "Concat")
+OC_GRAD_OP(OC_OP_SPLIT, oc_grad_split, "Split")
+OC_GRAD_OP(OC_OP_SLICE, oc_grad_slice, "Slice")
+OC_GRAD_OP(OC_OP_EXPAND, oc_grad_expand, "Expand")

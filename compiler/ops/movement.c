@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autodiff.h"
 #include "lower.h"
 
 static oc_status_t need_input(const oc_lower_t *lw, int i, const char *name,
@@ -294,4 +295,127 @@ oc_status_t oc_lower_expand(oc_lower_t *lw) {
   if (same) return oc_lower_reshape(lw, oc_lower_in(lw, 0), oc_lower_out(lw, 0), r, dims);
   int in[1] = {oc_lower_in(lw, 0)}, out[1] = {oc_lower_out(lw, 0)};
   return oc_lower_emit(lw, OC_OP_EXPAND, 1, in, 1, out, dims, r, NULL, 0);
+}
+
+/* --- gradient rules ----------------------------------------------------------- */
+
+static oc_status_t grad_oom(void) {
+  return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory in autodiff");
+}
+
+/* Transpose: dx = Transpose(dy, perm^-1), inv[perm[i]] = i. */
+oc_status_t oc_grad_transpose(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_transpose(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (!oc_grad_wants(gc, 0) || dy[0] < 0) return OC_OK;
+  int r = fwd->n_ints;
+  int64_t inv[OC_MAX_RANK];
+  if (r > OC_MAX_RANK) return oc_grad_error(gc, OC_STATUS_INTERNAL, "rank %d", r);
+  for (int i = 0; i < r; i++) inv[fwd->ints[i]] = i; /* a permutation: checked by infer */
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return grad_oom();
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_TRANSPOSE, 1, &dy[0], 1, &dx, inv, r, NULL, 0));
+  return oc_grad_accumulate(gc, 0, dx);
+}
+
+/* Concat: input j's gradient is its piece of dy along the axis. When every
+ * input wants one, a single Split cuts dy; otherwise one Slice per input that
+ * wants a gradient. */
+oc_status_t oc_grad_concat(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_concat(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0) return OC_OK;
+  const oc_graph_t *g = oc_grad_graph(gc);
+  const oc_tensor_t *y = &g->values[fwd->out[0]].type;
+  int axis;
+  OC_RETURN_IF_ERROR(oc_norm_axis(fwd->ints[0], y->rank, &axis));
+  int n = fwd->n_in, n_want = 0;
+  for (int j = 0; j < n; j++) n_want += oc_grad_wants(gc, j);
+  if (n_want == 0) return OC_OK;
+  if (n == 1) return oc_grad_accumulate(gc, 0, dy[0]);
+  if (n_want == n && n > 1) {
+    int64_t ints[1 + OC_MAX_OP_INPUTS];
+    int out[OC_MAX_OP_INPUTS];
+    ints[0] = axis;
+    for (int j = 0; j < n; j++) {
+      ints[1 + j] = g->values[fwd->in[j]].type.dims[axis];
+      out[j] = oc_grad_temp(gc, "dx");
+      if (out[j] < 0) return grad_oom();
+    }
+    OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_SPLIT, 1, &dy[0], n, out, ints, 1 + n, NULL, 0));
+    for (int j = 0; j < n; j++) OC_RETURN_IF_ERROR(oc_grad_accumulate(gc, j, out[j]));
+    return OC_OK;
+  }
+  int64_t off = 0;
+  for (int j = 0; j < n; j++) {
+    int64_t len = g->values[fwd->in[j]].type.dims[axis];
+    if (oc_grad_wants(gc, j)) {
+      int64_t ints[3 * OC_MAX_RANK];
+      for (int d = 0; d < y->rank; d++) {
+        ints[3 * d] = d == axis ? (len > 0 ? off : 0) : 0;
+        ints[3 * d + 1] = 1;
+        ints[3 * d + 2] = d == axis ? len : y->dims[d];
+      }
+      int dx = oc_grad_temp(gc, "dx");
+      if (dx < 0) return grad_oom();
+      OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_SLICE, 1, &dy[0], 1, &dx, ints, 3 * y->rank, NULL, 0));
+      OC_RETURN_IF_ERROR(oc_grad_accumulate(gc, j, dx));
+    }
+    off += len;
+  }
+  return OC_OK;
+}
+
+/* Split: dx = Concat of the outputs' gradients along the axis; an output
+ * without one contributes zeros, and empty pieces are left out. */
+oc_status_t oc_grad_split(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_split(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (!oc_grad_wants(gc, 0)) return OC_OK;
+  const oc_graph_t *g = oc_grad_graph(gc);
+  const oc_tensor_t *x = &g->values[fwd->in[0]].type;
+  int axis;
+  OC_RETURN_IF_ERROR(oc_norm_axis(fwd->ints[0], x->rank, &axis));
+  int in[OC_MAX_OP_OUTPUTS], n = 0;
+  for (int k = 0; k < fwd->n_out; k++) {
+    const oc_tensor_t *yk = &g->values[fwd->out[k]].type;
+    if (oc_tensor_numel(yk) == 0) continue;
+    int v = dy[k];
+    if (v < 0) v = oc_grad_const(gc, "zero", yk->rank, yk->dims, 0.0f);
+    if (v < 0) return grad_oom();
+    in[n++] = v;
+  }
+  if (n == 0) { /* x is empty: so is its gradient */
+    int z = oc_grad_const(gc, "zero", x->rank, x->dims, 0.0f);
+    if (z < 0) return grad_oom();
+    return oc_grad_accumulate(gc, 0, z);
+  }
+  if (n == 1) return oc_grad_accumulate(gc, 0, in[0]); /* the one non-empty piece is dx */
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return grad_oom();
+  int64_t a = axis;
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_CONCAT, n, in, 1, &dx, &a, 1, NULL, 0));
+  return oc_grad_accumulate(gc, 0, dx);
+}
+
+/* Slice: dx = zeros with dy at the sliced positions (SliceBwd: Slice's ints
+ * followed by the input dims). */
+oc_status_t oc_grad_slice(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_slice(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (!oc_grad_wants(gc, 0) || dy[0] < 0) return OC_OK;
+  const oc_tensor_t *x = &oc_grad_graph(gc)->values[fwd->in[0]].type;
+  int r = x->rank;
+  int64_t ints[4 * OC_MAX_RANK];
+  if (fwd->n_ints != 3 * r) return oc_grad_error(gc, OC_STATUS_INTERNAL, "%d ints", fwd->n_ints);
+  memcpy(ints, fwd->ints, sizeof(int64_t) * (size_t)(3 * r));
+  for (int d = 0; d < r; d++) ints[3 * r + d] = x->dims[d];
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return grad_oom();
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_SLICE_BWD, 1, &dy[0], 1, &dx, ints, 4 * r, NULL, 0));
+  return oc_grad_accumulate(gc, 0, dx);
+}
+
+/* Expand: dx = dy summed over the broadcast axes. */
+oc_status_t oc_grad_expand(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_expand(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  (void)fwd;
+  if (!oc_grad_wants(gc, 0) || dy[0] < 0) return OC_OK;
+  return oc_grad_accumulate_unbroadcast(gc, 0, dy[0]);
 }

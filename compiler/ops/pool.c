@@ -1,6 +1,9 @@
 /*
- * MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool -> runtime/ops/pool.c.
+ * MaxPool, AveragePool, LpPool, GlobalAveragePool, GlobalMaxPool ->
+ * runtime/ops/pool.c.
  */
+#include <math.h>
+
 #include "lower.h"
 
 /* Defined in compiler/ops/conv.c (see there). */
@@ -8,9 +11,13 @@ oc_status_t oc_lower_window_attrs(const oc_lower_t *lw, int n, const int64_t *in
                                   const int64_t *kernel, int64_t *strides, int64_t *pads,
                                   int64_t *dilations, int *out_auto);
 
-/* Emits MaxPool (avg = 0) or AveragePool (avg = 1) with ints
- * [kernel[n], strides[n], pads[2n], dilations[n], ceil_mode(, count_include_pad)]. */
-static oc_status_t lower_pool(oc_lower_t *lw, int avg) {
+enum { POOL_MAX = 0, POOL_AVG = 1, POOL_LP = 2 };
+
+/* Emits MaxPool, AveragePool or LpPool (|kind|) with ints
+ * [kernel[n], strides[n], pads[2n], dilations[n], ceil_mode(, count_include_pad)]
+ * and, for LpPool, floats [p]. */
+static oc_status_t lower_pool(oc_lower_t *lw, int kind) {
+  int avg = kind == POOL_AVG;
   const oc_tensor_t *x = oc_lower_input(lw, 0);
   if (!x) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input X is required");
   if (x->rank < 3)
@@ -20,7 +27,7 @@ static oc_status_t lower_pool(oc_lower_t *lw, int avg) {
   if (n > 3)
     return oc_lower_error(lw, OC_STATUS_UNSUPPORTED,
                           "pooling over %d spatial axes is not supported (1 to 3)", n);
-  if (!avg) {
+  if (kind == POOL_MAX) {
     if (oc_lower_out(lw, 1) >= 0)
       return oc_lower_error(lw, OC_STATUS_UNSUPPORTED,
                             "the optional output 'Indices' of MaxPool is not supported");
@@ -51,8 +58,9 @@ static oc_status_t lower_pool(oc_lower_t *lw, int avg) {
   int is_auto;
   OC_RETURN_IF_ERROR(oc_lower_window_attrs(lw, n, x->dims + 2, ints, ints + n, ints + 2 * n,
                                            ints + 4 * n, &is_auto));
-  int64_t ceil_mode, count_include_pad = 0;
-  OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "ceil_mode", 0, &ceil_mode));
+  int64_t ceil_mode = 0, count_include_pad = 0;
+  /* LpPool has no ceil_mode before opset 18. */
+  if (kind != POOL_LP) OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "ceil_mode", 0, &ceil_mode));
   if (ceil_mode != 0 && ceil_mode != 1)
     return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'ceil_mode' is %lld",
                           (long long)ceil_mode);
@@ -66,18 +74,40 @@ static oc_status_t lower_pool(oc_lower_t *lw, int avg) {
                             "attribute 'count_include_pad' is %lld", (long long)count_include_pad);
     ints[5 * n + 1] = count_include_pad;
   }
+  float p = 0.0f;
+  if (kind == POOL_LP) {
+    /* p is a float in opset 1, an int from opset 2 on; default 2. */
+    if (lw->opset < 2) {
+      OC_RETURN_IF_ERROR(oc_lower_attr_float(lw, "p", 2.0f, &p));
+    } else {
+      int64_t pi;
+      OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "p", 2, &pi));
+      if (pi < 1 || pi > 1000000)
+        return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'p' is %lld",
+                              (long long)pi);
+      p = (float)pi;
+    }
+    if (!(p > 0.0f) || p == INFINITY)
+      return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'p' is %g", p);
+  }
   int in[1] = {oc_lower_in(lw, 0)}, out[1] = {oc_lower_out(lw, 0)};
-  return oc_lower_emit(lw, avg ? OC_OP_AVGPOOL : OC_OP_MAXPOOL, 1, in, 1, out, ints,
-                       5 * n + 1 + avg, NULL, 0);
+  static const int ops[3] = {OC_OP_MAXPOOL, OC_OP_AVGPOOL, OC_OP_LPPOOL};
+  return oc_lower_emit(lw, ops[kind], 1, in, 1, out, ints, 5 * n + 1 + avg, &p,
+                       kind == POOL_LP ? 1 : 0);
 }
 
 /* MaxPool (opset 1, 8, 10, 11, 12): Indices output refused. */
 oc_status_t oc_lower_maxpool(oc_lower_t *lw);
-oc_status_t oc_lower_maxpool(oc_lower_t *lw) { return lower_pool(lw, 0); }
+oc_status_t oc_lower_maxpool(oc_lower_t *lw) { return lower_pool(lw, POOL_MAX); }
 
 /* AveragePool (opset 1, 7, 10, 11, 19). */
 oc_status_t oc_lower_avgpool(oc_lower_t *lw);
-oc_status_t oc_lower_avgpool(oc_lower_t *lw) { return lower_pool(lw, 1); }
+oc_status_t oc_lower_avgpool(oc_lower_t *lw) { return lower_pool(lw, POOL_AVG); }
+
+/* LpPool (opset 1, 2, 11): p (float in opset 1, int after), no dilations or
+ * ceil_mode before opset 18 (a dilations attribute, if present, is honoured). */
+oc_status_t oc_lower_lppool(oc_lower_t *lw);
+oc_status_t oc_lower_lppool(oc_lower_t *lw) { return lower_pool(lw, POOL_LP); }
 
 static oc_status_t lower_global_pool(oc_lower_t *lw, int op) {
   int in[1] = {oc_lower_in(lw, 0)}, out[1] = {oc_lower_out(lw, 0)};

@@ -22,9 +22,11 @@ static oc_status_t need_x(const oc_lower_t *lw, const char *name, int float_only
   int dt = (*out)->dtype;
   int ok = dt == OC_DTYPE_FLOAT32 || (!float_only && (dt == OC_DTYPE_INT64 || dt == OC_DTYPE_INT32));
   if (!ok)
-    return oc_lower_error(lw, OC_STATUS_UNSUPPORTED, "input '%s' has dtype %s; %s computes %s", name,
-                          oc_dtype_name(dt), lw->node->op_type,
-                          float_only ? "float32 only" : "float32, int64 and int32");
+    return oc_lower_error(lw, OC_STATUS_UNSUPPORTED, "input '%s' has dtype %s; %s computes %s%s",
+                          name, oc_dtype_name(dt), lw->node->op_type,
+                          float_only ? "float32 only" : "float32, int64 and int32",
+                          dt == OC_DTYPE_FLOAT64 ? " (float64 is stored and cast only in onnxc)"
+                                                 : "");
   if ((*out)->rank < 1)
     return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input '%s' must have rank >= 1", name);
   return OC_OK;

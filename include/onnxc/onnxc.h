@@ -210,6 +210,41 @@ oc_status_t oc_context_run(oc_context_t *context, int entry);
 oc_status_t oc_context_output(const oc_context_t *context, int entry, int index,
                               const void **out_data, size_t *out_bytes);
 
+/* ------------------------------------------------------------------------ */
+/* Persistent state and training                                            */
+/* ------------------------------------------------------------------------ */
+
+/* State tensors live as long as a context and keep their values across runs:
+ * in a training plan (onnxc --train) the trained parameters (by initializer
+ * name), "grad:<parameter>" (the last step's gradient), optimizer state
+ * ("opt:<parameter>:momentum_buffer", ":exp_avg", ":exp_avg_sq"), BatchNorm
+ * running statistics, "opt:step" (int64), "opt:lr" and "opt:base_lr". A
+ * context starts with the plan's initial values. */
+int oc_plan_state_count(const oc_plan_t *plan);
+oc_status_t oc_plan_state_info(const oc_plan_t *plan, int index, oc_tensor_info_t *out_info);
+/* Index of the state tensor called |name|, or -1. */
+int oc_plan_state_index(const oc_plan_t *plan, const char *name);
+
+/* The context's own bytes of state tensor |index|: read them or overwrite
+ * them in place, between runs (no copy). Valid until the context is
+ * released. */
+oc_status_t oc_context_state(oc_context_t *context, int index, void **out_data, size_t *out_bytes);
+
+/* Training conveniences over the state tensors "opt:base_lr" and
+ * "opt:step"; OC_STATUS_NOT_FOUND for a plan without a train step. The
+ * schedule compiled into the plan scales the base rate each step. */
+oc_status_t oc_context_set_learning_rate(oc_context_t *context, float lr);
+oc_status_t oc_context_step_count(const oc_context_t *context, int64_t *out_steps);
+
+/* Checkpoints hold every state tensor (parameters, optimizer state, running
+ * statistics, step, RNG): loading one into a fresh context and running on
+ * gives the same bits as never having stopped. Written atomically (temp
+ * file, rename) with a version and checksums; a checkpoint loads only into
+ * a plan with the same state layout, and a damaged one is rejected without
+ * touching the context. */
+oc_status_t oc_context_save_checkpoint(const oc_context_t *context, const char *path);
+oc_status_t oc_context_load_checkpoint(oc_context_t *context, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

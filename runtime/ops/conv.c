@@ -250,3 +250,272 @@ static oc_status_t conv_run(const oc_op_call_t *c) {
 }
 
 const oc_op_def_t oc_op_conv = {"Conv", 2, 3, 1, 1, conv_infer, conv_run};
+
+/* --- backward kernels ----------------------------------------------------- */
+
+/*
+ * ConvBwdData: the gradient of Conv with respect to its input x.
+ *   inputs:  dy (float32, (N, M, O1..On)), w (float32, (M, C/group, k1..kn))
+ *   outputs: dx (float32, (N, C, D1..Dn)), C = group * w.dims[1]
+ *   ints:    [group, strides[n], pads[2n], dilations[n], D1..Dn]: the forward
+ *            Conv's ints followed by x's spatial dims (the output size alone
+ *            does not determine them); the forward geometry of an x of that
+ *            shape must give dy's dims.
+ *   floats:  none
+ *   workspace: one (C/group * k1..kn) x (O1..On) column matrix, 0 for the
+ *            direct (1x1, stride 1, unpadded) case.
+ *
+ * ConvBwdFilter: the gradient of Conv with respect to its weight w.
+ *   inputs:  x (float32, (N, C, D1..Dn)), dy (float32, (N, M, O1..On))
+ *   outputs: dw (float32, (M, C/group, k1..kn))
+ *   ints:    [group, strides[n], pads[2n], dilations[n], k1..kn]: the forward
+ *            Conv's ints followed by the kernel's spatial dims.
+ *   floats:  none
+ *   workspace: as ConvBwdData.
+ *
+ * The bias gradient is a ReduceSum of dy over N and the spatial axes.
+ */
+
+/* Rebuilds the forward call (x type |xt|, w type |wt|, the first 1 + 4n ints
+ * of |c|) and runs conv_geom on it, then requires |dy| to be the forward
+ * output's type. */
+static oc_status_t conv_bwd_geom(const oc_op_call_t *c, oc_tensor_t *xt, oc_tensor_t *wt,
+                                 const oc_tensor_t *dy, conv_geom_t *g) {
+  char b1[160], b2[160];
+  OC_RETURN_IF_ERROR(oc_check_type(xt, "input X (from the ints)"));
+  OC_RETURN_IF_ERROR(oc_check_type(wt, "input W (from the ints)"));
+  oc_tensor_t *ins[2] = {xt, wt};
+  int n = xt->rank - 2;
+  oc_op_call_t f = {.ints = c->ints, .n_ints = 1 + 4 * n, .n_in = 2, .in = ins};
+  OC_RETURN_IF_ERROR(conv_geom(&f, g));
+  int ok = dy->rank == xt->rank && dy->dims[0] == g->N && dy->dims[1] == g->M;
+  for (int i = 0; i < n && ok; i++) ok = dy->dims[2 + i] == g->out[3 - n + i];
+  if (!ok) {
+    oc_tensor_t yt = *dy;
+    yt.dims[0] = g->N;
+    yt.dims[1] = g->M;
+    for (int i = 0; i < n; i++) yt.dims[2 + i] = g->out[3 - n + i];
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "input dY is %s; the forward Conv gives %s", oc_type_str(dy, b1, sizeof b1),
+                          oc_type_str(&yt, b2, sizeof b2));
+  }
+  return OC_OK;
+}
+
+/* Checks the rank of |t| (3..5) and the int count (1 + 5n); returns n. */
+static oc_status_t conv_bwd_rank(const oc_op_call_t *c, const oc_tensor_t *t, const char *what,
+                                 int *n) {
+  char buf[160];
+  if (t->rank < 3 || t->rank > 5)
+    return oc_make_status(OC_STATUS_UNSUPPORTED,
+                          "input %s is %s; Conv gradients take 1 to 3 spatial axes", what,
+                          oc_type_str(t, buf, sizeof buf));
+  *n = t->rank - 2;
+  if (c->n_floats != 0) return bad("Conv gradients take no floats, got %lld", c->n_floats);
+  if (c->n_ints != 1 + 5 * *n)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "Conv gradient with %d spatial axes takes %d ints, got %d", *n,
+                          1 + 5 * *n, c->n_ints);
+  return OC_OK;
+}
+
+static oc_status_t conv_ws(const conv_geom_t *g, size_t *ws) {
+  *ws = 0;
+  if (g->direct) return OC_OK;
+  uint64_t bytes;
+  if (oc_mul_overflows((uint64_t)g->K, (uint64_t)g->P, &bytes) ||
+      oc_mul_overflows(bytes, sizeof(float), &bytes) || bytes > OC_MAX_TENSOR_BYTES)
+    return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
+                          "Conv gradient column workspace (%lld x %lld floats) exceeds the limit",
+                          (long long)g->K, (long long)g->P);
+  *ws = (size_t)bytes;
+  return OC_OK;
+}
+
+/* Fills |g| for ConvBwdData and the type of dx in |xt|. */
+static oc_status_t conv_bwd_data_geom(const oc_op_call_t *c, oc_tensor_t *xt, conv_geom_t *g) {
+  const oc_tensor_t *dy = c->in[0], *w = c->in[1];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "input dY"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(w, OC_DTYPE_FLOAT32, "input W"));
+  int n;
+  OC_RETURN_IF_ERROR(conv_bwd_rank(c, dy, "dY", &n));
+  if (w->rank != dy->rank)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input W has rank %d; expected %d",
+                          w->rank, dy->rank);
+  int64_t group = c->ints[0];
+  if (group < 1 || group > OC_MAX_DIM) return bad("group is %lld; it must be positive", group);
+  uint64_t C;
+  if (oc_mul_overflows((uint64_t)group, (uint64_t)w->dims[1], &C) || C > (uint64_t)OC_MAX_DIM)
+    return bad("group %lld times W's channels overflows", group);
+  memset(xt, 0, sizeof *xt);
+  xt->dtype = OC_DTYPE_FLOAT32;
+  xt->rank = dy->rank;
+  xt->dims[0] = dy->dims[0];
+  xt->dims[1] = (int64_t)C;
+  const int64_t *in_dims = c->ints + 1 + 4 * n;
+  for (int i = 0; i < n; i++) {
+    if (in_dims[i] < 0 || in_dims[i] > OC_MAX_DIM)
+      return bad("input spatial dim %lld is out of range", in_dims[i]);
+    xt->dims[2 + i] = in_dims[i];
+  }
+  oc_tensor_t wt = *w;
+  return conv_bwd_geom(c, xt, &wt, dy, g);
+}
+
+static oc_status_t conv_bwd_data_infer(const oc_op_call_t *c, size_t *ws) {
+  conv_geom_t g;
+  oc_tensor_t xt;
+  OC_RETURN_IF_ERROR(conv_bwd_data_geom(c, &xt, &g));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, xt.rank, xt.dims);
+  return conv_ws(&g, ws);
+}
+
+/* Adds col, a (Cg*kD*kH*kW, oD*oH*oW) column matrix, into x, (Cg, iD, iH,
+ * iW): the adjoint of im2col (padding taps are dropped). */
+static void col2im_add(float *x, const float *col, const conv_geom_t *g) {
+  const int64_t iD = g->in[0], iH = g->in[1], iW = g->in[2];
+  const int64_t oD = g->out[0], oH = g->out[1], oW = g->out[2];
+  const float *row = col;
+  for (int64_t ch = 0; ch < g->Cg; ch++) {
+    float *xc = x + ch * iD * iH * iW;
+    for (int64_t kd = 0; kd < g->k[0]; kd++) {
+      for (int64_t kh = 0; kh < g->k[1]; kh++) {
+        for (int64_t kw = 0; kw < g->k[2]; kw++, row += g->P) {
+          int64_t offd = kd * g->d[0] - g->pb[0], offh = kh * g->d[1] - g->pb[1];
+          int64_t offw = kw * g->d[2] - g->pb[2];
+          int64_t wlo, whi;
+          valid_range(offw, g->s[2], iW, oW, &wlo, &whi);
+          if (whi <= wlo) continue;
+          for (int64_t od = 0; od < oD; od++) {
+            int64_t id = od * g->s[0] + offd;
+            if (id < 0 || id >= iD) continue;
+            for (int64_t oh = 0; oh < oH; oh++) {
+              int64_t ih = oh * g->s[1] + offh;
+              if (ih < 0 || ih >= iH) continue;
+              const float *src = row + (od * oH + oh) * oW;
+              float *dst = xc + (id * iH + ih) * iW + offw; /* + ow * sw */
+              if (g->s[2] == 1) {
+                for (int64_t ow = wlo; ow < whi; ow++) dst[ow] += src[ow];
+              } else {
+                const int64_t sw = g->s[2];
+                for (int64_t ow = wlo; ow < whi; ow++) dst[ow * sw] += src[ow];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* dx is (N, C, Pin), dy is (N, M, P), w is (M, K); ws holds one (K, P)
+ * column matrix. Per (batch, group):
+ *   col = w[g*Mg:(g+1)*Mg, :]^T @ dy[n, g*Mg:(g+1)*Mg, :]
+ *   dx[n, g*Cg:(g+1)*Cg] = col2im(col)   (col itself when direct) */
+static oc_status_t conv_bwd_data_run(const oc_op_call_t *c) {
+  conv_geom_t g;
+  oc_tensor_t xt;
+  OC_RETURN_IF_ERROR(conv_bwd_data_geom(c, &xt, &g));
+  const float *dy = c->in[0]->data, *w = c->in[1]->data;
+  float *dx = c->out[0]->data;
+  float *col = c->workspace;
+  int64_t numel = g.N * g.C * g.Pin;
+  if (numel == 0) return OC_OK;
+  if (g.Mg == 0 || g.P == 0 || g.K == 0) {
+    memset(dx, 0, (size_t)numel * sizeof(float));
+    return OC_OK;
+  }
+  if (!g.direct) memset(dx, 0, (size_t)numel * sizeof(float));
+  for (int64_t n = 0; n < g.N; n++) {
+    for (int64_t gi = 0; gi < g.G; gi++) {
+      const float *dyg = dy + (n * g.M + gi * g.Mg) * g.P;
+      const float *wg = w + gi * g.Mg * g.K;
+      float *dxg = dx + (n * g.C + gi * g.Cg) * g.Pin;
+      float *dst = g.direct ? dxg : col;
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)g.K, (blasint)g.P,
+                  (blasint)g.Mg, 1.0f, wg, (blasint)g.K, dyg, (blasint)g.P, 0.0f, dst,
+                  (blasint)g.P);
+      if (!g.direct) col2im_add(dxg, col, &g);
+    }
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_conv_bwd_data = {"ConvBwdData", 2, 2, 1, 1, conv_bwd_data_infer,
+                                         conv_bwd_data_run};
+
+/* Fills |g| for ConvBwdFilter and the type of dw in |wt|. */
+static oc_status_t conv_bwd_filter_geom(const oc_op_call_t *c, oc_tensor_t *wt, conv_geom_t *g) {
+  const oc_tensor_t *x = c->in[0], *dy = c->in[1];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(x, OC_DTYPE_FLOAT32, "input X"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "input dY"));
+  int n;
+  OC_RETURN_IF_ERROR(conv_bwd_rank(c, x, "X", &n));
+  if (dy->rank != x->rank)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input dY has rank %d; expected %d",
+                          dy->rank, x->rank);
+  int64_t group = c->ints[0];
+  if (group < 1 || group > OC_MAX_DIM) return bad("group is %lld; it must be positive", group);
+  if (x->dims[1] % group != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "group %lld does not divide the %lld input channels", (long long)group,
+                          (long long)x->dims[1]);
+  memset(wt, 0, sizeof *wt);
+  wt->dtype = OC_DTYPE_FLOAT32;
+  wt->rank = x->rank;
+  wt->dims[0] = dy->dims[1];
+  wt->dims[1] = x->dims[1] / group;
+  const int64_t *kernel = c->ints + 1 + 4 * n;
+  for (int i = 0; i < n; i++) {
+    if (kernel[i] < 1 || kernel[i] > OC_MAX_DIM)
+      return bad("kernel dim %lld is out of range", kernel[i]);
+    wt->dims[2 + i] = kernel[i];
+  }
+  oc_tensor_t xt = *x;
+  return conv_bwd_geom(c, &xt, wt, dy, g);
+}
+
+static oc_status_t conv_bwd_filter_infer(const oc_op_call_t *c, size_t *ws) {
+  conv_geom_t g;
+  oc_tensor_t wt;
+  OC_RETURN_IF_ERROR(conv_bwd_filter_geom(c, &wt, &g));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, wt.rank, wt.dims);
+  return conv_ws(&g, ws);
+}
+
+/* dw is (M, K), x is (N, C, Pin), dy is (N, M, P); ws holds one (K, P)
+ * column matrix. Per group:
+ *   dw[g*Mg:(g+1)*Mg, :] = sum_n dy[n, g*Mg:(g+1)*Mg, :] @ im2col(x[n, g*Cg:(g+1)*Cg])^T */
+static oc_status_t conv_bwd_filter_run(const oc_op_call_t *c) {
+  conv_geom_t g;
+  oc_tensor_t wt;
+  OC_RETURN_IF_ERROR(conv_bwd_filter_geom(c, &wt, &g));
+  const float *x = c->in[0]->data, *dy = c->in[1]->data;
+  float *dw = c->out[0]->data;
+  float *col = c->workspace;
+  int64_t numel = g.M * g.K;
+  if (numel == 0) return OC_OK;
+  if (g.N == 0 || g.P == 0) {
+    memset(dw, 0, (size_t)numel * sizeof(float));
+    return OC_OK;
+  }
+  for (int64_t n = 0; n < g.N; n++) {
+    for (int64_t gi = 0; gi < g.G; gi++) {
+      const float *xg = x + (n * g.C + gi * g.Cg) * g.Pin;
+      const float *dyg = dy + (n * g.M + gi * g.Mg) * g.P;
+      float *dwg = dw + gi * g.Mg * g.K;
+      const float *B = xg;
+      if (!g.direct) {
+        im2col(col, xg, &g);
+        B = col;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)g.Mg, (blasint)g.K,
+                  (blasint)g.P, 1.0f, dyg, (blasint)g.P, B, (blasint)g.P, n == 0 ? 0.0f : 1.0f,
+                  dwg, (blasint)g.K);
+    }
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_conv_bwd_filter = {"ConvBwdFilter", 2, 2, 1, 1, conv_bwd_filter_infer,
+                                           conv_bwd_filter_run};

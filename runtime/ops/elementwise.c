@@ -7,18 +7,19 @@
  * And Or Xor; Mod; PRelu):
  *   inputs: a, b; outputs: y (broadcast shape; bool for comparisons and
  *   logic). ints/floats: none, except Mod: ints [fmod] (0 or 1).
- *   - Add Sub Mul Div, comparisons: a and b of one dtype, float32, int64 or
- *     int32 (Equal also bool). Integer arithmetic wraps; integer division by
- *     zero gives 0 (ONNX leaves it undefined).
+ *   - Add Sub Mul Div Mod, comparisons: a and b of one dtype, float32, int64,
+ *     int32, int8 or uint8 (Equal also bool). Integer arithmetic wraps;
+ *     integer division truncates toward zero; by zero it gives 0 (ONNX
+ *     leaves it undefined).
  *   - Pow: base float32/int64/int32, exponent float32/int64/int32; y has the
  *     base's dtype. Integer base with integer exponent is the exact (wrapping)
  *     integer power; a negative exponent gives trunc(1/x^-n) (1, -1 or 0; 0
  *     for x = 0). Integer base with float exponent is pow in double, then
  *     truncated toward zero and saturated (NaN gives 0), as numpy's astype.
  *   - And Or Xor: bool, bool -> bool.
- *   - Mod: float32 needs fmod=1 (C fmod: the sign of the dividend); int64 and
- *     int32 take fmod=1 (truncated remainder) or fmod=0 (Python: the sign of
- *     the divisor). x mod 0 is 0 for integers (NaN for floats).
+ *   - Mod: float32 needs fmod=1 (C fmod: the sign of the dividend); integers
+ *     take fmod=1 (truncated remainder) or fmod=0 (Python: the sign of the
+ *     divisor). x mod 0 is 0 for integers (NaN for floats).
  *   - PRelu: x, slope of one dtype (float32, int64, int32); slope broadcasts
  *     unidirectionally to x; y = x < 0 ? slope * x : x, shape of x.
  * Unary (Relu Exp Sqrt Erf Neg): x float32 (Neg also int64/int32) -> y.
@@ -51,7 +52,7 @@
  *   NaN out.
  * Variadic: x0, x1, ... (1 to OC_MAX_OP_INPUTS, one dtype) -> y, their
  *   multidirectional broadcast. ints: [function]; floats: none.
- *     0 Max, 1 Min   float32 int64 int32; NaN in any input gives NaN
+ *     0 Max, 1 Min   float32 int64 int32 int8 uint8; NaN in any input gives NaN
  *     2 Sum          float32, added left to right in float32
  *     3 Mean         float32, Sum / number of inputs
  * Where: cond (bool), a, b (same dtype) -> y (broadcast of all three).
@@ -146,16 +147,22 @@ static int is_compare(bin_kind_t k) {
 static int is_logic(bin_kind_t k) { return k == BIN_AND || k == BIN_OR || k == BIN_XOR; }
 static int is_int_dtype(int dt) { return dt == OC_DTYPE_INT64 || dt == OC_DTYPE_INT32; }
 static int is_numeric_dtype(int dt) { return dt == OC_DTYPE_FLOAT32 || is_int_dtype(dt); }
+/* Arithmetic and comparisons also take the 8-bit integers. */
+static int is_small_int_dtype(int dt) { return dt == OC_DTYPE_INT8 || dt == OC_DTYPE_UINT8; }
 
 static oc_status_t binary_infer_kind(const oc_op_call_t *c, bin_kind_t k) {
   const oc_tensor_t *a = c->in[0], *b = c->in[1];
   if (is_logic(k)) {
     OC_RETURN_IF_ERROR(oc_expect_dtype(a, OC_DTYPE_BOOL, "input A"));
     OC_RETURN_IF_ERROR(oc_expect_dtype(b, OC_DTYPE_BOOL, "input B"));
-  } else if (!is_numeric_dtype(a->dtype) && !(k == BIN_EQ && a->dtype == OC_DTYPE_BOOL)) {
+  } else if (!is_numeric_dtype(a->dtype) && !is_small_int_dtype(a->dtype) &&
+             !(k == BIN_EQ && a->dtype == OC_DTYPE_BOOL)) {
     return oc_make_status(OC_STATUS_UNSUPPORTED, "input A has dtype %s, not computed here",
                           oc_dtype_name(a->dtype));
   }
+  if ((k == BIN_POW || k == BIN_PRELU) && !is_numeric_dtype(a->dtype))
+    return oc_make_status(OC_STATUS_UNSUPPORTED, "input A has dtype %s; %s computes float32, "
+                          "int64, int32", oc_dtype_name(a->dtype), k == BIN_POW ? "Pow" : "PRelu");
   if (k == BIN_POW) {
     if (!is_numeric_dtype(b->dtype))
       return oc_make_status(OC_STATUS_UNSUPPORTED, "Pow exponent has dtype %s",
@@ -325,6 +332,24 @@ static void pow_kernel(const oc_tensor_t *a, const oc_tensor_t *b, oc_tensor_t *
   }
 }
 
+/* int8 and uint8 compute in int32 (exact: the values fit) and narrow on the
+ * store, which wraps like the wide types do. */
+#define SMALL_INT_CASES(T)                                \
+  switch (k) {                                            \
+    case BIN_ADD: ARITH(T, iadd32); break;                \
+    case BIN_SUB: ARITH(T, isub32); break;                \
+    case BIN_MUL: ARITH(T, imul32); break;                \
+    case BIN_DIV: ARITH(T, idiv32); break;                \
+    case BIN_MOD: ARITH(T, imod32); break;                \
+    case BIN_FMOD: ARITH(T, ifmod32); break;              \
+    case BIN_EQ: CMP(T, F_EQ); break;                     \
+    case BIN_LT: CMP(T, F_LT); break;                     \
+    case BIN_GT: CMP(T, F_GT); break;                     \
+    case BIN_LE: CMP(T, F_LE); break;                     \
+    case BIN_GE: CMP(T, F_GE); break;                     \
+    default: break;                                       \
+  }
+
 static oc_status_t binary_run_kind(const oc_op_call_t *c, bin_kind_t k) {
   const oc_tensor_t *a = c->in[0], *b = c->in[1];
   oc_tensor_t *y = c->out[0];
@@ -382,6 +407,12 @@ static oc_status_t binary_run_kind(const oc_op_call_t *c, bin_kind_t k) {
         case BIN_GE: CMP(int32_t, F_GE); break;
         default: break;
       }
+      break;
+    case OC_DTYPE_INT8:
+      SMALL_INT_CASES(int8_t);
+      break;
+    case OC_DTYPE_UINT8:
+      SMALL_INT_CASES(uint8_t);
       break;
     case OC_DTYPE_BOOL:
       switch (k) {
@@ -683,10 +714,11 @@ static oc_status_t variadic_infer(const oc_op_call_t *c, size_t *ws) {
                           (long long)fn, VAR_COUNT - 1);
   const oc_tensor_t *x0 = c->in[0];
   int ints_ok = fn == VAR_MAX || fn == VAR_MIN;
-  if (!(x0->dtype == OC_DTYPE_FLOAT32 || (ints_ok && is_int_dtype(x0->dtype))))
+  int int_dtype = is_int_dtype(x0->dtype) || is_small_int_dtype(x0->dtype);
+  if (!(x0->dtype == OC_DTYPE_FLOAT32 || (ints_ok && int_dtype)))
     return oc_make_status(OC_STATUS_UNSUPPORTED, "input 0 has dtype %s; %s computes %s",
                           oc_dtype_name(x0->dtype), var_names[fn],
-                          ints_ok ? "float32, int64, int32" : "float32");
+                          ints_ok ? "float32, int64, int32, int8, uint8" : "float32");
   oc_tensor_t acc = {.dtype = x0->dtype, .rank = x0->rank};
   for (int i = 0; i < x0->rank; i++) acc.dims[i] = x0->dims[i];
   for (int k = 1; k < c->n_in; k++) {
@@ -749,6 +781,14 @@ static oc_status_t variadic_run(const oc_op_call_t *c) {
     case OC_DTYPE_INT32:
       if (fn == VAR_MAX) VARIADIC(int32_t, I_MAX);
       else VARIADIC(int32_t, I_MIN);
+      break;
+    case OC_DTYPE_INT8:
+      if (fn == VAR_MAX) VARIADIC(int8_t, I_MAX);
+      else VARIADIC(int8_t, I_MIN);
+      break;
+    case OC_DTYPE_UINT8:
+      if (fn == VAR_MAX) VARIADIC(uint8_t, I_MAX);
+      else VARIADIC(uint8_t, I_MIN);
       break;
   }
   return OC_OK;

@@ -218,8 +218,8 @@ static void trilu_forward(uint8_t *y, const uint8_t *x, int64_t batch, int64_t n
   for (int64_t b = 0; b < batch; b++)
     for (int64_t i = 0; i < n; i++) {
       int64_t lo = upper ? i + k : 0, hi = upper ? m : i + k + 1;
-      if (lo < 0) lo = 0;
-      if (hi > m) hi = m;
+      lo = lo < 0 ? 0 : lo > m ? m : lo;
+      hi = hi < 0 ? 0 : hi > m ? m : hi;
       if (lo > hi) lo = hi;
       size_t off = (size_t)(b * n + i) * row;
       uint8_t *yr = y + off;

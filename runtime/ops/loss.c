@@ -106,7 +106,7 @@ static inline int64_t nll_label(const oc_tensor_t *t, int64_t i) {
 /* A label outside [0, C) that is not the ignore index: names its position. */
 static oc_status_t nll_bad_label(const oc_op_call_t *c, int64_t i, int64_t label, int64_t nc) {
   const oc_tensor_t *t = c->in[1];
-  char pos[200];
+  char pos[200] = "";
   size_t k = 0;
   int64_t rem = i, idx[OC_MAX_RANK];
   for (int a = t->rank - 1; a >= 0; a--) {
@@ -115,7 +115,6 @@ static oc_status_t nll_bad_label(const oc_op_call_t *c, int64_t i, int64_t label
   }
   for (int a = 0; a < t->rank && k < sizeof pos; a++)
     k += (size_t)snprintf(pos + k, sizeof pos - k, a ? ",%lld" : "%lld", (long long)idx[a]);
-  if (t->rank == 0) snprintf(pos, sizeof pos, "0");
   if (c->ints[1])
     return oc_make_status(OC_STATUS_NUMERIC,
                           "target[%s] is %lld; labels must be in [0, %lld) or equal the "

@@ -238,3 +238,133 @@ static oc_status_t gemm_run(const oc_op_call_t *c) {
 }
 
 const oc_op_def_t oc_op_gemm = {"Gemm", 2, 3, 1, 1, gemm_infer, gemm_run};
+
+/* --- MatMulGrad (backward of MatMul) ------------------------------------------
+ *
+ * MatMulGrad: the gradient of y = a @ b (MatMul above) with respect to one
+ * operand, summed over the batch axes along which that operand was broadcast.
+ *   inputs:  dy float32, the dims of y; other float32: b when computing da,
+ *            a when computing db
+ *   outputs: g float32 with the operand's dims (ints[1..])
+ *   ints:    [which, operand dims...]: which 0: g = da (other is b), which 1:
+ *            g = db (other is a); 1 to OC_MAX_RANK dims (MatMul operands have
+ *            rank >= 1). MatMul(a, b) must have exactly dy's dims.
+ *   floats:  none
+ * Per matrix, da = dy @ b^T and db = a^T @ dy, computed by cblas_sgemm with
+ * its transpose flags (no transposed copies). A 1-D a is a (1,K) row and a
+ * 1-D b a (K,1) column, as in the forward. Broadcast batches accumulate into
+ * the same output matrix (beta = 1); an unbroadcast operand against an
+ * unbatched one is one tall product.
+ */
+
+/* The operand (dims from ints) and the other input as MatMul's a and b. */
+static oc_status_t mmg_operands(const oc_op_call_t *c, oc_tensor_t *a, oc_tensor_t *b) {
+  oc_tensor_t t = {.dtype = OC_DTYPE_FLOAT32, .rank = c->n_ints - 1};
+  for (int i = 0; i < t.rank; i++) t.dims[i] = c->ints[1 + i];
+  if (c->ints[0] == 0) {
+    *a = t;
+    *b = *c->in[1];
+  } else {
+    *a = *c->in[1];
+    *b = t;
+  }
+  return OC_OK;
+}
+
+static oc_status_t matmul_grad_infer(const oc_op_call_t *c, size_t *ws) {
+  const oc_tensor_t *dy = c->in[0], *other = c->in[1];
+  char b1[160], b2[160];
+  if (c->n_floats != 0 || c->n_ints < 2 || c->n_ints - 1 > OC_MAX_RANK)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "MatMulGrad needs ints [which, operand dims...] with 1 to %d dims",
+                          OC_MAX_RANK);
+  if (c->ints[0] != 0 && c->ints[0] != 1)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "MatMulGrad which is %lld; must be 0 or 1",
+                          (long long)c->ints[0]);
+  oc_tensor_t t = {.dtype = OC_DTYPE_FLOAT32, .rank = c->n_ints - 1};
+  for (int i = 0; i < t.rank; i++) {
+    if (c->ints[1 + i] < 0 || c->ints[1 + i] > OC_MAX_DIM)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "MatMulGrad operand dim %d is %lld", i,
+                            (long long)c->ints[1 + i]);
+    t.dims[i] = c->ints[1 + i];
+  }
+  OC_RETURN_IF_ERROR(oc_check_type(&t, "MatMulGrad operand"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "MatMulGrad dy"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(other, OC_DTYPE_FLOAT32, "MatMulGrad operand"));
+  oc_tensor_t a, b;
+  OC_RETURN_IF_ERROR(mmg_operands(c, &a, &b));
+  mm_geom_t g;
+  OC_RETURN_IF_ERROR(mm_geometry(&a, &b, &g));
+  int64_t dims[OC_MAX_RANK];
+  int r = g.brank;
+  memcpy(dims, g.bdims, sizeof(int64_t) * (size_t)r);
+  if (a.rank >= 2) dims[r++] = g.m;
+  if (b.rank >= 2) dims[r++] = g.n;
+  int same = dy->rank == r;
+  for (int i = 0; same && i < r; i++) same = dy->dims[i] == dims[i];
+  if (!same) {
+    char b3[160];
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "MatMulGrad dy is %s; MatMul of %s and %s has other dims",
+                          oc_type_str(dy, b1, sizeof b1), oc_type_str(&a, b2, sizeof b2),
+                          oc_type_str(&b, b3, sizeof b3));
+  }
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, t.rank, t.dims);
+  *ws = 0;
+  return OC_OK;
+}
+
+/* dy is (batch..., m, n); which 0: b is (batch_b..., k, n), da is
+ * (batch_a..., m, k); which 1: a is (batch_a..., m, k), db is
+ * (batch_b..., k, n). */
+static oc_status_t matmul_grad_run(const oc_op_call_t *c) {
+  oc_tensor_t a, b;
+  OC_RETURN_IF_ERROR(mmg_operands(c, &a, &b));
+  mm_geom_t g;
+  OC_RETURN_IF_ERROR(mm_geometry(&a, &b, &g));
+  int which = (int)c->ints[0];
+  const float *dy = c->in[0]->data, *pa = a.data, *pb = b.data;
+  float *out = c->out[0]->data;
+  int64_t onumel = oc_tensor_numel(c->out[0]);
+  if (onumel == 0) return OC_OK;
+  memset(out, 0, sizeof(float) * (size_t)onumel);
+  /* The summed dimension: n for da, m for db; empty sums leave zeros. */
+  if (g.batch == 0 || (which == 0 ? g.n : g.m) == 0) return OC_OK;
+  int64_t asz = g.m * g.k, bsz = g.k * g.n, ysz = g.m * g.n;
+  if (g.bbatch == 1 && g.abatch == g.batch && g.batch * g.m <= MM_MAX_BLAS_DIM) {
+    /* b is one matrix and a is not broadcast: dy and a stack into tall
+     * (batch*m, .) matrices. */
+    blasint bm = (blasint)(g.batch * g.m);
+    if (which == 0)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bm, (blasint)g.k, (blasint)g.n, 1.0f,
+                  dy, (blasint)g.n, pb, (blasint)g.n, 0.0f, out, (blasint)g.k);
+    else
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)g.k, (blasint)g.n, bm, 1.0f,
+                  pa, (blasint)g.k, dy, (blasint)g.n, 0.0f, out, (blasint)g.n);
+    return OC_OK;
+  }
+  int64_t idx[OC_MAX_RANK] = {0}, ia = 0, ib = 0;
+  for (int64_t t = 0; t < g.batch; t++) {
+    if (which == 0)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)g.m, (blasint)g.k,
+                  (blasint)g.n, 1.0f, dy + t * ysz, (blasint)g.n, pb + ib * bsz, (blasint)g.n,
+                  1.0f, out + ia * asz, (blasint)g.k);
+    else
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)g.k, (blasint)g.n,
+                  (blasint)g.m, 1.0f, pa + ia * asz, (blasint)g.k, dy + t * ysz, (blasint)g.n,
+                  1.0f, out + ib * bsz, (blasint)g.n);
+    for (int d = g.brank - 1; d >= 0; d--) {
+      idx[d]++;
+      ia += g.astride[d];
+      ib += g.bstride[d];
+      if (idx[d] < g.bdims[d]) break;
+      ia -= g.astride[d] * idx[d];
+      ib -= g.bstride[d] * idx[d];
+      idx[d] = 0;
+    }
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_matmul_grad = {"MatMulGrad", 2, 2, 1, 1, matmul_grad_infer,
+                                       matmul_grad_run};

@@ -89,3 +89,10 @@ OC_OP(LPNORM, "LpNormalization", oc_op_lpnorm)
 OC_OP(LPPOOL, "LpPool", oc_op_lppool)
 OC_OP(CONVTRANSPOSE, "ConvTranspose", oc_op_convtranspose)
 OC_OP(DROPOUT, "Dropout", oc_op_dropout)
+OC_OP(SLICE_BWD, "SliceBwd", oc_op_slice_bwd)       /* the gradient of Slice: runtime/ops/slice.c */
+OC_OP(CONV_BWD_DATA, "ConvBwdData", oc_op_conv_bwd_data)          /* runtime/ops/conv.c */
+OC_OP(CONV_BWD_FILTER, "ConvBwdFilter", oc_op_conv_bwd_filter)
+OC_OP(MAXPOOL_BWD, "MaxPoolBwd", oc_op_maxpool_bwd)                /* runtime/ops/pool.c */
+OC_OP(AVGPOOL_BWD, "AvgPoolBwd", oc_op_avgpool_bwd)
+OC_OP(GLOBAL_AVGPOOL_BWD, "GlobalAvgPoolBwd", oc_op_global_avgpool_bwd)
+OC_OP(GLOBAL_MAXPOOL_BWD, "GlobalMaxPoolBwd", oc_op_global_maxpool_bwd)

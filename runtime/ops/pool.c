@@ -361,3 +361,291 @@ const oc_op_def_t oc_op_global_avgpool = {"GlobalAveragePool", 1, 1, 1, 1, globa
                                           global_avgpool_run};
 const oc_op_def_t oc_op_global_maxpool = {"GlobalMaxPool", 1, 1, 1, 1, global_pool_infer,
                                           global_maxpool_run};
+
+/* --- backward kernels for the windowed pools ------------------------------- */
+
+/*
+ * MaxPoolBwd: the gradient of MaxPool with respect to x.
+ *   inputs:  x (float32, (N, C, D1..Dn), n = 1..3), dy (float32, MaxPool's
+ *            output type)
+ *   outputs: dx (float32, x's type)
+ *   ints:    MaxPool's: [kernel[n], strides[n], pads[2n], dilations[n], ceil_mode]
+ *   Each window's dy goes to the window's first maximum in scan order (a
+ *   later tap wins only when strictly greater, or NaN: PyTorch's rule, and
+ *   the forward's); padding is never selected; overlapping windows add up.
+ *   The argmax is recomputed from x.
+ * AvgPoolBwd: the gradient of AveragePool with respect to x.
+ *   inputs:  dy (float32, AveragePool's output type)
+ *   outputs: dx (float32, (N, C, D1..Dn))
+ *   ints:    AveragePool's [kernel[n], strides[n], pads[2n], dilations[n],
+ *            ceil_mode, count_include_pad] followed by D1..Dn (x's spatial
+ *            dims, which the output size alone does not determine)
+ *   Each window spreads dy / count (the forward's divisor) over its taps
+ *   inside x.
+ */
+
+/* Requires |dy| to be the forward output for |x| (planes, spatial out). */
+static oc_status_t pool_check_dy(const oc_tensor_t *x, const oc_tensor_t *dy,
+                                 const pool_geom_t *g) {
+  char b1[160], b2[160];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "input dY"));
+  int n = x->rank - 2;
+  int ok = dy->rank == x->rank && dy->dims[0] == x->dims[0] && dy->dims[1] == x->dims[1];
+  for (int i = 0; i < n && ok; i++) ok = dy->dims[2 + i] == g->out[3 - n + i];
+  if (!ok) {
+    oc_tensor_t yt = *x;
+    yt.dtype = OC_DTYPE_FLOAT32;
+    for (int i = 0; i < n; i++) yt.dims[2 + i] = g->out[3 - n + i];
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input dY is %s; the forward pool gives %s",
+                          oc_type_str(dy, b1, sizeof b1), oc_type_str(&yt, b2, sizeof b2));
+  }
+  return OC_OK;
+}
+
+static oc_status_t maxpool_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  pool_geom_t g;
+  *ws = 0;
+  OC_RETURN_IF_ERROR(oc_expect_dtype(c->in[0], OC_DTYPE_FLOAT32, "input X"));
+  OC_RETURN_IF_ERROR(pool_geom(c, POOL_MAX, &g));
+  OC_RETURN_IF_ERROR(pool_check_dy(c->in[0], c->in[1], &g));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, c->in[0]->rank, c->in[0]->dims);
+  return OC_OK;
+}
+
+/* dx is (planes, iD, iH, iW), x the same, dy is (planes, oD, oH, oW):
+ * dx[argmax of window o] += dy[o]. */
+static oc_status_t maxpool_bwd_run(const oc_op_call_t *c) {
+  pool_geom_t g;
+  OC_RETURN_IF_ERROR(pool_geom(c, POOL_MAX, &g));
+  const float *x = c->in[0]->data, *dy = c->in[1]->data;
+  float *dx = c->out[0]->data;
+  const int64_t iD = g.in[0], iH = g.in[1], iW = g.in[2];
+  const int64_t plane_in = iD * iH * iW, plane_out = g.out[0] * g.out[1] * g.out[2];
+  const int64_t d0 = g.d[0], d1 = g.d[1], d2 = g.d[2];
+  if (oc_tensor_numel(c->out[0]) == 0) return OC_OK;
+  memset(dx, 0, oc_tensor_bytes(c->out[0]));
+  for (int64_t p = 0; p < g.planes; p++) {
+    const float *xp = x + p * plane_in, *dyp = dy + p * plane_out;
+    float *dxp = dx + p * plane_in;
+    POOL_WINDOWS(&g, {
+      if (h0 > l0 && h1 > l1 && h2 > l2) {
+        int64_t best = ((s0 + l0 * d0) * iH + (s1 + l1 * d1)) * iW + s2 + l2 * d2;
+        float m = -INFINITY;
+        for (int64_t t0 = l0; t0 < h0; t0++)
+          for (int64_t t1 = l1; t1 < h1; t1++) {
+            int64_t row = ((s0 + t0 * d0) * iH + (s1 + t1 * d1)) * iW + s2;
+            for (int64_t t2 = l2; t2 < h2; t2++) {
+              float v = xp[row + t2 * d2];
+              if (v > m || v != v) {
+                m = v;
+                best = row + t2 * d2;
+              }
+            }
+          }
+        dxp[best] += dyp[o];
+      }
+    })
+  }
+  return OC_OK;
+}
+
+/* Fills |g| for AvgPoolBwd and the type of dx in |xt|. */
+static oc_status_t avgpool_bwd_geom(const oc_op_call_t *c, oc_tensor_t *xt, pool_geom_t *g) {
+  const oc_tensor_t *dy = c->in[0];
+  char buf[160];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "input dY"));
+  if (dy->rank < 3 || dy->rank > 5)
+    return oc_make_status(OC_STATUS_UNSUPPORTED,
+                          "input dY is %s; pooling takes (N, C, D1..Dn) with 1 to 3 spatial axes",
+                          oc_type_str(dy, buf, sizeof buf));
+  int n = dy->rank - 2;
+  if (c->n_ints != 6 * n + 2 || c->n_floats != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "AvgPoolBwd with %d spatial axes takes %d ints and no floats, got %d "
+                          "and %d",
+                          n, 6 * n + 2, c->n_ints, c->n_floats);
+  *xt = *dy;
+  xt->data = NULL;
+  const int64_t *in_dims = c->ints + 5 * n + 2;
+  for (int i = 0; i < n; i++) {
+    if (in_dims[i] < 0 || in_dims[i] > OC_MAX_DIM)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input spatial dim %lld is out of range",
+                            (long long)in_dims[i]);
+    xt->dims[2 + i] = in_dims[i];
+  }
+  OC_RETURN_IF_ERROR(oc_check_type(xt, "output dX"));
+  oc_tensor_t *ins[1] = {xt};
+  oc_op_call_t f = {.ints = c->ints, .n_ints = 5 * n + 2, .n_in = 1, .in = ins};
+  OC_RETURN_IF_ERROR(pool_geom(&f, POOL_AVG, g));
+  return pool_check_dy(xt, dy, g);
+}
+
+static oc_status_t avgpool_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  pool_geom_t g;
+  oc_tensor_t xt;
+  *ws = 0;
+  OC_RETURN_IF_ERROR(avgpool_bwd_geom(c, &xt, &g));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, xt.rank, xt.dims);
+  return OC_OK;
+}
+
+/* dx is (planes, iD, iH, iW), dy is (planes, oD, oH, oW): every tap of
+ * window o inside x gets dy[o] / count (count as in the forward). */
+static oc_status_t avgpool_bwd_run(const oc_op_call_t *c) {
+  pool_geom_t g;
+  oc_tensor_t xt;
+  OC_RETURN_IF_ERROR(avgpool_bwd_geom(c, &xt, &g));
+  const float *dy = c->in[0]->data;
+  float *dx = c->out[0]->data;
+  const int64_t iD = g.in[0], iH = g.in[1], iW = g.in[2];
+  const int64_t plane_in = iD * iH * iW, plane_out = g.out[0] * g.out[1] * g.out[2];
+  const int64_t d0 = g.d[0], d1 = g.d[1], d2 = g.d[2];
+  const int64_t pD = iD + g.pb[0] + g.pe[0], pH = iH + g.pb[1] + g.pe[1];
+  const int64_t pW = iW + g.pb[2] + g.pe[2];
+  if (oc_tensor_numel(c->out[0]) == 0) return OC_OK;
+  memset(dx, 0, oc_tensor_bytes(c->out[0]));
+  for (int64_t p = 0; p < g.planes; p++) {
+    const float *dyp = dy + p * plane_out;
+    float *dxp = dx + p * plane_in;
+    POOL_WINDOWS(&g, {
+      int64_t count;
+      if (g.count_include_pad) {
+        int64_t a0, b0, a1, b1, a2, b2;
+        tap_range(s0 + g.pb[0], d0, g.k[0], pD, &a0, &b0);
+        tap_range(s1 + g.pb[1], d1, g.k[1], pH, &a1, &b1);
+        tap_range(s2 + g.pb[2], d2, g.k[2], pW, &a2, &b2);
+        count = (b0 - a0) * (b1 - a1) * (b2 - a2);
+      } else {
+        count = (h0 - l0) * (h1 - l1) * (h2 - l2);
+      }
+      if (count > 0) {
+        float gd = dyp[o] / (float)count;
+        for (int64_t t0 = l0; t0 < h0; t0++)
+          for (int64_t t1 = l1; t1 < h1; t1++) {
+            int64_t row = ((s0 + t0 * d0) * iH + (s1 + t1 * d1)) * iW + s2;
+            for (int64_t t2 = l2; t2 < h2; t2++) dxp[row + t2 * d2] += gd;
+          }
+      }
+    })
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_maxpool_bwd = {"MaxPoolBwd", 2, 2, 1, 1, maxpool_bwd_infer,
+                                       maxpool_bwd_run};
+const oc_op_def_t oc_op_avgpool_bwd = {"AvgPoolBwd", 1, 1, 1, 1, avgpool_bwd_infer,
+                                       avgpool_bwd_run};
+
+/* --- backward kernels for the global pools ---------------------------------- */
+
+/*
+ * GlobalAvgPoolBwd: the gradient of GlobalAveragePool with respect to x.
+ *   inputs:  dy (float32, (N, C, 1..1))
+ *   outputs: dx (float32, (N, C, D1..Dn))
+ *   ints:    [D1..Dn] (n = rank(dy) - 2 >= 0; x's spatial dims)
+ *   dx[p, :] = dy[p] / (D1 * .. * Dn).
+ * GlobalMaxPoolBwd: the gradient of GlobalMaxPool with respect to x.
+ *   inputs:  x (float32, (N, C, D1..Dn)), dy (float32, (N, C, 1..1))
+ *   outputs: dx (float32, x's type)
+ *   dy[p] goes to the first maximum of x[p, :] (NaN wins, as in the forward);
+ *   every other element gets 0.
+ */
+
+/* Requires |dy| to be (N, C, 1..1) for |x|. */
+static oc_status_t global_check_dy(const oc_tensor_t *x, const oc_tensor_t *dy) {
+  char b1[160], b2[160];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "input dY"));
+  int ok = dy->rank == x->rank && x->rank >= 2 && dy->dims[0] == x->dims[0] &&
+           dy->dims[1] == x->dims[1];
+  for (int i = 2; i < x->rank && ok; i++) ok = dy->dims[i] == 1;
+  if (!ok)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "input dY is %s; the forward global pool of %s gives (N, C, 1..1)",
+                          oc_type_str(dy, b1, sizeof b1), oc_type_str(x, b2, sizeof b2));
+  return OC_OK;
+}
+
+static oc_status_t global_avgpool_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  const oc_tensor_t *dy = c->in[0];
+  char buf[160];
+  *ws = 0;
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "input dY"));
+  if (dy->rank < 2)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input dY is %s; expected (N, C, 1..1)",
+                          oc_type_str(dy, buf, sizeof buf));
+  if (c->n_ints != dy->rank - 2 || c->n_floats != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "GlobalAvgPoolBwd takes %d ints (x's spatial dims) and no floats, got "
+                          "%d and %d",
+                          dy->rank - 2, c->n_ints, c->n_floats);
+  oc_tensor_t xt = *dy;
+  xt.data = NULL;
+  for (int i = 0; i < c->n_ints; i++) {
+    if (c->ints[i] < 0 || c->ints[i] > OC_MAX_DIM)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "spatial dim %lld is out of range",
+                            (long long)c->ints[i]);
+    xt.dims[2 + i] = c->ints[i];
+  }
+  OC_RETURN_IF_ERROR(oc_check_type(&xt, "output dX"));
+  OC_RETURN_IF_ERROR(global_check_dy(&xt, dy));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, xt.rank, xt.dims);
+  return OC_OK;
+}
+
+/* dx is (planes, S), dy is (planes): dx[p, :] = dy[p] / S. */
+static oc_status_t global_avgpool_bwd_run(const oc_op_call_t *c) {
+  const oc_tensor_t *dxt = c->out[0];
+  const float *dy = c->in[0]->data;
+  float *dx = dxt->data;
+  int64_t planes = dxt->dims[0] * dxt->dims[1], S = 1;
+  for (int i = 2; i < dxt->rank; i++) S *= dxt->dims[i];
+  if (S == 0) return OC_OK;
+  for (int64_t p = 0; p < planes; p++, dx += S) {
+    float v = dy[p] / (float)S;
+    for (int64_t i = 0; i < S; i++) dx[i] = v;
+  }
+  return OC_OK;
+}
+
+static oc_status_t global_maxpool_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  const oc_tensor_t *x = c->in[0];
+  char buf[160];
+  *ws = 0;
+  OC_RETURN_IF_ERROR(oc_expect_dtype(x, OC_DTYPE_FLOAT32, "input X"));
+  if (x->rank < 2)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "input X is %s; global pooling takes (N, C, D1..Dn)",
+                          oc_type_str(x, buf, sizeof buf));
+  if (c->n_ints != 0 || c->n_floats != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "GlobalMaxPoolBwd takes no attributes");
+  OC_RETURN_IF_ERROR(global_check_dy(x, c->in[1]));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, x->rank, x->dims);
+  return OC_OK;
+}
+
+/* dx and x are (planes, S), dy is (planes): dx[p, argmax x[p, :]] = dy[p]. */
+static oc_status_t global_maxpool_bwd_run(const oc_op_call_t *c) {
+  const oc_tensor_t *x = c->in[0];
+  const float *xp = x->data, *dy = c->in[1]->data;
+  float *dx = c->out[0]->data;
+  int64_t planes = x->dims[0] * x->dims[1], S = 1;
+  for (int i = 2; i < x->rank; i++) S *= x->dims[i];
+  if (S == 0 || planes == 0) return OC_OK;
+  memset(dx, 0, (size_t)(planes * S) * sizeof(float));
+  for (int64_t p = 0; p < planes; p++, xp += S, dx += S) {
+    float m = -INFINITY;
+    int64_t best = 0;
+    for (int64_t i = 0; i < S; i++)
+      if (xp[i] > m || xp[i] != xp[i]) {
+        m = xp[i];
+        best = i;
+      }
+    dx[best] = dy[p];
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_global_avgpool_bwd = {"GlobalAvgPoolBwd", 1, 1, 1, 1,
+                                              global_avgpool_bwd_infer, global_avgpool_bwd_run};
+const oc_op_def_t oc_op_global_maxpool_bwd = {"GlobalMaxPoolBwd", 2, 2, 1, 1,
+                                              global_maxpool_bwd_infer, global_maxpool_bwd_run};

@@ -1,0 +1,116 @@
+/*
+ * Dropout, every opset -> a Copy (inference) or runtime/ops/dropout.c
+ * (training).
+ *
+ *   opset 1, 6:   attributes is_test (default 0: training!), ratio (0.5)
+ *   opset 7, 10:  attribute ratio; always inference (these versions leave the
+ *                 mode to the runtime, and onnxc runs them as inference)
+ *   opset 12, 13: inputs ratio (scalar, default 0.5) and training_mode
+ *                 (bool scalar, default false), both compile-time constants;
+ *                 attribute seed
+ * Inference, or training with ratio 0: y is x (a Copy; any dtype) and the
+ * mask all true. Training with ratio > 0 (float32 only): a Dropout
+ * instruction reading a persistent RNG state {seed, counter} of its own
+ * (int64[2]; seed = the 'seed' attribute, else a fixed default mixed with the
+ * node's name so that two unseeded nodes draw different masks), which the
+ * kernel advances once per run. The mask is bool from opset 10 on and of x's
+ * dtype (1 / 0) before, as those versions define it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lower.h"
+
+#define DROPOUT_DEFAULT_SEED 0x6f6e6e7863ull /* "onnxc" */
+
+/* The mask output as a constant of all ones of |dtype| (bool or x's). */
+static oc_status_t const_mask(oc_lower_t *lw, int v, const oc_tensor_t *x, int dtype) {
+  oc_tensor_t t = *x;
+  t.dtype = dtype;
+  size_t es = oc_dtype_size(dtype);
+  if (!es)
+    return oc_lower_error(lw, OC_STATUS_UNSUPPORTED, "mask dtype %s", oc_dtype_name(dtype));
+  int64_t n = oc_tensor_numel(&t);
+  char *ones = malloc((size_t)n * es + 1);
+  if (!ones) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  for (int64_t i = 0; i < n; i++) {
+    char *p = ones + (size_t)i * es;
+    switch (dtype) {
+      case OC_DTYPE_FLOAT32: *(float *)p = 1.0f; break;
+      case OC_DTYPE_FLOAT64: *(double *)p = 1.0; break;
+      case OC_DTYPE_INT64: *(int64_t *)p = 1; break;
+      case OC_DTYPE_INT32: *(int32_t *)p = 1; break;
+      default: *(uint8_t *)p = 1; break;
+    }
+  }
+  oc_status_t s = oc_lower_set_const(lw, v, dtype, x->rank, x->dims, ones);
+  free(ones);
+  return s;
+}
+
+oc_status_t oc_lower_dropout_train(oc_lower_t *lw);
+oc_status_t oc_lower_dropout_train(oc_lower_t *lw) {
+  const oc_tensor_t *x = oc_lower_input(lw, 0);
+  if (!x) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input data is required");
+  double ratio = 0.5;
+  int training = 0;
+  if (lw->opset >= 12) {
+    if (oc_lower_in(lw, 1) >= 0) OC_RETURN_IF_ERROR(oc_lower_const_scalar(lw, 1, &ratio));
+    if (oc_lower_in(lw, 2) >= 0) {
+      double t;
+      OC_RETURN_IF_ERROR(oc_lower_const_scalar(lw, 2, &t));
+      training = t != 0;
+    }
+  } else {
+    float r;
+    OC_RETURN_IF_ERROR(oc_lower_attr_float(lw, "ratio", 0.5f, &r));
+    ratio = r;
+    if (lw->opset < 7) {
+      int64_t is_test;
+      OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "is_test", 0, &is_test));
+      training = is_test == 0;
+    }
+  }
+  if (!(ratio >= 0.0 && ratio <= 1.0))
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "ratio %g is not in [0, 1]", ratio);
+  int y = oc_lower_out(lw, 0), mask = oc_lower_out(lw, 1);
+  int mask_dtype = lw->opset >= 10 ? OC_DTYPE_BOOL : x->dtype;
+
+  if (!training || ratio == 0.0) {
+    OC_RETURN_IF_ERROR(oc_lower_reshape(lw, oc_lower_in(lw, 0), y, x->rank, x->dims));
+    return mask >= 0 ? const_mask(lw, mask, x, mask_dtype) : OC_OK;
+  }
+
+  if (x->dtype != OC_DTYPE_FLOAT32)
+    return oc_lower_error(lw, OC_STATUS_UNSUPPORTED,
+                          "training-mode Dropout computes float32; input data is %s",
+                          oc_dtype_name(x->dtype));
+  const oc_attr_t *sa = oc_node_attr(lw->node, "seed");
+  int64_t init[2];
+  if (sa && sa->type == OC_ATTR_INT) {
+    init[0] = sa->i;
+  } else if (sa && sa->type == OC_ATTR_FLOAT) { /* some exporters write a float seed */
+    init[0] = (int64_t)sa->f;
+  } else {
+    const char *name = lw->node->name ? lw->node->name : "";
+    init[0] = (int64_t)oc_hash64(name, strlen(name), DROPOUT_DEFAULT_SEED);
+  }
+  init[1] = 0;
+  int64_t two = 2;
+  int rng = oc_lower_state(lw, "rng", OC_DTYPE_INT64, 1, &two, init);
+  if (rng < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  float fr = (float)ratio;
+  int in[2] = {oc_lower_in(lw, 0), rng};
+  if (mask < 0) {
+    int out[1] = {y};
+    return oc_lower_emit(lw, OC_OP_DROPOUT, 2, in, 1, out, NULL, 0, &fr, 1);
+  }
+  int bmask = mask_dtype == OC_DTYPE_BOOL ? mask : oc_lower_temp(lw, "mask_bool");
+  if (bmask < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  int out[2] = {y, bmask};
+  OC_RETURN_IF_ERROR(oc_lower_emit(lw, OC_OP_DROPOUT, 2, in, 2, out, NULL, 0, &fr, 1));
+  if (bmask == mask) return OC_OK;
+  int64_t to = mask_dtype;
+  int cin[1] = {bmask}, cout[1] = {mask};
+  return oc_lower_emit(lw, OC_OP_CAST, 1, cin, 1, cout, &to, 1, NULL, 0);
+}

@@ -1,0 +1,27 @@
+/* Files (runtime/file.c): whole-file reads and atomic writes. Internal. */
+#ifndef ONNXC_OC_FILE_H
+#define ONNXC_OC_FILE_H
+
+#include "oc_base.h"
+
+/* Largest file the readers accept: 2^40 bytes. */
+#define OC_FILE_MAX_BYTES ((uint64_t)1 << 40)
+
+/* Reads a whole regular file into a malloc'd buffer (non-NULL even when
+ * empty); *out must be free()d. Files over OC_FILE_MAX_BYTES are
+ * RESOURCE_LIMIT. */
+oc_status_t oc_file_read_all(const char *path, void **out, size_t *out_bytes);
+
+/* Writes |bytes| bytes to |path| atomically: a temp file "<path>.tmp.<pid>"
+ * in the same folder, fsync, rename. On failure the temp file is removed and
+ * an existing file at |path| is left as it was. */
+oc_status_t oc_file_write_atomic(const char *path, const void *data, size_t bytes);
+
+/* "dir/file" -> "dir"; "file" -> "."; "/file" -> "/". Caller frees. */
+char *oc_dir_of(const char *path);
+
+/* Reads exactly |bytes| bytes at |offset| of |fd|. Returns 0, or an errno
+ * value (EIO for an unexpected end of file). */
+int oc_pread_full(int fd, void *dst, size_t bytes, uint64_t offset);
+
+#endif
