@@ -300,11 +300,17 @@ static int64_t onnx_slice_indices(int64_t dim, int64_t start, int64_t end, int64
   if (step > 0) {
     if (start < 0) start = 0;
     if (end > dim) end = dim;
-    for (int64_t i = start; i < end; i += step) idx[n++] = i;
+    for (int64_t i = start; i < end; i += step) {
+      idx[n++] = i;
+      if (end - i <= step) break; /* no overflow with huge steps */
+    }
   } else {
     if (start > dim - 1) start = dim - 1;
     if (end < -1) end = -1;
-    for (int64_t i = start; i > end; i += step) idx[n++] = i;
+    for (int64_t i = start; i > end; i += step) {
+      idx[n++] = i;
+      if (i - end <= -step) break;
+    }
   }
   return n;
 }

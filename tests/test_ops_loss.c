@@ -258,8 +258,8 @@ static void ref_nll(double *loss, double *lp, const float *x, const int64_t *tar
 /* Naive einsum over explicit letter terms (no "..."): every assignment of
  * every letter; a dim of size 1 broadcasts. */
 #define REF_MAX_OPS 3
-static void ref_einsum(double *y, int n_ops, const char *const *terms, const oc_tensor_t *const *ops,
-                       const char *out, int64_t *out_dims) {
+static void ref_einsum(double *y, int n_ops, const char *const *terms,
+                       const oc_tensor_t *const *ops, const char *out, int64_t *out_dims) {
   int64_t size[128];
   for (int i = 0; i < 128; i++) size[i] = -1;
   for (int o = 0; o < n_ops; o++)
@@ -363,13 +363,15 @@ START_TEST(shape_nll) {
   expect_dims(&y, 0, NULL, "mean");
   /* (N, C) with an int32 target; an absent optional weight. */
   int64_t xd2[2] = {3, 5}, td2[1] = {3};
-  oc_tensor_t x2 = tensor(OC_DTYPE_FLOAT32, 2, xd2, NULL), t2 = tensor(OC_DTYPE_INT32, 1, td2, NULL);
+  oc_tensor_t x2 = tensor(OC_DTYPE_FLOAT32, 2, xd2, NULL);
+  oc_tensor_t t2 = tensor(OC_DTYPE_INT32, 1, td2, NULL);
   oc_tensor_t *in2b[3] = {&x2, &t2, NULL};
   ASSERT_OK(infer(OC_OP_NLL_LOSS, in2b, 3, out, 1, none, 3, NULL));
   expect_dims(&y, 1, td2, "NC none");
   /* Empty batch. */
   int64_t xd3[3] = {0, 5, 2}, td3[2] = {0, 2};
-  oc_tensor_t x3 = tensor(OC_DTYPE_FLOAT32, 3, xd3, NULL), t3 = tensor(OC_DTYPE_INT64, 2, td3, NULL);
+  oc_tensor_t x3 = tensor(OC_DTYPE_FLOAT32, 3, xd3, NULL);
+  oc_tensor_t t3 = tensor(OC_DTYPE_INT64, 2, td3, NULL);
   oc_tensor_t *in2c[2] = {&x3, &t3};
   ASSERT_OK(infer(OC_OP_NLL_LOSS, in2c, 2, out, 1, none, 3, NULL));
   expect_dims(&y, 2, td3, "empty none");
@@ -455,7 +457,8 @@ START_TEST(shape_lowerings) {
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     lg_t e = lg_new(12, "Einsum");
     lg_in(&e, "a", OC_DTYPE_FLOAT32, cases[k].rank[0], cases[k].dims[0], NULL);
-    if (cases[k].n_ops > 1) lg_in(&e, "b", OC_DTYPE_FLOAT32, cases[k].rank[1], cases[k].dims[1], NULL);
+    if (cases[k].n_ops > 1)
+      lg_in(&e, "b", OC_DTYPE_FLOAT32, cases[k].rank[1], cases[k].dims[1], NULL);
     lg_out(&e, "y");
     lg_str(&e, "equation", cases[k].eq);
     oc_status_t s = lg_lower(&e);
@@ -828,13 +831,15 @@ START_TEST(errors_nll_infer) {
   expect_error(infer(OC_OP_NLL_LOSS, in, 3, out, 1, NULL, 0, NULL), OC_STATUS_INVALID_ARGUMENT,
                "ints", "no ints");
   /* Shapes and dtypes. */
-  oc_tensor_t t_bad = tensor(OC_DTYPE_INT64, 2, bad_td, NULL), w_bad = tensor(OC_DTYPE_FLOAT32, 1, bad_wd, NULL);
+  oc_tensor_t t_bad = tensor(OC_DTYPE_INT64, 2, bad_td, NULL);
+  oc_tensor_t w_bad = tensor(OC_DTYPE_FLOAT32, 1, bad_wd, NULL);
   oc_tensor_t *in_tb[3] = {&x, &t_bad, &w}, *in_wb[3] = {&x, &t, &w_bad};
   expect_error(infer(OC_OP_NLL_LOSS, in_tb, 3, out, 1, ok, 3, NULL), OC_STATUS_INVALID_ARGUMENT,
                "target", "target dims");
   expect_error(infer(OC_OP_NLL_LOSS, in_wb, 3, out, 1, ok, 3, NULL), OC_STATUS_INVALID_ARGUMENT,
                "weight", "weight dims");
-  oc_tensor_t x1 = tensor(OC_DTYPE_FLOAT32, 1, wd, NULL), t0 = tensor(OC_DTYPE_INT64, 0, NULL, NULL);
+  oc_tensor_t x1 = tensor(OC_DTYPE_FLOAT32, 1, wd, NULL);
+  oc_tensor_t t0 = tensor(OC_DTYPE_INT64, 0, NULL, NULL);
   oc_tensor_t *in_r1[2] = {&x1, &t0};
   expect_error(infer(OC_OP_NLL_LOSS, in_r1, 2, out, 1, ok, 3, NULL), OC_STATUS_INVALID_ARGUMENT,
                "rank", "rank-1 input");
@@ -842,7 +847,8 @@ START_TEST(errors_nll_infer) {
   oc_tensor_t *in_tr[2] = {&x, &t_rank};
   expect_error(infer(OC_OP_NLL_LOSS, in_tr, 2, out, 1, ok, 3, NULL), OC_STATUS_INVALID_ARGUMENT,
                "target", "target rank");
-  oc_tensor_t x64 = tensor(OC_DTYPE_FLOAT64, 3, xd, NULL), tf = tensor(OC_DTYPE_FLOAT32, 2, td, NULL);
+  oc_tensor_t x64 = tensor(OC_DTYPE_FLOAT64, 3, xd, NULL);
+  oc_tensor_t tf = tensor(OC_DTYPE_FLOAT32, 2, td, NULL);
   oc_tensor_t *in_x64[2] = {&x64, &t}, *in_tf[2] = {&x, &tf};
   expect_error(infer(OC_OP_NLL_LOSS, in_x64, 2, out, 1, ok, 3, NULL), OC_STATUS_UNSUPPORTED,
                "double", "float64 input");
@@ -910,7 +916,8 @@ START_TEST(errors_einsum_diagonal) {
   oc_tensor_t y;
   oc_tensor_t *out[1] = {&y};
   int64_t d34[2] = {3, 4}, d33[2] = {3, 3};
-  oc_tensor_t a = tensor(OC_DTYPE_FLOAT32, 2, d34, NULL), sq = tensor(OC_DTYPE_FLOAT32, 2, d33, NULL);
+  oc_tensor_t a = tensor(OC_DTYPE_FLOAT32, 2, d34, NULL);
+  oc_tensor_t sq = tensor(OC_DTYPE_FLOAT32, 2, d33, NULL);
   oc_tensor_t *in[1] = {&a}, *isq[1] = {&sq};
   int64_t mismatch[3] = {1, 0, 0}, unmapped[3] = {3, 0, 1}, neg_m[3] = {-1, 0, 0};
   int64_t big_m[3] = {INT64_MAX, 0, 0}, out_of[3] = {2, 0, 2}, neg_map[3] = {2, 0, -1};

@@ -39,7 +39,7 @@
 #include "lower.h"
 
 #define ES_MAX_OPERANDS OC_MAX_OP_INPUTS
-#define ES_LETTERS 52                     /* codes 0..51: 'A'..'Z', 'a'..'z' (ASCII order) */
+#define ES_LETTERS 52                        /* codes 0..51: 'A'..'Z', 'a'..'z' (ASCII order) */
 #define ES_LABELS (ES_LETTERS + OC_MAX_RANK) /* then the ellipsis dims */
 #define ES_MAX_EQUATION 4096
 #define ES_MAX_STEPS (12 * ES_MAX_OPERANDS + 4)
@@ -371,7 +371,8 @@ typedef struct es_work_s {
 static oc_status_t es_lower(oc_lower_t *lw, es_work_t *w) {
   const char *raw;
   OC_RETURN_IF_ERROR(oc_lower_attr_string(lw, "equation", NULL, &raw));
-  if (!raw) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'equation' is required");
+  if (!raw)
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'equation' is required");
   if (oc_lower_out(lw, 0) < 0)
     return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "output 0 is missing");
   size_t len = 0;
@@ -534,7 +535,8 @@ static oc_status_t es_lower(oc_lower_t *lw, es_work_t *w) {
     return oc_lower_error(lw, OC_STATUS_INTERNAL, "equation '%s': result rank %d, output %d",
                           w->eq, acc->n, n_out);
   OC_RETURN_IF_ERROR(es_transpose(&p, acc, out_label));
-  if (p.n_steps == 0) OC_RETURN_IF_ERROR(es_push(&p, OC_OP_COPY, 1, acc->ref, 0, acc->dim, acc->n, &acc->ref));
+  if (p.n_steps == 0)
+    OC_RETURN_IF_ERROR(es_push(&p, OC_OP_COPY, 1, acc->ref, 0, acc->dim, acc->n, &acc->ref));
   return es_emit(&p);
 }
 

@@ -70,9 +70,10 @@ oc_status_t oc_lower_onehot(oc_lower_t *lw) {
     return oc_lower_error(lw, OC_STATUS_UNSUPPORTED,
                           "input 'indices' has dtype %s; int64, int32 or float32 expected",
                           oc_dtype_name(idx->dtype));
-  if (oc_tensor_numel(vals) != 2 || vals->rank != 1)
+  if (oc_tensor_numel(vals) != 2)
     return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
-                          "input 'values' must be [off_value, on_value] (2 elements, rank 1)");
+                          "input 'values' must be [off_value, on_value] (2 elements), not %lld",
+                          (long long)oc_tensor_numel(vals));
   double d;
   OC_RETURN_IF_ERROR(oc_lower_const_scalar(lw, 1, &d));
   if (!(d >= 1.0 && d < 1099511627777.0))

@@ -124,3 +124,60 @@ oc_status_t oc_lower_global_maxpool(oc_lower_t *lw);
 oc_status_t oc_lower_global_maxpool(oc_lower_t *lw) {
   return lower_global_pool(lw, OC_OP_GLOBAL_MAXPOOL);
 }
+
+/* --- gradients --------------------------------------------------------------- */
+
+#include "autodiff.h"
+
+/* Emits backward op |op| on |in| and accumulates its output into input 0. */
+static oc_status_t pool_grad_emit(oc_grad_t *gc, int op, int n_in, const int *in,
+                                  const int64_t *ints, int n_ints) {
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, op, n_in, in, 1, &dx, ints, n_ints, NULL, 0));
+  return oc_grad_accumulate(gc, 0, dx);
+}
+
+/* MaxPool: MaxPoolBwd(X, dY) with the forward ints; each window's dY goes to
+ * its first maximum (PyTorch's max_pool backward), recomputed from X. */
+oc_status_t oc_grad_maxpool(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_maxpool(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  int in[2] = {fwd->in[0], dy[0]};
+  return pool_grad_emit(gc, OC_OP_MAXPOOL_BWD, 2, in, fwd->ints, fwd->n_ints);
+}
+
+/* AveragePool: AvgPoolBwd(dY) with the forward ints followed by X's spatial
+ * dims; each window spreads dY / count over its taps. */
+oc_status_t oc_grad_avgpool(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_avgpool(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  const oc_tensor_t x = oc_grad_graph(gc)->values[fwd->in[0]].type;
+  int n = x.rank - 2;
+  if (n < 1 || n > 3 || fwd->n_ints != 5 * n + 2)
+    return oc_grad_error(gc, OC_STATUS_INTERNAL, "unexpected AveragePool instruction (%d ints)",
+                         fwd->n_ints);
+  int64_t ints[6 * 3 + 2];
+  for (int i = 0; i < 5 * n + 2; i++) ints[i] = fwd->ints[i];
+  for (int i = 0; i < n; i++) ints[5 * n + 2 + i] = x.dims[2 + i];
+  return pool_grad_emit(gc, OC_OP_AVGPOOL_BWD, 1, &dy[0], ints, 6 * n + 2);
+}
+
+/* GlobalAveragePool: GlobalAvgPoolBwd(dY), ints X's spatial dims: dY / size. */
+oc_status_t oc_grad_global_avgpool(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_global_avgpool(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  const oc_tensor_t x = oc_grad_graph(gc)->values[fwd->in[0]].type;
+  int64_t ints[OC_MAX_RANK];
+  int n = x.rank > 2 ? x.rank - 2 : 0;
+  for (int i = 0; i < n; i++) ints[i] = x.dims[2 + i];
+  return pool_grad_emit(gc, OC_OP_GLOBAL_AVGPOOL_BWD, 1, &dy[0], ints, n);
+}
+
+/* GlobalMaxPool: GlobalMaxPoolBwd(X, dY): dY to the first maximum. */
+oc_status_t oc_grad_global_maxpool(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_global_maxpool(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  int in[2] = {fwd->in[0], dy[0]};
+  return pool_grad_emit(gc, OC_OP_GLOBAL_MAXPOOL_BWD, 2, in, NULL, 0);
+}

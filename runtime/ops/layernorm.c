@@ -159,3 +159,177 @@ static oc_status_t layernorm_run(const oc_op_call_t *c) {
 
 const oc_op_def_t oc_op_layernorm = {"LayerNormalization", 2, 3, 1, 3, layernorm_infer,
                                      layernorm_run};
+
+/* --- LayerNormalizationGrad (backward of LayerNormalization) ------------------
+ *
+ * LayerNormalizationGrad: the gradients of LayerNormalization, with the mean
+ * and 1/std recomputed from x in double exactly as the forward does.
+ *   inputs:  x, scale (as the forward; the forward's bias is not needed);
+ *            dy (dims of x), dmean, drstd (dims of the forward's Mean and
+ *            InvStdDev outputs): each of the last three optional (absent
+ *            when no gradient flows into that output; zero then)
+ *   outputs: the subset of (dx: dims of x; dscale: the normalized dims
+ *            d{axis}..d{r-1}; dbias: the normalized dims) chosen by ints[1],
+ *            in that order. dscale and dbias are not reduced to the shape of
+ *            a broadcast scale/bias: the compiler sums them (ReduceSum).
+ *   ints:    [axis, outputs]: axis as the forward; outputs a bit mask in
+ *            [1, 7]: 1 dx, 2 dscale, 4 dbias
+ *   floats:  [epsilon]
+ * Per row (xh = (x - mean) * rstd, g = dy * scale, D the row length):
+ *   dx = rstd * (g - mean(g) - xh * mean(g * xh))
+ *        + dmean / D - drstd * rstd^2 * xh / D
+ *   dscale = sum over rows of dy * xh, dbias = sum over rows of dy
+ * as PyTorch's layer_norm backward. Row sums and the dscale/dbias sums are
+ * accumulated in double (workspace: 2 * D doubles when dscale or dbias is
+ * asked for, plus D floats when scale must be expanded).
+ */
+static int lng_count(int64_t mask) { return (int)((mask & 1) + ((mask >> 1) & 1) + ((mask >> 2) & 1)); }
+
+static oc_status_t layernorm_grad_infer(const oc_op_call_t *c, size_t *ws) {
+  const oc_tensor_t *x = c->in[0], *scale = c->in[1];
+  char b1[160], b2[160];
+  if (c->n_ints != 2 || c->n_floats != 1)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "LayerNormalizationGrad needs ints [axis, outputs] and floats [epsilon]");
+  int64_t mask = c->ints[1];
+  if (mask < 1 || mask > 7)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "LayerNormalizationGrad outputs mask is %lld; must be in [1, 7]",
+                          (long long)mask);
+  if (c->n_out != lng_count(mask))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "LayerNormalizationGrad outputs mask %lld names %d outputs, got %d",
+                          (long long)mask, lng_count(mask), c->n_out);
+  OC_RETURN_IF_ERROR(oc_expect_dtype(x, OC_DTYPE_FLOAT32, "LayerNormalizationGrad x"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(scale, OC_DTYPE_FLOAT32, "LayerNormalizationGrad scale"));
+  int axis;
+  OC_RETURN_IF_ERROR(oc_norm_axis(c->ints[0], x->rank, &axis));
+  int nrank = x->rank - axis;
+  const int64_t *ndims = x->dims + axis;
+  uint64_t du = 1;
+  for (int i = axis; i < x->rank; i++)
+    if (oc_mul_overflows(du, (uint64_t)x->dims[i], &du) || du > OC_MAX_TENSOR_BYTES / 4)
+      return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
+                            "LayerNormalizationGrad: the normalized shape of %s is too large",
+                            oc_type_str(x, b1, sizeof b1));
+  if (!ln_broadcasts_to(scale, nrank, ndims))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "LayerNormalizationGrad scale %s does not broadcast to the normalized "
+                          "shape of x %s at axis %d",
+                          oc_type_str(scale, b1, sizeof b1), oc_type_str(x, b2, sizeof b2), axis);
+  int64_t sdims[OC_MAX_RANK];
+  for (int i = 0; i < x->rank; i++) sdims[i] = i < axis ? x->dims[i] : 1;
+  for (int k = 2; k < c->n_in; k++) {
+    const oc_tensor_t *t = c->in[k];
+    if (!t) continue;
+    OC_RETURN_IF_ERROR(oc_expect_dtype(t, OC_DTYPE_FLOAT32, "LayerNormalizationGrad gradient"));
+    const int64_t *want = k == 2 ? x->dims : sdims;
+    int same = t->rank == x->rank;
+    for (int i = 0; same && i < t->rank; i++) same = t->dims[i] == want[i];
+    if (!same) {
+      oc_tensor_t w = {.dtype = OC_DTYPE_FLOAT32, .rank = x->rank};
+      memcpy(w.dims, want, sizeof(int64_t) * (size_t)x->rank);
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "LayerNormalizationGrad input %d is %s; expected %s", k,
+                            oc_type_str(t, b1, sizeof b1), oc_type_str(&w, b2, sizeof b2));
+    }
+  }
+  int o = 0;
+  if (mask & 1) oc_tensor_set_type(c->out[o++], OC_DTYPE_FLOAT32, x->rank, x->dims);
+  if (mask & 2) oc_tensor_set_type(c->out[o++], OC_DTYPE_FLOAT32, nrank, ndims);
+  if (mask & 4) oc_tensor_set_type(c->out[o++], OC_DTYPE_FLOAT32, nrank, ndims);
+  /* d * 4 <= 2^40, so these stay far below SIZE_MAX. */
+  uint64_t need = 0;
+  if (mask & 6) need += 2 * du * sizeof(double);
+  if (oc_tensor_numel(scale) != (int64_t)du) need += du * sizeof(float);
+  *ws = (size_t)need;
+  return OC_OK;
+}
+
+/* x, dy (or NULL: zero) and dx (or NULL) are (n, d); scale is (d); dmean,
+ * drstd are (n) or NULL; acc_s, acc_b are (d) doubles or NULL. */
+static void layernorm_backward(float *dx, double *acc_s, double *acc_b, const float *x,
+                               const float *scale, const float *dy, const float *dmean,
+                               const float *drstd, float eps, int64_t n, int64_t d) {
+  if (acc_s)
+    for (int64_t j = 0; j < d; j++) acc_s[j] = 0.0;
+  if (acc_b)
+    for (int64_t j = 0; j < d; j++) acc_b[j] = 0.0;
+  for (int64_t i = 0; i < n; i++) {
+    const float *xr = x + i * d;
+    const float *dyr = dy ? dy + i * d : NULL;
+    double m = 0.0;
+    for (int64_t j = 0; j < d; j++) m += xr[j];
+    m /= (double)d;
+    double v = 0.0;
+    for (int64_t j = 0; j < d; j++) {
+      double t = xr[j] - m;
+      v += t * t;
+    }
+    v /= (double)d;
+    double r = 1.0 / sqrt(v + (double)eps);
+    double mg = 0.0, mgx = 0.0;
+    if (dyr) {
+      for (int64_t j = 0; j < d; j++) {
+        double xh = (xr[j] - m) * r, g = (double)dyr[j] * scale[j];
+        mg += g;
+        mgx += g * xh;
+        if (acc_s) acc_s[j] += (double)dyr[j] * xh;
+        if (acc_b) acc_b[j] += dyr[j];
+      }
+      mg /= (double)d;
+      mgx /= (double)d;
+    }
+    if (!dx) continue;
+    double cm = dmean ? (double)dmean[i] / (double)d : 0.0;
+    double cr = drstd ? -(double)drstd[i] * r * r / (double)d : 0.0;
+    float *dxr = dx + i * d;
+    for (int64_t j = 0; j < d; j++) {
+      double xh = (xr[j] - m) * r;
+      double t = dyr ? r * ((double)dyr[j] * scale[j] - mg - xh * mgx) : 0.0;
+      dxr[j] = (float)(t + cm + cr * xh);
+    }
+  }
+}
+
+static oc_status_t layernorm_grad_run(const oc_op_call_t *c) {
+  const oc_tensor_t *x = c->in[0], *scale = c->in[1];
+  int axis;
+  OC_RETURN_IF_ERROR(oc_norm_axis(c->ints[0], x->rank, &axis));
+  int64_t mask = c->ints[1], n = 1, d = 1;
+  for (int i = 0; i < x->rank; i++) {
+    if (i < axis)
+      n *= x->dims[i];
+    else
+      d *= x->dims[i];
+  }
+  float *outs[3] = {NULL, NULL, NULL};
+  int o = 0;
+  for (int k = 0; k < 3; k++)
+    if (mask & (1 << k)) outs[k] = c->out[o++]->data;
+  if (d == 0) return OC_OK; /* every output is empty */
+  double *acc_s = NULL, *acc_b = NULL;
+  uint8_t *ws = c->workspace;
+  if (mask & 6) {
+    acc_s = (double *)ws;
+    acc_b = acc_s + d;
+    ws += 2 * (size_t)d * sizeof(double);
+  }
+  const float *sc = scale->data;
+  if (oc_tensor_numel(scale) != d) {
+    ln_expand((float *)ws, scale, x->rank - axis, x->dims + axis, d);
+    sc = (const float *)ws;
+  }
+  const float *dy = c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL;
+  const float *dmean = c->n_in > 3 && c->in[3] ? c->in[3]->data : NULL;
+  const float *drstd = c->n_in > 4 && c->in[4] ? c->in[4]->data : NULL;
+  layernorm_backward(outs[0], acc_s, acc_b, x->data, sc, dy, dmean, drstd, c->floats[0], n, d);
+  for (int64_t j = 0; j < d; j++) {
+    if (outs[1]) outs[1][j] = (float)acc_s[j];
+    if (outs[2]) outs[2][j] = (float)acc_b[j];
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_layernorm_grad = {"LayerNormalizationGrad", 2, 5, 1, 3,
+                                          layernorm_grad_infer, layernorm_grad_run};

@@ -52,18 +52,18 @@ typedef struct rd_geom_s {
   int64_t in_numel, out_numel;
 } rd_geom_t;
 
-/* Reads ints into a mask of reduced axes and the output type. */
-static oc_status_t rd_parse(const oc_op_call_t *c, unsigned *out_mask, int *out_rank,
-                            int64_t *out_dims) {
-  const oc_tensor_t *x = c->in[0];
-  if (c->n_ints < 1 || c->n_floats != 0)
+/* Reads ints [keepdims, axis...] (n_ints of them) for input x into a mask
+ * of reduced axes and the output type. */
+static oc_status_t rd_parse_ints(const oc_tensor_t *x, const int64_t *ints, int n_ints,
+                                 unsigned *out_mask, int *out_rank, int64_t *out_dims) {
+  if (n_ints < 1)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs ints [keepdims, axis...]");
-  if (c->ints[0] != 0 && c->ints[0] != 1)
+  if (ints[0] != 0 && ints[0] != 1)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "keepdims is %lld; must be 0 or 1",
-                          (long long)c->ints[0]);
+                          (long long)ints[0]);
   unsigned mask = 0;
-  for (int i = 1; i < c->n_ints; i++) {
-    int64_t a = c->ints[i];
+  for (int i = 1; i < n_ints; i++) {
+    int64_t a = ints[i];
     if (a < -(int64_t)x->rank || a >= (int64_t)x->rank)
       return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "axis %lld is out of range for rank %d",
                             (long long)a, x->rank);
@@ -72,17 +72,24 @@ static oc_status_t rd_parse(const oc_op_call_t *c, unsigned *out_mask, int *out_
       return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "axis %lld is repeated", (long long)a);
     mask |= 1u << ax;
   }
-  if (c->n_ints == 1) mask = (1u << x->rank) - 1u;
+  if (n_ints == 1) mask = (1u << x->rank) - 1u;
   int r = 0;
   for (int i = 0; i < x->rank; i++) {
     if (!(mask & (1u << i)))
       out_dims[r++] = x->dims[i];
-    else if (c->ints[0])
+    else if (ints[0])
       out_dims[r++] = 1;
   }
   *out_mask = mask;
   *out_rank = r;
   return OC_OK;
+}
+
+static oc_status_t rd_parse(const oc_op_call_t *c, unsigned *out_mask, int *out_rank,
+                            int64_t *out_dims) {
+  if (c->n_ints < 1 || c->n_floats != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs ints [keepdims, axis...]");
+  return rd_parse_ints(c->in[0], c->ints, c->n_ints, out_mask, out_rank, out_dims);
 }
 
 /* x and y passed oc_check_type. */

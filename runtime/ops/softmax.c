@@ -20,19 +20,17 @@ typedef struct sm_geom_s {
   int64_t outer, n, inner;
 } sm_geom_t;
 
-static oc_status_t sm_geometry(const oc_op_call_t *c, sm_geom_t *g) {
-  const oc_tensor_t *x = c->in[0];
-  if (c->n_ints != 2 || c->n_floats != 0)
-    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs ints [axis, flatten]");
-  if (c->ints[1] != 0 && c->ints[1] != 1)
+/* x viewed at ints [axis, flatten] (the caller checked there are two). */
+static oc_status_t sm_geometry_of(const oc_tensor_t *x, const int64_t *ints, sm_geom_t *g) {
+  if (ints[1] != 0 && ints[1] != 1)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "flatten is %lld; must be 0 or 1",
-                          (long long)c->ints[1]);
+                          (long long)ints[1]);
   int axis;
-  OC_RETURN_IF_ERROR(oc_norm_axis(c->ints[0], x->rank, &axis));
+  OC_RETURN_IF_ERROR(oc_norm_axis(ints[0], x->rank, &axis));
   /* Checked: dims after a zero dim are unbounded by the tensor-size check. */
   uint64_t p[3] = {1, 1, 1};
   for (int i = 0; i < x->rank; i++) {
-    int part = i < axis ? 0 : (i == axis || c->ints[1]) ? 1 : 2;
+    int part = i < axis ? 0 : (i == axis || ints[1]) ? 1 : 2;
     if (oc_mul_overflows(p[part], (uint64_t)x->dims[i], &p[part]) ||
         p[part] > ((uint64_t)1 << 62))
       return oc_make_status(OC_STATUS_RESOURCE_LIMIT, "input dims are too large");
@@ -41,6 +39,12 @@ static oc_status_t sm_geometry(const oc_op_call_t *c, sm_geom_t *g) {
   g->n = (int64_t)p[1];
   g->inner = (int64_t)p[2];
   return OC_OK;
+}
+
+static oc_status_t sm_geometry(const oc_op_call_t *c, sm_geom_t *g) {
+  if (c->n_ints != 2 || c->n_floats != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs ints [axis, flatten]");
+  return sm_geometry_of(c->in[0], c->ints, g);
 }
 
 static oc_status_t softmax_infer(const oc_op_call_t *c, size_t *ws) {
@@ -96,3 +100,84 @@ static oc_status_t log_softmax_run(const oc_op_call_t *c) { return softmax_run_k
 
 const oc_op_def_t oc_op_softmax = {"Softmax", 1, 1, 1, 1, softmax_infer, softmax_run};
 const oc_op_def_t oc_op_log_softmax = {"LogSoftmax", 1, 1, 1, 1, softmax_infer, log_softmax_run};
+
+/* --- SoftmaxGrad (backward of Softmax and LogSoftmax) ------------------------
+ *
+ * SoftmaxGrad: dx from the forward output y and the incoming gradient dy.
+ *   inputs:  y float32 (the forward's output), dy float32 (same type)
+ *   outputs: dx, same type
+ *   ints:    [axis, flatten, log]: axis and flatten as the forward op; log 0
+ *            for Softmax, 1 for LogSoftmax
+ *   floats:  none
+ * Softmax:    dx_i = y_i (dy_i - sum_j dy_j y_j)
+ * LogSoftmax: dx_i = dy_i - exp(y_i) sum_j dy_j
+ * sums in double over each normalized row. Masked entries (an input of -inf
+ * in a row with a finite entry: y exactly 0 for Softmax, -inf for LogSoftmax)
+ * are constants of the function, so they are left out of the row sums, and
+ * their Softmax gradient is exactly 0 whatever dy holds there (a loss such
+ * as -sum(t * log(softmax)) with t = 0 at a masked entry sends dy = NaN
+ * there: it must not spread). A masked LogSoftmax entry gets dx = dy (the
+ * partial derivative of x - logsumexp(x) with respect to x_i), as PyTorch.
+ * A row that is NaN in y (all -inf, or a NaN input) gives NaN.
+ */
+static oc_status_t softmax_grad_infer(const oc_op_call_t *c, size_t *ws) {
+  const oc_tensor_t *y = c->in[0], *dy = c->in[1];
+  char b1[160], b2[160];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(y, OC_DTYPE_FLOAT32, "SoftmaxGrad y"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "SoftmaxGrad dy"));
+  if (c->n_ints != 3 || c->n_floats != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "SoftmaxGrad needs ints [axis, flatten, log]");
+  if (c->ints[2] != 0 && c->ints[2] != 1)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "SoftmaxGrad log is %lld; must be 0 or 1",
+                          (long long)c->ints[2]);
+  int same = y->rank == dy->rank;
+  for (int i = 0; same && i < y->rank; i++) same = y->dims[i] == dy->dims[i];
+  if (!same)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "SoftmaxGrad y is %s but dy is %s",
+                          oc_type_str(y, b1, sizeof b1), oc_type_str(dy, b2, sizeof b2));
+  sm_geom_t g;
+  OC_RETURN_IF_ERROR(sm_geometry_of(y, c->ints, &g));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, y->rank, y->dims);
+  *ws = 0;
+  return OC_OK;
+}
+
+/* One row of n entries |stride| apart: y, dy and dx are (n). */
+static void softmax_grad_row(float *dx, const float *y, const float *dy, int64_t n,
+                             int64_t stride, int log_out) {
+  double s = 0.0;
+  if (log_out) {
+    for (int64_t i = 0; i < n; i++)
+      if (y[i * stride] != -INFINITY) s += dy[i * stride];
+    for (int64_t i = 0; i < n; i++) {
+      float yi = y[i * stride];
+      dx[i * stride] = yi == -INFINITY ? dy[i * stride]
+                                       : (float)((double)dy[i * stride] - exp((double)yi) * s);
+    }
+  } else {
+    for (int64_t i = 0; i < n; i++)
+      if (y[i * stride] != 0.0f) s += (double)dy[i * stride] * y[i * stride];
+    for (int64_t i = 0; i < n; i++) {
+      float yi = y[i * stride];
+      dx[i * stride] = yi == 0.0f ? 0.0f : (float)(yi * ((double)dy[i * stride] - s));
+    }
+  }
+}
+
+/* y, dy and dx are (outer, n, inner). */
+static oc_status_t softmax_grad_run(const oc_op_call_t *c) {
+  const float *y = c->in[0]->data, *dy = c->in[1]->data;
+  float *dx = c->out[0]->data;
+  sm_geom_t g;
+  OC_RETURN_IF_ERROR(sm_geometry_of(c->in[0], c->ints, &g));
+  int log_out = (int)c->ints[2];
+  for (int64_t o = 0; o < g.outer; o++)
+    for (int64_t i = 0; i < g.inner; i++) {
+      int64_t base = o * g.n * g.inner + i;
+      softmax_grad_row(dx + base, y + base, dy + base, g.n, g.inner, log_out);
+    }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_softmax_grad = {"SoftmaxGrad", 2, 2, 1, 1, softmax_grad_infer,
+                                        softmax_grad_run};

@@ -1,0 +1,271 @@
+/*
+ * The PyTorch-exported training graphs (tests/data/reference/<case>/model.onnx):
+ *   forward: compiled as they are, the plan reproduces PyTorch's loss (relative
+ *            error <= 1e-5) and training-mode embedding (the case's tolerance);
+ *   train:   compiled with --train, the trainable set equals meta.json's, the
+ *            first step's gradients match the gradients/ files, and SGD(lr 0.05,
+ *            momentum 0.9, weight decay 1e-4) logs the four losses of
+ *            sgd_3steps.txt, within the tolerances in meta.json.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile.h"
+#include "json.h"
+#include "tensor_file.h"
+
+#define REF ONNXC_TEST_DATA "/reference"
+
+static const char *const cases[] = {"a1_mlp_triplet", "a2_simclr_smallcnn",
+                                    "a2b_simclr_smallcnn_opset17", "a4_clip_dual", "a5_moco_v2",
+                                    "a6_audio_cpc"};
+#define N_CASES ((int)(sizeof cases / sizeof cases[0]))
+
+static json_t *load_meta(const char *c) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s/meta.json", REF, c);
+  void *buf;
+  size_t n;
+  oc_status_t s = oc_file_read_all(path, &buf, &n);
+  ck_assert_msg(s == OC_OK, "%s", oc_status_message(s));
+  json_t *j = json_parse(buf, n);
+  free(buf);
+  ck_assert_msg(j != NULL, "%s does not parse", path);
+  return j;
+}
+
+static oc_host_tensor_t load_tensor(const char *path) {
+  oc_host_tensor_t t;
+  oc_status_t s = oc_tensor_file_read(path, &t);
+  ck_assert_msg(s == OC_OK, "%s", oc_status_message(s));
+  return t;
+}
+
+static oc_plan_t *compile_case(const char *c, const oc_compile_options_t *o) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s/model.onnx", REF, c);
+  oc_compiled_t *comp = NULL;
+  oc_status_t s = oc_compile_file(path, o, &comp);
+  ck_assert_msg(s == OC_OK, "%s: %s", c, oc_status_message(s));
+  uint8_t *bytes;
+  size_t n;
+  s = oc_plan_serialize(comp, &bytes, &n);
+  ck_assert_msg(s == OC_OK, "%s", oc_status_message(s));
+  oc_compiled_free(comp);
+  oc_plan_t *plan = NULL;
+  s = oc_plan_open_memory(bytes, n, NULL, &plan);
+  ck_assert_msg(s == OC_OK, "%s: %s", c, oc_status_message(s));
+  free(bytes);
+  return plan;
+}
+
+/* Binds test_data_set_0/input_K.pb by name. */
+static void bind_inputs(const char *c, oc_plan_t *plan, oc_context_t *ctx, int entry) {
+  for (int k = 0;; k++) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/test_data_set_0/input_%d.pb", REF, c, k);
+    FILE *f = fopen(path, "rb");
+    if (!f) break;
+    fclose(f);
+    oc_host_tensor_t t = load_tensor(path);
+    int idx = oc_plan_input_index(plan, entry, t.name);
+    if (idx >= 0) {
+      oc_status_t s = oc_context_set_input(ctx, entry, idx, t.data, t.bytes);
+      ck_assert_msg(s == OC_OK, "%s", oc_status_message(s));
+    }
+    oc_host_tensor_free(&t);
+  }
+}
+
+static float read_loss(oc_context_t *ctx, int entry) {
+  const void *out;
+  size_t bytes;
+  oc_status_t s = oc_context_output(ctx, entry, 0, &out, &bytes);
+  ck_assert_msg(s == OC_OK, "%s", oc_status_message(s));
+  ck_assert_uint_eq(bytes, 4);
+  float v;
+  memcpy(&v, out, 4);
+  return v;
+}
+
+START_TEST(forward_matches_pytorch) {
+  const char *c = cases[_i];
+  json_t *meta = load_meta(c);
+  oc_plan_t *plan = compile_case(c, NULL);
+  oc_context_t *ctx;
+  ck_assert(oc_context_create(plan, NULL, &ctx) == OC_OK);
+  bind_inputs(c, plan, ctx, 0);
+  oc_status_t s = oc_context_run(ctx, 0);
+  ck_assert_msg(s == OC_OK, "%s: %s", c, oc_status_message(s));
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s/test_data_set_0/output_0.pb", REF, c);
+  oc_host_tensor_t ref = load_tensor(path);
+  float loss = read_loss(ctx, 0), want = *(float *)ref.data;
+  double rel = fabs((double)loss - want) / fabs(want);
+  printf("%s forward: loss %.9g, PyTorch %.9g, relative error %.2g\n", c, loss, want, rel);
+  ck_assert_msg(rel <= 1e-5, "%s: loss %.9g vs %.9g (relative error %.3g)", c, loss, want, rel);
+  oc_host_tensor_free(&ref);
+  /* The other output: the training-mode embedding. */
+  snprintf(path, sizeof path, "%s/%s/test_data_set_0/output_1.pb", REF, c);
+  ref = load_tensor(path);
+  int idx = oc_plan_output_index(plan, 0, ref.name);
+  ck_assert_int_ge(idx, 0);
+  const void *out;
+  size_t bytes;
+  ck_assert(oc_context_output(ctx, 0, idx, &out, &bytes) == OC_OK);
+  ck_assert_uint_eq(bytes, ref.bytes);
+  json_t *tol = json_get(json_get(meta, "tolerances"), "embedding");
+  double atol = json_num(json_get(tol, "atol"), 1e-5), rtol = json_num(json_get(tol, "rtol"), 1e-4);
+  double worst = 0;
+  for (size_t i = 0; i < bytes / 4; i++) {
+    double y = ((const float *)out)[i], r = ((const float *)ref.data)[i];
+    double excess = fabs(y - r) / (atol + rtol * fabs(r));
+    if (excess > worst) worst = excess;
+  }
+  printf("%s forward: embedding within %.3g of its tolerance\n", c, worst);
+  ck_assert_msg(worst <= 1.0, "%s: embedding differs (%.3g x the tolerance)", c, worst);
+  oc_host_tensor_free(&ref);
+  oc_context_release(ctx);
+  oc_plan_release(plan);
+  json_free(meta);
+}
+END_TEST
+
+static void sgd_options(oc_compile_options_t *o, const char *c) {
+  oc_compile_options_init(o);
+  o->train.enabled = 1;
+  o->train.optimizer = OC_OPTIMIZER_SGD;
+  o->train.lr = 0.05f;
+  o->train.momentum = 0.9f;
+  o->train.weight_decay = 1e-4f;
+  if (!strcmp(c, "a5_moco_v2")) {
+    o->train.freeze[0] = "encoder_k\\..*";
+    o->train.n_freeze = 1;
+  }
+}
+
+static int json_list_has(const json_t *list, const char *name) {
+  for (int i = 0; list && i < list->n; i++)
+    if (list->items[i]->kind == J_STR && !strcmp(list->items[i]->str, name)) return 1;
+  return 0;
+}
+
+START_TEST(train_matches_pytorch) {
+  const char *c = cases[_i];
+  json_t *meta = load_meta(c);
+  oc_compile_options_t o;
+  sgd_options(&o, c);
+  oc_plan_t *plan = compile_case(c, &o);
+  int train;
+  ck_assert(oc_plan_find_entry(plan, "train_step", &train) == OC_OK);
+
+  /* The trainable set is PyTorch's. */
+  json_t *trainable = json_get(meta, "trainable_initializers");
+  int n_grads = 0;
+  for (int i = 0; i < oc_plan_state_count(plan); i++) {
+    oc_tensor_info_t info;
+    ck_assert(oc_plan_state_info(plan, i, &info) == OC_OK);
+    if (strncmp(info.name, "grad:", 5)) continue;
+    ck_assert_msg(json_list_has(trainable, info.name + 5), "%s: '%s' trains but PyTorch's does not",
+                  c, info.name + 5);
+    n_grads++;
+  }
+  ck_assert_msg(n_grads == trainable->n, "%s: %d trained, PyTorch trains %d", c, n_grads,
+                trainable->n);
+
+  oc_context_t *ctx;
+  ck_assert(oc_context_create(plan, NULL, &ctx) == OC_OK);
+  bind_inputs(c, plan, ctx, train);
+  oc_status_t s = oc_context_run(ctx, train);
+  ck_assert_msg(s == OC_OK, "%s: %s", c, oc_status_message(s));
+  float losses[4];
+  losses[0] = read_loss(ctx, train);
+
+  /* First-step gradients. */
+  json_t *gt = json_get(json_get(meta, "tolerances"), "gradients");
+  double rel_to_max = json_num(json_get(gt, "rel_to_max"), 1e-3);
+  double abs_floor = json_num(json_get(gt, "abs_floor"), 0);
+  json_t *zero = json_get(meta, "structurally_zero_gradients");
+  double worst = 0;
+  const char *worst_name = "";
+  for (int t = 0; t < trainable->n; t++) {
+    const char *name = trainable->items[t]->str;
+    char path[700], gname[600];
+    snprintf(path, sizeof path, "%s/%s/test_data_set_0/gradients/%s.pb", REF, c, name);
+    oc_host_tensor_t ref = load_tensor(path);
+    snprintf(gname, sizeof gname, "grad:%s", name);
+    int idx = oc_plan_state_index(plan, gname);
+    ck_assert_int_ge(idx, 0);
+    void *g;
+    size_t bytes;
+    ck_assert(oc_context_state(ctx, idx, &g, &bytes) == OC_OK);
+    ck_assert_uint_eq(bytes, ref.bytes);
+    double max_ref = 0, max_err = 0;
+    for (size_t i = 0; i < bytes / 4; i++) {
+      double r = ((float *)ref.data)[i], v = ((float *)g)[i];
+      if (fabs(r) > max_ref) max_ref = fabs(r);
+      if (!(fabs(v - r) <= max_err)) max_err = fabs(v - r);
+    }
+    double bound = (json_list_has(zero, name) ? 0 : rel_to_max * max_ref) + abs_floor;
+    ck_assert_msg(max_err <= bound, "%s: gradient of '%s': max error %.3g > bound %.3g (max |ref| %.3g)",
+                  c, name, max_err, bound, max_ref);
+    if (max_err / bound > worst) {
+      worst = max_err / bound;
+      worst_name = name;
+    }
+    oc_host_tensor_free(&ref);
+  }
+  printf("%s train: %d gradients match; worst at %.3g of its bound ('%s')\n", c, trainable->n,
+         worst, worst_name);
+
+  /* SGD trajectory: losses before each of three updates, and after the third. */
+  for (int k = 1; k < 4; k++) {
+    s = oc_context_run(ctx, train);
+    ck_assert_msg(s == OC_OK, "%s: step %d: %s", c, k + 1, oc_status_message(s));
+    losses[k] = read_loss(ctx, train);
+  }
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s/test_data_set_0/sgd_3steps.txt", REF, c);
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  json_t *st = json_get(json_get(meta, "tolerances"), "sgd_losses");
+  json_t *per_line = json_get(st, "rtol_per_line");
+  double atol = json_num(json_get(st, "atol"), 1e-6);
+  for (int k = 0; k < 4; k++) {
+    double want;
+    ck_assert_int_eq(fscanf(f, "%lf", &want), 1);
+    double rtol = per_line && per_line->n > k ? json_num(per_line->items[k], 2e-4)
+                                              : json_num(json_get(st, "rtol"), 2e-4);
+    printf("%s train: loss %d = %.9e, PyTorch %.9e\n", c, k, losses[k], want);
+    ck_assert_msg(fabs(losses[k] - want) <= atol + rtol * fabs(want),
+                  "%s: loss after %d SGD steps is %.9g, PyTorch's %.9g", c, k, losses[k], want);
+  }
+  fclose(f);
+  int64_t steps;
+  ck_assert(oc_context_step_count(ctx, &steps) == OC_OK);
+  ck_assert_int_eq(steps, 4);
+  oc_context_release(ctx);
+  oc_plan_release(plan);
+  json_free(meta);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("train_reference");
+  TCase *tf = tcase_create("forward");
+  tcase_add_loop_test(tf, forward_matches_pytorch, 0, N_CASES);
+  tcase_set_timeout(tf, 300);
+  suite_add_tcase(s, tf);
+  TCase *tt = tcase_create("train");
+  tcase_add_loop_test(tt, train_matches_pytorch, 0, N_CASES);
+  tcase_set_timeout(tt, 300);
+  suite_add_tcase(s, tt);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
