@@ -48,6 +48,7 @@ static void free_entry(oc_entry_t *e) {
 void oc_compiled_free(oc_compiled_t *c) {
   if (!c) return;
   for (int k = 0; k < c->n_entries; k++) free_entry(&c->entries[k]);
+  free(c->source_model.type.data);
   free(c->source);
   free(c);
 }
@@ -226,6 +227,16 @@ static oc_status_t compile_model(const void *data, size_t bytes, const char *bas
     for (int i = 0; i < g->n_outputs && n_embed < OC_COMPILE_MAX_OUTPUTS; i++)
       if (strcmp(g->values[g->outputs[i]].name, loss) != 0)
         embed_defaults[n_embed++] = g->values[g->outputs[i]].name;
+  }
+  if (!s) {
+    uint8_t *skeleton = NULL;
+    size_t n = 0;
+    s = oc_import_model_skeleton(data, bytes, base_dir, (const char *const *)state.names, state.n,
+                                 &skeleton, &n);
+    c->source_model = (oc_value_t){.name = "onnx:source_model", .kind = OC_VALUE_CONST,
+                                   .known = 1, .producer = -1};
+    c->source_model.type = (oc_tensor_t){.dtype = OC_DTYPE_UINT8, .rank = 1, .dims = {(int64_t)n},
+                                         .data = skeleton};
   }
   /* The names outlive |g| through |state| (copies), but loss and the embed
    * defaults point into |g|: compile while it lives. */

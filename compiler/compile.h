@@ -95,6 +95,9 @@ typedef struct oc_compiled_s {
   char *source; /* the model path, for the plan's metadata */
   int n_entries;
   oc_entry_t entries[OC_COMPILE_MAX_ENTRIES];
+  /* Training plans: the model without its state initializers' values (a
+   * uint8 constant "onnx:source_model"), for export; kind 0 when absent. */
+  oc_value_t source_model;
 } oc_compiled_t;
 
 void oc_compiled_free(oc_compiled_t *c);

@@ -19,4 +19,11 @@ void oc_import_limits_init(oc_import_limits_t *limits);
 oc_status_t oc_import_model(const void *data, size_t bytes, const char *base_dir,
                             const oc_import_limits_t *limits, oc_graph_t **out);
 
+/* The model with the values of the initializers named in |omit| left out
+ * and every other initializer inlined as raw_data: what a training plan
+ * keeps so that `onnxrun --export-onnx` can write the trained model. */
+oc_status_t oc_import_model_skeleton(const void *data, size_t bytes, const char *base_dir,
+                                     const char *const *omit, int n_omit, uint8_t **out,
+                                     size_t *out_bytes);
+
 #endif

@@ -308,3 +308,57 @@ done:
   *out = g;
   return OC_OK;
 }
+
+/* The model as the plan keeps it for export: initializers named in |omit|
+ * lose their values (the plan's state holds them), the others are inlined
+ * into raw_data (no external files to carry along). */
+oc_status_t oc_import_model_skeleton(const void *data, size_t bytes, const char *base_dir,
+                                     const char *const *omit, int n_omit, uint8_t **out,
+                                     size_t *out_bytes) {
+  *out = NULL;
+  *out_bytes = 0;
+  Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, bytes, data);
+  if (!mp) return ERR(OC_STATUS_CORRUPT, "not a valid ONNX model");
+  oc_status_t s = OC_OK;
+  /* Payloads we substitute are owned here, not by protobuf-c's tree. */
+  oc_host_tensor_t *inlined = calloc(mp->graph ? mp->graph->n_initializer + 1 : 1,
+                                     sizeof(oc_host_tensor_t));
+  Onnx__TensorProto *saved = calloc(mp->graph ? mp->graph->n_initializer + 1 : 1,
+                                    sizeof(Onnx__TensorProto));
+  if (!inlined || !saved) s = oom();
+  for (size_t i = 0; !s && mp->graph && i < mp->graph->n_initializer; i++) {
+    Onnx__TensorProto *tp = mp->graph->initializer[i];
+    int drop = 0;
+    for (int k = 0; k < n_omit && !drop; k++) drop = tp->name && strcmp(tp->name, omit[k]) == 0;
+    saved[i] = *tp;
+    if (!drop) {
+      s = oc_tensor_from_proto(tp, base_dir, &inlined[i]);
+      if (s) break;
+    }
+    tp->n_float_data = tp->n_int32_data = tp->n_int64_data = tp->n_double_data = 0;
+    tp->n_uint64_data = tp->n_string_data = tp->n_external_data = 0;
+    tp->has_data_location = 0;
+    tp->has_raw_data = !drop;
+    tp->raw_data.data = drop ? NULL : inlined[i].data;
+    tp->raw_data.len = drop ? 0 : inlined[i].bytes;
+  }
+  if (!s) {
+    size_t n = onnx__model_proto__get_packed_size(mp);
+    *out = malloc(n ? n : 1);
+    if (!*out) {
+      s = oom();
+    } else {
+      onnx__model_proto__pack(mp, *out);
+      *out_bytes = n;
+    }
+  }
+  /* Give protobuf-c back exactly what it allocated before freeing its tree. */
+  for (size_t i = 0; mp->graph && saved && inlined && i < mp->graph->n_initializer; i++) {
+    if (saved[i].base.descriptor) *mp->graph->initializer[i] = saved[i];
+    oc_host_tensor_free(&inlined[i]);
+  }
+  free(inlined);
+  free(saved);
+  onnx__model_proto__free_unpacked(mp, NULL);
+  return s;
+}

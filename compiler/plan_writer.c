@@ -199,6 +199,14 @@ oc_status_t oc_plan_serialize(const oc_compiled_t *c, uint8_t **out, size_t *out
     entry_ptrs[k] = &bufs[k].ep;
   }
   if (s) goto done;
+  int source_model = -1;
+  if (c->source_model.type.data) {
+    source_model = add_tensor(&w, &c->source_model, OCPLAN__REGION__REGION_CONSTANT);
+    if (source_model < 0) {
+      s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory writing the plan");
+      goto done;
+    }
+  }
   tensors = calloc((size_t)w.n + 1, sizeof(Ocplan__Tensor));
   tensor_ptrs = calloc((size_t)w.n + 1, sizeof(Ocplan__Tensor *));
   if (!tensors || !tensor_ptrs) {
@@ -240,6 +248,8 @@ oc_status_t oc_plan_serialize(const oc_compiled_t *c, uint8_t **out, size_t *out
   plan.constant_bytes = w.const_bytes;
   plan.has_state_bytes = 1;
   plan.state_bytes = w.state_bytes;
+  plan.has_source_model = 1;
+  plan.source_model = source_model;
 
   size_t meta_bytes = ocplan__plan__get_packed_size(&plan);
   uint64_t meta_off = OC_PLAN_HEADER_BYTES;

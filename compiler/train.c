@@ -149,7 +149,7 @@ static int state_value(oc_graph_t *g, const char *name, int dtype, int rank, con
 /* Moves the last |n| instructions to just after instruction |after|. */
 static void move_tail_after(oc_graph_t *g, int after, int n) {
   if (n <= 0) return;
-  oc_instr_t tmp[4];
+  oc_instr_t tmp[8];
   int start = g->n_instrs - n;
   memcpy(tmp, &g->instrs[start], sizeof(oc_instr_t) * (size_t)n);
   memmove(&g->instrs[after + 1 + n], &g->instrs[after + 1],
@@ -169,13 +169,28 @@ static oc_status_t write_back_running_stats(oc_graph_t *g) {
     if (ins->op != OC_OP_BATCHNORM || ins->n_ints < 2 || ins->ints[0] != 1 || ins->n_out < 3) continue;
     int added = 0;
     ins->ints[1] = 1; /* unbiased running variance */
+    /* Check before writing, so a step with bad numbers changes no state. */
+    int check[2], n_check = 0;
+    for (int k = 0; k < 2; k++)
+      if (ins->in[3 + k] >= 0 && ins->out[1 + k] >= 0 &&
+          g->values[ins->in[3 + k]].kind == OC_VALUE_STATE)
+        check[n_check++] = ins->out[1 + k];
+    if (n_check) {
+      char node[300];
+      snprintf(node, sizeof node, "%s/check_running_stats", g->instrs[i].node);
+      OC_RETURN_IF_ERROR(
+          oc_emit_instr(g, node, OC_OP_CHECK_FINITE, n_check, check, 0, NULL, NULL, 0, NULL, 0));
+      ins = &g->instrs[i]; /* emitting may move the array */
+      added++;
+    }
     for (int k = 0; k < 2; k++) {
-      int stat = ins->in[3 + k], updated = ins->out[1 + k];
+      int stat = g->instrs[i].in[3 + k], updated = g->instrs[i].out[1 + k];
       if (stat < 0 || updated < 0 || g->values[stat].kind != OC_VALUE_STATE) continue;
       int in[2] = {stat, updated};
       char node[300];
       snprintf(node, sizeof node, "%s/update_running_stat", g->instrs[i].node);
       OC_RETURN_IF_ERROR(oc_emit_instr(g, node, OC_OP_ASSIGN, 2, in, 0, NULL, NULL, 0, NULL, 0));
+      ins = &g->instrs[i];
       added++;
     }
     move_tail_after(g, i, added);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "oc_ops.h"
+#include "onnx_export.h"
 #include "tensor_file.h"
 
 static void usage(FILE *f) {
@@ -41,6 +42,9 @@ static void usage(FILE *f) {
           "                           replaced by _)\n"
           "  --load-checkpoint FILE   start from a checkpoint (before the steps)\n"
           "  --save-checkpoint FILE   write a checkpoint after the steps (atomically)\n"
+          "  --export-onnx FILE       write the original model with the trained\n"
+          "                           initializers (running statistics included), after\n"
+          "                           --load-checkpoint and any --steps\n"
           "\n"
           "A step whose loss or gradients are not finite stops the run with an error naming\n"
           "the step and the first node that produced NaN; that step updates nothing and\n"
@@ -256,6 +260,7 @@ static oc_status_t write_outputs(const oc_context_t *ctx, const oc_plan_t *plan,
 int main(int argc, char **argv) {
   const char *plan_path = NULL, *in_dir = NULL, *out_dir = NULL, *entry_name = NULL;
   const char *log_path = NULL, *grads_dir = NULL, *load_ckpt = NULL, *save_ckpt = NULL;
+  const char *export_path = NULL;
   long steps = 0;
   int npy = 0;
   for (int i = 1; i < argc; i++) {
@@ -273,7 +278,8 @@ int main(int argc, char **argv) {
       npy = 1;
     } else if (!strcmp(a, "--inputs") || !strcmp(a, "--outputs") || !strcmp(a, "--entry") ||
                !strcmp(a, "--log") || !strcmp(a, "--grads") || !strcmp(a, "--load-checkpoint") ||
-               !strcmp(a, "--save-checkpoint") || !strcmp(a, "--steps")) {
+               !strcmp(a, "--save-checkpoint") || !strcmp(a, "--steps") ||
+               !strcmp(a, "--export-onnx")) {
       if (!has_next) return bad_usage("missing value for", a);
       const char *v = argv[++i];
       if (!strcmp(a, "--inputs")) in_dir = v;
@@ -283,6 +289,7 @@ int main(int argc, char **argv) {
       else if (!strcmp(a, "--grads")) grads_dir = v;
       else if (!strcmp(a, "--load-checkpoint")) load_ckpt = v;
       else if (!strcmp(a, "--save-checkpoint")) save_ckpt = v;
+      else if (!strcmp(a, "--export-onnx")) export_path = v;
       else {
         char *end;
         errno = 0;
@@ -297,25 +304,29 @@ int main(int argc, char **argv) {
     }
   }
   if (!plan_path) return bad_usage("no plan given", NULL);
-  if (!in_dir) return bad_usage("no --inputs DIR given", NULL);
-  if (!steps && !out_dir) return bad_usage("no --outputs DIR given (or --steps N to train)", NULL);
+  int run = steps || out_dir;
+  if (run && !in_dir) return bad_usage("no --inputs DIR given", NULL);
+  if (!run && !export_path && !save_ckpt)
+    return bad_usage("nothing to do: give --outputs DIR, --steps N or --export-onnx FILE", NULL);
   if (!steps && (log_path || grads_dir)) return bad_usage("--log and --grads need --steps", NULL);
   if (!entry_name) entry_name = steps ? "train_step" : "embed";
   oc_plan_t *plan = NULL;
   oc_context_t *ctx = NULL;
   int entry = -1;
   oc_status_t s = oc_plan_open_file(plan_path, NULL, &plan);
-  if (!s) {
+  if (!s && run) {
     s = oc_plan_find_entry(plan, entry_name, &entry);
     if (s && steps && !strcmp(entry_name, "train_step"))
       s = oc_status_wrap(s, "compile the model with onnxc --train to train it: ");
   }
   if (!s) s = oc_context_create(plan, NULL, &ctx);
   if (!s && load_ckpt) s = oc_context_load_checkpoint(ctx, load_ckpt);
-  if (!s) s = bind_inputs(ctx, plan, entry, in_dir);
-  if (!s) s = steps ? train(ctx, plan, entry, steps, log_path, grads_dir) : oc_context_run(ctx, entry);
+  if (!s && run) s = bind_inputs(ctx, plan, entry, in_dir);
+  if (!s && run)
+    s = steps ? train(ctx, plan, entry, steps, log_path, grads_dir) : oc_context_run(ctx, entry);
   if (!s && out_dir) s = write_outputs(ctx, plan, entry, out_dir, npy);
   if (!s && save_ckpt) s = oc_context_save_checkpoint(ctx, save_ckpt);
+  if (!s && export_path) s = oc_export_onnx(plan, ctx, export_path);
   oc_context_release(ctx);
   oc_plan_release(plan);
   if (s) return fail(s);

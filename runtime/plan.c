@@ -357,6 +357,14 @@ static oc_status_t plan_load(oc_plan_t *plan, int verify_data) {
   if (plan->meta->n_entries == 0) return CORRUPT("metadata: the plan has no entry points");
   if (plan->meta->n_entries > OC_PLAN_MAX_ENTRIES)
     return CORRUPT("metadata: %zu entry points exceeds the limit", plan->meta->n_entries);
+  int32_t sm = plan->meta->source_model;
+  if (sm != -1) {
+    if (sm < 0 || sm >= plan->n_tensors)
+      return CORRUPT("metadata: source model tensor %d is out of range", sm);
+    const oc_plan_tensor_t *t = &plan->tensors[sm];
+    if (t->region != OCPLAN__REGION__REGION_CONSTANT || t->dtype != OC_DTYPE_UINT8 || t->rank != 1)
+      return CORRUPT("metadata: source model tensor %d is not a uint8 constant", sm);
+  }
   plan->n_entries = (int)plan->meta->n_entries;
   plan->entries = calloc((size_t)plan->n_entries, sizeof(oc_plan_entry_t));
   if (!plan->entries) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
@@ -563,4 +571,14 @@ void oc_plan_constant_stats(const oc_plan_t *plan, uint64_t *out_elements, uint6
   }
   if (out_elements) *out_elements = n;
   if (out_bytes) *out_bytes = b;
+}
+
+oc_status_t oc_plan_source_model(const oc_plan_t *plan, const void **out_data, size_t *out_bytes) {
+  int32_t sm = plan->meta->source_model;
+  if (sm < 0)
+    return oc_make_status(OC_STATUS_NOT_FOUND, "the plan keeps no source model (only plans "
+                          "compiled with --train do)");
+  *out_data = plan->constants + plan->tensors[sm].offset;
+  *out_bytes = (size_t)plan->tensors[sm].bytes;
+  return OC_OK;
 }

@@ -20,9 +20,27 @@
 /* Function codes of Unary and Variadic, as documented in
  * runtime/ops/elementwise.c (plans store them). */
 enum {
-  UN_ABS = 0, UN_RECIPROCAL, UN_LOG, UN_SIGMOID, UN_TANH, UN_LEAKY_RELU, UN_ELU, UN_SELU,
-  UN_CELU, UN_HARD_SIGMOID, UN_HARD_SWISH, UN_SOFTPLUS, UN_SOFTSIGN, UN_SIGN, UN_FLOOR,
-  UN_CEIL, UN_ROUND, UN_ISNAN, UN_ISINF, UN_NOT, UN_COUNT
+  UN_ABS = 0,
+  UN_RECIPROCAL,
+  UN_LOG,
+  UN_SIGMOID,
+  UN_TANH,
+  UN_LEAKY_RELU,
+  UN_ELU,
+  UN_SELU,
+  UN_CELU,
+  UN_HARD_SIGMOID,
+  UN_HARD_SWISH,
+  UN_SOFTPLUS,
+  UN_SOFTSIGN,
+  UN_SIGN,
+  UN_FLOOR,
+  UN_CEIL,
+  UN_ROUND,
+  UN_ISNAN,
+  UN_ISINF,
+  UN_NOT,
+  UN_COUNT
 };
 enum { VAR_MAX = 0, VAR_MIN, VAR_SUM, VAR_MEAN };
 
@@ -41,8 +59,14 @@ static oc_status_code_t infer_code(int op, oc_tensor_t **in, int n_in, oc_tensor
                                    const int64_t *ints, int n_ints, const float *floats,
                                    int n_floats) {
   oc_tensor_t *outs[1] = {out};
-  oc_op_call_t c = {.ints = ints, .n_ints = n_ints, .floats = floats, .n_floats = n_floats,
-                    .n_in = n_in, .in = in, .n_out = 1, .out = outs};
+  oc_op_call_t c = {.ints = ints,
+                    .n_ints = n_ints,
+                    .floats = floats,
+                    .n_floats = n_floats,
+                    .n_in = n_in,
+                    .in = in,
+                    .n_out = 1,
+                    .out = outs};
   size_t ws = 123;
   oc_status_t s = oc_op_infer(op, &c, &ws);
   oc_status_code_t code = oc_status_code(s);
@@ -56,8 +80,14 @@ static oc_status_code_t infer_code(int op, oc_tensor_t **in, int n_in, oc_tensor
 static void run_op(int op, oc_tensor_t **in, int n_in, oc_tensor_t *out, const int64_t *ints,
                    int n_ints, const float *floats, int n_floats) {
   oc_tensor_t *outs[1] = {out};
-  oc_op_call_t c = {.ints = ints, .n_ints = n_ints, .floats = floats, .n_floats = n_floats,
-                    .n_in = n_in, .in = in, .n_out = 1, .out = outs};
+  oc_op_call_t c = {.ints = ints,
+                    .n_ints = n_ints,
+                    .floats = floats,
+                    .n_floats = n_floats,
+                    .n_in = n_in,
+                    .in = in,
+                    .n_out = 1,
+                    .out = outs};
   size_t ws = 0;
   oc_status_t s = oc_op_infer(op, &c, &ws);
   ck_assert_msg(s == OC_OK, "infer: %s", oc_status_message(s));
@@ -76,7 +106,7 @@ static int close_to(float got, double want) {
   return fabs((double)got - want) <= 1e-6 + 1e-5 * fabs(want);
 }
 
-#define CHECK_CLOSE(got, want, what, k)                                                  \
+#define CHECK_CLOSE(got, want, what, k)                                                   \
   ck_assert_msg(close_to((got), (want)), "%s[%d]: got %.9g, want %.9g", (what), (int)(k), \
                 (double)(got), (double)(want))
 
@@ -124,8 +154,7 @@ START_TEST(test_shape_unary) {
     ck_assert_int_eq(y.rank, 3);
     ck_assert_int_eq(y.dims[1], 0);
     ck_assert_int_eq(y.dims[2], 5);
-    ck_assert_int_eq(y.dtype,
-                     fn == UN_ISNAN || fn == UN_ISINF ? OC_DTYPE_BOOL : OC_DTYPE_FLOAT32);
+    ck_assert_int_eq(y.dtype, fn == UN_ISNAN || fn == UN_ISINF ? OC_DTYPE_BOOL : OC_DTYPE_FLOAT32);
   }
   /* Abs / Sign keep integer dtypes; Not is bool -> bool; rank 0. */
   oc_tensor_t i64 = mk(OC_DTYPE_INT64, 0, NULL, NULL), b = mk(OC_DTYPE_BOOL, 3, d, NULL);
@@ -203,7 +232,8 @@ START_TEST(test_shape_variadic) {
   ck_assert_int_eq(y.rank, 0);
   oc_tensor_t z = mk(OC_DTYPE_FLOAT32, 2, dz, NULL);
   oc_tensor_t *zin[2] = {&b, &z};
-  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, zin, 2, &y, &fn, 1, NULL, 0), OC_STATUS_INVALID_ARGUMENT);
+  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, zin, 2, &y, &fn, 1, NULL, 0),
+                   OC_STATUS_INVALID_ARGUMENT);
   int64_t dz2[2] = {0, 1};
   b.dims[0] = 1;
   z = mk(OC_DTYPE_FLOAT32, 2, dz2, NULL);
@@ -238,26 +268,40 @@ END_TEST
 /* Naive double references of the float unary functions. */
 static double ref_unary(int fn, double x, double alpha, double beta) {
   switch (fn) {
-    case UN_ABS: return fabs(x);
-    case UN_RECIPROCAL: return 1.0 / x;
-    case UN_LOG: return log(x);
-    case UN_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    case UN_TANH: return tanh(x);
-    case UN_LEAKY_RELU: return isnan(x) ? x : x >= 0 ? x : alpha * x;
-    case UN_ELU: return isnan(x) ? x : x >= 0 ? x : alpha * (exp(x) - 1.0);
-    case UN_SELU: return isnan(x) ? x : x > 0 ? beta * x : beta * (alpha * exp(x) - alpha);
+    case UN_ABS:
+      return fabs(x);
+    case UN_RECIPROCAL:
+      return 1.0 / x;
+    case UN_LOG:
+      return log(x);
+    case UN_SIGMOID:
+      return 1.0 / (1.0 + exp(-x));
+    case UN_TANH:
+      return tanh(x);
+    case UN_LEAKY_RELU:
+      return isnan(x) ? x : x >= 0 ? x : alpha * x;
+    case UN_ELU:
+      return isnan(x) ? x : x >= 0 ? x : alpha * (exp(x) - 1.0);
+    case UN_SELU:
+      return isnan(x) ? x : x > 0 ? beta * x : beta * (alpha * exp(x) - alpha);
     case UN_CELU:
       return isnan(x) ? x : fmax(0.0, x) + fmin(0.0, alpha * (exp(x / alpha) - 1.0));
     case UN_HARD_SIGMOID: {
       double v = alpha * x + beta; /* 0 * inf is NaN, and stays NaN (np.clip) */
       return isnan(v) ? v : fmax(0.0, fmin(1.0, v));
     }
-    case UN_HARD_SWISH: return isnan(x) ? x : x * fmax(0.0, fmin(1.0, x / 6.0 + 0.5));
-    case UN_SOFTPLUS: return x > 30 ? x : log(1.0 + exp(x));
-    case UN_SOFTSIGN: return x / (1.0 + fabs(x));
-    case UN_SIGN: return isnan(x) ? x : x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0;
-    case UN_FLOOR: return floor(x);
-    case UN_CEIL: return ceil(x);
+    case UN_HARD_SWISH:
+      return isnan(x) ? x : x * fmax(0.0, fmin(1.0, x / 6.0 + 0.5));
+    case UN_SOFTPLUS:
+      return x > 30 ? x : log(1.0 + exp(x));
+    case UN_SOFTSIGN:
+      return x / (1.0 + fabs(x));
+    case UN_SIGN:
+      return isnan(x) ? x : x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0;
+    case UN_FLOOR:
+      return floor(x);
+    case UN_CEIL:
+      return ceil(x);
     case UN_ROUND: {
       double r = floor(x);
       double f = x - r;
@@ -268,10 +312,10 @@ static double ref_unary(int fn, double x, double alpha, double beta) {
   return NAN;
 }
 
-static const float g_edge[] = {0.0f,  -0.0f, 0.5f,   -0.5f,  1.5f,    2.5f,     -2.5f,
-                               3.5f,  -3.5f, 1e-4f,  -1e-4f, 100.0f,  -100.0f,  20.0f,
-                               -20.0f, 1e30f, -1e30f, 8388609.0f, 3.0f, -3.0f, 6.0f,
-                               -6.0f, NAN,   INFINITY, -INFINITY, 0.49999997f, -1.0f, 1.0f};
+static const float g_edge[] = {0.0f,   -0.0f, 0.5f,     -0.5f,      1.5f,        2.5f,    -2.5f,
+                               3.5f,   -3.5f, 1e-4f,    -1e-4f,     100.0f,      -100.0f, 20.0f,
+                               -20.0f, 1e30f, -1e30f,   8388609.0f, 3.0f,        -3.0f,   6.0f,
+                               -6.0f,  NAN,   INFINITY, -INFINITY,  0.49999997f, -1.0f,   1.0f};
 
 START_TEST(test_forward_unary_float) {
   enum { NE = (int)(sizeof g_edge / sizeof g_edge[0]), N = NE + 200 };
@@ -287,7 +331,10 @@ START_TEST(test_forward_unary_float) {
     for (int p = 0; p < 3; p++) {
       float ab[2] = {params[p][0], params[p][1]};
       if (fn == UN_CELU && ab[0] == 0.0f) continue;
-      if (fn == UN_SELU && p == 0) { ab[0] = 1.6732632f; ab[1] = 1.0507010f; }
+      if (fn == UN_SELU && p == 0) {
+        ab[0] = 1.6732632f;
+        ab[1] = 1.0507010f;
+      }
       int64_t ints[1] = {fn};
       oc_tensor_t y = {0};
       run_op(OC_OP_UNARY, in, 1, &y, ints, 1, ab, 2);
@@ -415,13 +462,15 @@ START_TEST(test_forward_compare_logic) {
   oc_tensor_t a64 = mk(OC_DTYPE_INT64, 1, d3, ia), b64 = mk(OC_DTYPE_INT64, 1, d3, ib);
   oc_tensor_t *in64[2] = {&a64, &b64};
   run_op(OC_OP_LESS_EQUAL, in64, 2, &y, NULL, 0, NULL, 0);
-  ck_assert(((uint8_t *)y.data)[0] == 1 && ((uint8_t *)y.data)[1] == 1 && ((uint8_t *)y.data)[2] == 0);
+  ck_assert(((uint8_t *)y.data)[0] == 1 && ((uint8_t *)y.data)[1] == 1 &&
+            ((uint8_t *)y.data)[2] == 0);
   free(y.data);
   int32_t ja[3] = {-3, 0, 5}, jb[3] = {-3, 1, 4};
   oc_tensor_t a32 = mk(OC_DTYPE_INT32, 1, d3, ja), b32 = mk(OC_DTYPE_INT32, 1, d3, jb);
   oc_tensor_t *in32[2] = {&a32, &b32};
   run_op(OC_OP_GREATER_EQUAL, in32, 2, &y, NULL, 0, NULL, 0);
-  ck_assert(((uint8_t *)y.data)[0] == 1 && ((uint8_t *)y.data)[1] == 0 && ((uint8_t *)y.data)[2] == 1);
+  ck_assert(((uint8_t *)y.data)[0] == 1 && ((uint8_t *)y.data)[1] == 0 &&
+            ((uint8_t *)y.data)[2] == 1);
   free(y.data);
 
   /* And, Or, Xor, Equal on bool: (1,4,1,2) vs (3,2). */
@@ -470,8 +519,8 @@ START_TEST(test_forward_mod) {
         if (!fm && want != 0 && (want < 0) != (xb[i] < 0)) want += xb[i];
       }
       ck_assert_msg(((int64_t *)y.data)[i] == want, "fmod %d: %lld mod %lld = %lld, want %lld",
-                    (int)fm, (long long)xa[i], (long long)xb[i],
-                    (long long)((int64_t *)y.data)[i], (long long)want);
+                    (int)fm, (long long)xa[i], (long long)xb[i], (long long)((int64_t *)y.data)[i],
+                    (long long)want);
     }
     free(y.data);
   }
@@ -495,7 +544,8 @@ START_TEST(test_forward_mod) {
   oc_tensor_t af = mk(OC_DTYPE_FLOAT32, 1, d5, fa), bf = mk(OC_DTYPE_FLOAT32, 0, NULL, fb);
   oc_tensor_t *inf[2] = {&af, &bf};
   run_op(OC_OP_MOD, inf, 2, &y, &fm1, 1, NULL, 0);
-  for (int i = 0; i < 5; i++) CHECK_CLOSE(((float *)y.data)[i], fmod((double)fa[i], (double)fb[0]), "fmod", i);
+  for (int i = 0; i < 5; i++)
+    CHECK_CLOSE(((float *)y.data)[i], fmod((double)fa[i], (double)fb[0]), "fmod", i);
   free(y.data);
 }
 END_TEST
@@ -600,7 +650,7 @@ START_TEST(test_forward_variadic) {
     for (int64_t i = 0; i < n; i++) bufs[k][i] = frand(&st);
     xs[k] = mk(OC_DTYPE_FLOAT32, ranks[k], shapes[k], bufs[k]);
   }
-  bufs[0][1] = NAN;  /* propagates through Max and Min */
+  bufs[0][1] = NAN; /* propagates through Max and Min */
   bufs[3][20] = NAN;
   for (int n_in = 1; n_in <= 4; n_in++) {
     oc_tensor_t *in[4] = {&xs[0], &xs[1], &xs[2], &xs[3]};
@@ -612,10 +662,14 @@ START_TEST(test_forward_variadic) {
         double acc = 0;
         for (int k = 0; k < n_in; k++) {
           double v = bufs[k][bflat(&xs[k], y.rank, oi)];
-          if (k == 0) acc = v;
-          else if (fn == VAR_MAX) acc = isnan(acc) || isnan(v) ? NAN : fmax(acc, v);
-          else if (fn == VAR_MIN) acc = isnan(acc) || isnan(v) ? NAN : fmin(acc, v);
-          else acc += v;
+          if (k == 0)
+            acc = v;
+          else if (fn == VAR_MAX)
+            acc = isnan(acc) || isnan(v) ? NAN : fmax(acc, v);
+          else if (fn == VAR_MIN)
+            acc = isnan(acc) || isnan(v) ? NAN : fmin(acc, v);
+          else
+            acc += v;
         }
         if (fn == VAR_MEAN) acc /= n_in;
         CHECK_CLOSE(((float *)y.data)[f], acc, "variadic", f);
@@ -669,11 +723,21 @@ START_TEST(test_forward_small_ints) {
     for (int i = 0; i < 5; i++) {
       unsigned p = ua[i], q = ub[i], want;
       switch (k) {
-        case 0: want = (p + q) & 255u; break;
-        case 1: want = (p - q) & 255u; break;
-        case 2: want = (p * q) & 255u; break;
-        case 3: want = q ? p / q : 0; break;
-        default: want = p <= q; break;
+        case 0:
+          want = (p + q) & 255u;
+          break;
+        case 1:
+          want = (p - q) & 255u;
+          break;
+        case 2:
+          want = (p * q) & 255u;
+          break;
+        case 3:
+          want = q ? p / q : 0;
+          break;
+        default:
+          want = p <= q;
+          break;
       }
       ck_assert_int_eq(((uint8_t *)y.data)[i], want);
     }
@@ -702,7 +766,8 @@ START_TEST(test_forward_small_ints) {
   for (int i = 0; i < 6; i++) ck_assert_int_eq(((int8_t *)y.data)[i], want_max[i]);
   free(y.data);
   run_op(OC_OP_VARIADIC, in, 2, &y, &fmin_, 1, NULL, 0);
-  for (int i = 0; i < 5; i++) ck_assert_int_eq(((uint8_t *)y.data)[i], ua[i] < ub[i] ? ua[i] : ub[i]);
+  for (int i = 0; i < 5; i++)
+    ck_assert_int_eq(((uint8_t *)y.data)[i], ua[i] < ub[i] ? ua[i] : ub[i]);
   free(y.data);
   /* Pow and PRelu stay float32/int64/int32. */
   ck_assert_int_eq(infer_code(OC_OP_POW, sin, 2, &y, NULL, 0, NULL, 0), OC_STATUS_UNSUPPORTED);
@@ -762,8 +827,10 @@ START_TEST(test_errors_unary) {
   ck_assert_int_eq(infer_code(OC_OP_UNARY, in, 1, &y, sig, 2, g_ab, 2), OC_STATUS_INVALID_ARGUMENT);
   ck_assert_int_eq(infer_code(OC_OP_UNARY, in, 1, &y, sig, 1, g_ab, 1), OC_STATUS_INVALID_ARGUMENT);
   ck_assert_int_eq(infer_code(OC_OP_UNARY, in, 1, &y, sig, 1, NULL, 0), OC_STATUS_INVALID_ARGUMENT);
-  ck_assert_int_eq(infer_code(OC_OP_UNARY, in, 1, &y, sig, -5, g_ab, 2), OC_STATUS_INVALID_ARGUMENT);
-  ck_assert_int_eq(infer_code(OC_OP_UNARY, in, 1, &y, sig, 1, g_ab, -1), OC_STATUS_INVALID_ARGUMENT);
+  ck_assert_int_eq(infer_code(OC_OP_UNARY, in, 1, &y, sig, -5, g_ab, 2),
+                   OC_STATUS_INVALID_ARGUMENT);
+  ck_assert_int_eq(infer_code(OC_OP_UNARY, in, 1, &y, sig, 1, g_ab, -1),
+                   OC_STATUS_INVALID_ARGUMENT);
   int64_t isinf_bad[3][3] = {{UN_ISINF, 2, 0}, {UN_ISINF, 0, -1}, {UN_ISINF, 1, INT64_MAX}};
   for (int k = 0; k < 3; k++)
     ck_assert_int_eq(infer_code(OC_OP_UNARY, in, 1, &y, isinf_bad[k], 3, g_ab, 2),
@@ -814,15 +881,18 @@ START_TEST(test_errors_binary) {
   ck_assert_int_eq(infer_code(OC_OP_POW, in, 2, &y, NULL, 0, NULL, 0), OC_STATUS_UNSUPPORTED);
   a.dtype = OC_DTYPE_BOOL;
   b.dtype = OC_DTYPE_BOOL;
-  ck_assert_int_eq(infer_code(OC_OP_LESS_EQUAL, in, 2, &y, NULL, 0, NULL, 0), OC_STATUS_UNSUPPORTED);
+  ck_assert_int_eq(infer_code(OC_OP_LESS_EQUAL, in, 2, &y, NULL, 0, NULL, 0),
+                   OC_STATUS_UNSUPPORTED);
   ck_assert_int_eq(infer_code(OC_OP_PRELU, in, 2, &y, NULL, 0, NULL, 0), OC_STATUS_UNSUPPORTED);
   /* PRelu: the slope must broadcast to x, not widen it. */
   int64_t dx[2] = {1, 3}, ds[2] = {2, 3}, ds3[3] = {1, 1, 3};
   oc_tensor_t x = mk(OC_DTYPE_FLOAT32, 2, dx, NULL), s = mk(OC_DTYPE_FLOAT32, 2, ds, NULL);
   oc_tensor_t *pin[2] = {&x, &s};
-  ck_assert_int_eq(infer_code(OC_OP_PRELU, pin, 2, &y, NULL, 0, NULL, 0), OC_STATUS_INVALID_ARGUMENT);
+  ck_assert_int_eq(infer_code(OC_OP_PRELU, pin, 2, &y, NULL, 0, NULL, 0),
+                   OC_STATUS_INVALID_ARGUMENT);
   s = mk(OC_DTYPE_FLOAT32, 3, ds3, NULL);
-  ck_assert_int_eq(infer_code(OC_OP_PRELU, pin, 2, &y, NULL, 0, NULL, 0), OC_STATUS_INVALID_ARGUMENT);
+  ck_assert_int_eq(infer_code(OC_OP_PRELU, pin, 2, &y, NULL, 0, NULL, 0),
+                   OC_STATUS_INVALID_ARGUMENT);
   /* Arity. */
   ck_assert_int_eq(infer_code(OC_OP_XOR, pin, 1, &y, NULL, 0, NULL, 0), OC_STATUS_INVALID_ARGUMENT);
 }
@@ -833,23 +903,30 @@ START_TEST(test_errors_variadic) {
   oc_tensor_t a = mk(OC_DTYPE_FLOAT32, 1, d, NULL), b = mk(OC_DTYPE_FLOAT32, 1, d2, NULL), y = {0};
   oc_tensor_t *in[3] = {&a, &b, NULL};
   int64_t fn = VAR_SUM;
-  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 2, &y, &fn, 1, NULL, 0), OC_STATUS_INVALID_ARGUMENT);
+  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 2, &y, &fn, 1, NULL, 0),
+                   OC_STATUS_INVALID_ARGUMENT);
   in[1] = &a;
   const int64_t bad_fn[4] = {-1, 4, INT64_MAX, INT64_MIN};
   for (int k = 0; k < 4; k++)
     ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 2, &y, &bad_fn[k], 1, NULL, 0),
                      OC_STATUS_INVALID_ARGUMENT);
-  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 2, &y, NULL, 0, NULL, 0), OC_STATUS_INVALID_ARGUMENT);
+  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 2, &y, NULL, 0, NULL, 0),
+                   OC_STATUS_INVALID_ARGUMENT);
   int64_t two[2] = {0, 0};
-  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 2, &y, two, 2, NULL, 0), OC_STATUS_INVALID_ARGUMENT);
-  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 2, &y, &fn, 1, g_ab, 1), OC_STATUS_INVALID_ARGUMENT);
+  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 2, &y, two, 2, NULL, 0),
+                   OC_STATUS_INVALID_ARGUMENT);
+  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 2, &y, &fn, 1, g_ab, 1),
+                   OC_STATUS_INVALID_ARGUMENT);
   /* An absent input in the middle. */
-  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 3, &y, &fn, 1, NULL, 0), OC_STATUS_INVALID_ARGUMENT);
+  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 3, &y, &fn, 1, NULL, 0),
+                   OC_STATUS_INVALID_ARGUMENT);
   /* No inputs; too many inputs. */
-  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 0, &y, &fn, 1, NULL, 0), OC_STATUS_INVALID_ARGUMENT);
+  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 0, &y, &fn, 1, NULL, 0),
+                   OC_STATUS_INVALID_ARGUMENT);
   oc_tensor_t *many[OC_MAX_OP_INPUTS + 1];
   for (int k = 0; k <= OC_MAX_OP_INPUTS; k++) many[k] = &a;
-  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, many, OC_MAX_OP_INPUTS, &y, &fn, 1, NULL, 0), OC_STATUS_OK);
+  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, many, OC_MAX_OP_INPUTS, &y, &fn, 1, NULL, 0),
+                   OC_STATUS_OK);
   ck_assert_int_eq(infer_code(OC_OP_VARIADIC, many, OC_MAX_OP_INPUTS + 1, &y, &fn, 1, NULL, 0),
                    OC_STATUS_INVALID_ARGUMENT);
   /* Dtypes: Sum/Mean are float32 only; mixed dtypes; bool. */
@@ -859,10 +936,12 @@ START_TEST(test_errors_variadic) {
   ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 2, &y, &fn, 1, NULL, 0), OC_STATUS_UNSUPPORTED);
   in[1] = &a;
   int64_t fmax_ = VAR_MAX;
-  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 2, &y, &fmax_, 1, NULL, 0), OC_STATUS_INVALID_ARGUMENT);
+  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 2, &y, &fmax_, 1, NULL, 0),
+                   OC_STATUS_INVALID_ARGUMENT);
   oc_tensor_t bo = mk(OC_DTYPE_BOOL, 1, d, NULL);
   in[0] = &bo;
-  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 1, &y, &fmax_, 1, NULL, 0), OC_STATUS_UNSUPPORTED);
+  ck_assert_int_eq(infer_code(OC_OP_VARIADIC, in, 1, &y, &fmax_, 1, NULL, 0),
+                   OC_STATUS_UNSUPPORTED);
 }
 END_TEST
 
@@ -1101,6 +1180,17 @@ START_TEST(test_lower_legacy_broadcast) {
   fx_attr_int(&f, "axis", 3);
   ck_assert_int_eq(fx_lower(&f, oc_lower_add, NULL, 0), OC_STATUS_INVALID_ARGUMENT);
   fx_finish(&f);
+  const int64_t hostile[3] = {INT64_MAX, INT64_MIN, -5};
+  for (int k = 0; k < 3; k++) {
+    fx_init(&f, "Add", 6);
+    fx_input(&f, OC_DTYPE_FLOAT32, 4, da);
+    fx_input(&f, OC_DTYPE_FLOAT32, 2, db);
+    fx_output(&f);
+    fx_attr_int(&f, "broadcast", 1);
+    fx_attr_int(&f, "axis", hostile[k]);
+    ck_assert_int_eq(fx_lower(&f, oc_lower_add, NULL, 0), OC_STATUS_INVALID_ARGUMENT);
+    fx_finish(&f);
+  }
   /* Opset 7+: numpy broadcasting, attributes ignored. */
   fx_init(&f, "Add", 7);
   fx_input(&f, OC_DTYPE_FLOAT32, 4, da);

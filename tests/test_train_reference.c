@@ -253,6 +253,53 @@ START_TEST(train_matches_pytorch) {
 }
 END_TEST
 
+/* Adam, AdamW and LARS against PyTorch (tests/data/optimizers, made by
+ * make_optimizer_refs.py with the same hyper-parameters). */
+static const struct {
+  const char *file;
+  oc_optimizer_kind_t kind;
+  float lr, weight_decay, momentum;
+} optimizers[] = {
+    {"a1_adam.txt", OC_OPTIMIZER_ADAM, 1e-3f, 1e-4f, 0},
+    {"a1_adamw.txt", OC_OPTIMIZER_ADAMW, 1e-3f, 1e-2f, 0},
+    {"a1_lars.txt", OC_OPTIMIZER_LARS, 0.1f, 1e-4f, 0.9f},
+};
+
+START_TEST(optimizer_matches_pytorch) {
+  oc_compile_options_t o;
+  oc_compile_options_init(&o);
+  o.train.enabled = 1;
+  o.train.optimizer = optimizers[_i].kind;
+  o.train.lr = optimizers[_i].lr;
+  o.train.weight_decay = optimizers[_i].weight_decay;
+  o.train.momentum = optimizers[_i].momentum;
+  o.train.trust_coefficient = 0.001f;
+  oc_plan_t *plan = compile_case("a1_mlp_triplet", &o);
+  int train;
+  ck_assert(oc_plan_find_entry(plan, "train_step", &train) == OC_OK);
+  oc_context_t *ctx;
+  ck_assert(oc_context_create(plan, NULL, &ctx) == OC_OK);
+  bind_inputs("a1_mlp_triplet", plan, ctx, train);
+  char path[512];
+  snprintf(path, sizeof path, "%s/optimizers/%s", ONNXC_TEST_DATA, optimizers[_i].file);
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  for (int k = 0; k < 5; k++) {
+    oc_status_t s = oc_context_run(ctx, train);
+    ck_assert_msg(s == OC_OK, "%s", oc_status_message(s));
+    double want;
+    ck_assert_int_eq(fscanf(f, "%lf", &want), 1);
+    float got = read_loss(ctx, train);
+    printf("%s step %d: loss %.9e, PyTorch %.9e\n", optimizers[_i].file, k, got, want);
+    ck_assert_msg(fabs(got - want) <= 1e-6 + 2e-4 * fabs(want), "%s step %d: %.9g vs %.9g",
+                  optimizers[_i].file, k, got, want);
+  }
+  fclose(f);
+  oc_context_release(ctx);
+  oc_plan_release(plan);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("train_reference");
   TCase *tf = tcase_create("forward");
@@ -263,6 +310,10 @@ int main(void) {
   tcase_add_loop_test(tt, train_matches_pytorch, 0, N_CASES);
   tcase_set_timeout(tt, 300);
   suite_add_tcase(s, tt);
+  TCase *to = tcase_create("optimizers");
+  tcase_add_loop_test(to, optimizer_matches_pytorch, 0,
+                      (int)(sizeof optimizers / sizeof optimizers[0]));
+  suite_add_tcase(s, to);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

@@ -62,7 +62,7 @@ static oc_status_t legacy_broadcast(oc_lower_t *lw, int *in_b) {
   }
   OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "axis", (int64_t)a->rank - b->rank, &axis));
   if (axis < 0) axis += a->rank;
-  if (axis < 0 || axis + b->rank > a->rank)
+  if (axis < 0 || axis > (int64_t)a->rank - b->rank) /* no overflow for hostile axes */
     return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
                           "legacy broadcast: B of rank %d does not fit A of rank %d at axis %lld",
                           b->rank, a->rank, (long long)axis);
@@ -128,8 +128,8 @@ oc_status_t oc_lower_mod(oc_lower_t *lw) {
   int64_t fmod;
   OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "fmod", 0, &fmod));
   if (fmod != 0 && fmod != 1)
-    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'fmod' is %lld; must be 0 or 1",
-                          (long long)fmod);
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
+                          "attribute 'fmod' is %lld; must be 0 or 1", (long long)fmod);
   const oc_tensor_t *a = oc_lower_input(lw, 0);
   if (a && a->dtype == OC_DTYPE_FLOAT32 && fmod == 0)
     return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
@@ -198,7 +198,8 @@ oc_status_t oc_lower_celu(oc_lower_t *lw) {
   float alpha;
   OC_RETURN_IF_ERROR(oc_lower_attr_float(lw, "alpha", 1.0f, &alpha));
   if (alpha == 0.0f)
-    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "attribute 'alpha' is 0; Celu divides by it");
+    return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT,
+                          "attribute 'alpha' is 0; Celu divides by it");
   return lower_unary(lw, UN_CELU, alpha, 0.0f, NULL, 0);
 }
 

@@ -5,6 +5,7 @@
  * opset). Out-of-range indices are a run-time error (or a compile error when
  * the Gather folds). GatherElements and GatherND are different ops.
  */
+#include "autodiff.h"
 #include "lower.h"
 
 oc_status_t oc_lower_gather(oc_lower_t *lw);
@@ -27,4 +28,25 @@ oc_status_t oc_lower_gather(oc_lower_t *lw) {
   int64_t ints[1] = {axis < 0 ? axis + x->rank : axis};
   int in[2] = {oc_lower_in(lw, 0), oc_lower_in(lw, 1)}, out[1] = {oc_lower_out(lw, 0)};
   return oc_lower_emit(lw, OC_OP_GATHER, 2, in, 1, out, ints, 1, NULL, 0);
+}
+
+/* --- gradients ---------------------------------------------------------------- */
+
+/* Gather: d data = GatherBwd(indices, dy), a scatter-add into zeros of data's
+ * dims (repeated indices accumulate, negative ones wrap); the indices get no
+ * gradient. */
+oc_status_t oc_grad_gather(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_gather(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  const oc_tensor_t x = oc_grad_graph(gc)->values[fwd->in[0]].type;
+  if (x.dtype != OC_DTYPE_FLOAT32)
+    return oc_grad_error(gc, OC_STATUS_UNSUPPORTED, "the data is not float32");
+  int64_t ints[1 + OC_MAX_RANK];
+  ints[0] = fwd->ints[0];
+  for (int d = 0; d < x.rank; d++) ints[1 + d] = x.dims[d];
+  int dx = oc_grad_temp(gc, "ddata");
+  if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  int in[2] = {fwd->in[1], dy[0]};
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_GATHER_BWD, 2, in, 1, &dx, ints, 1 + x.rank, NULL, 0));
+  return oc_grad_accumulate(gc, 0, dx);
 }

@@ -10,6 +10,7 @@
  * Dtypes: float32; ReduceSum/Max/Min/Prod also int64 and int32 (the runtime
  * op's shape rule refuses the rest with UNSUPPORTED).
  */
+#include "autodiff.h"
 #include "lower.h"
 
 static oc_status_t lower_reduce_kind(oc_lower_t *lw, int op, int64_t axes_input_from) {
@@ -75,3 +76,36 @@ REDUCE(reduce_l2, OC_OP_REDUCE_L2, 18)
 REDUCE(reduce_sum_square, OC_OP_REDUCE_SUM_SQUARE, 18)
 REDUCE(reduce_log_sum, OC_OP_REDUCE_LOG_SUM, 18)
 REDUCE(reduce_log_sum_exp, OC_OP_REDUCE_LOG_SUM_EXP, 18)
+
+/* --- gradients ---------------------------------------------------------------- */
+
+/* Every float reduction: one ReduceBwd (runtime/ops/reduce.c has the
+ * formulas) with ints [op, rank, x dims..., the forward's ints]; it reads x
+ * and y only for the kinds that need them, so a ReduceSum/ReduceMean keeps
+ * neither alive. Max/Min split dy evenly among tied maxima (PyTorch's
+ * amax/amin), L2 gives 0 at the zero vector, Prod is exact around zeros. */
+oc_status_t oc_grad_reduce(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_reduce(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  const oc_tensor_t x = oc_grad_graph(gc)->values[fwd->in[0]].type;
+  if (x.dtype != OC_DTYPE_FLOAT32)
+    return oc_grad_error(gc, OC_STATUS_UNSUPPORTED, "the input is not float32");
+  int64_t ints[2 + OC_MAX_RANK + 1 + OC_MAX_RANK];
+  int n = 0;
+  ints[n++] = fwd->op;
+  ints[n++] = x.rank;
+  for (int d = 0; d < x.rank; d++) ints[n++] = x.dims[d];
+  if (fwd->n_ints > 1 + OC_MAX_RANK)
+    return oc_grad_error(gc, OC_STATUS_INTERNAL, "too many axes");
+  for (int k = 0; k < fwd->n_ints; k++) ints[n++] = fwd->ints[k];
+  int op = fwd->op;
+  int need_x = op != OC_OP_REDUCE_SUM && op != OC_OP_REDUCE_MEAN;
+  int need_y = op == OC_OP_REDUCE_L2 || op == OC_OP_REDUCE_LOG_SUM ||
+               op == OC_OP_REDUCE_LOG_SUM_EXP || op == OC_OP_REDUCE_MAX || op == OC_OP_REDUCE_MIN;
+  int in[3] = {dy[0], need_x ? fwd->in[0] : -1, need_y ? fwd->out[0] : -1};
+  int n_in = need_y ? 3 : need_x ? 2 : 1;
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_REDUCE_BWD, n_in, in, 1, &dx, ints, n, NULL, 0));
+  return oc_grad_accumulate(gc, 0, dx);
+}

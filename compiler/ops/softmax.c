@@ -6,6 +6,7 @@
  * normalized over the flattened block of axes axis..rank-1 (flatten = 1).
  * Opset 13: normalized over the single axis `axis` (default -1).
  */
+#include "autodiff.h"
 #include "lower.h"
 
 static oc_status_t lower_softmax_kind(oc_lower_t *lw, int op) {
@@ -33,4 +34,29 @@ oc_status_t oc_lower_softmax(oc_lower_t *lw) { return lower_softmax_kind(lw, OC_
 oc_status_t oc_lower_logsoftmax(oc_lower_t *lw);
 oc_status_t oc_lower_logsoftmax(oc_lower_t *lw) {
   return lower_softmax_kind(lw, OC_OP_LOG_SOFTMAX);
+}
+
+/* --- gradients ---------------------------------------------------------------- */
+
+/* Softmax and LogSoftmax: one SoftmaxBwd from the forward output y and dy
+ * (see runtime/ops/softmax.c: masked -inf entries get exactly 0 for Softmax
+ * and are left out of the row sums). */
+static oc_status_t grad_softmax_kind(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy, int log) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  int64_t ints[3] = {fwd->ints[0], fwd->ints[1], log};
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  int in[2] = {fwd->out[0], dy[0]};
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_SOFTMAX_BWD, 2, in, 1, &dx, ints, 3, NULL, 0));
+  return oc_grad_accumulate(gc, 0, dx);
+}
+
+oc_status_t oc_grad_softmax(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_softmax(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  return grad_softmax_kind(gc, fwd, dy, 0);
+}
+
+oc_status_t oc_grad_log_softmax(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_log_softmax(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  return grad_softmax_kind(gc, fwd, dy, 1);
 }

@@ -243,6 +243,13 @@ oc_status_t oc_context_step_count(const oc_context_t *context, int64_t *out_step
  * a plan with the same state layout, and a damaged one is rejected without
  * touching the context. */
 oc_status_t oc_context_save_checkpoint(const oc_context_t *context, const char *path);
+
+/* A training plan keeps the ONNX model it was compiled from (a serialized
+ * ModelProto) without the values of its state initializers, which are the
+ * plan's state: filling them from a context's state gives the trained model
+ * (what `onnxrun --export-onnx` does). Borrowed until oc_plan_release;
+ * OC_STATUS_NOT_FOUND for other plans. */
+oc_status_t oc_plan_source_model(const oc_plan_t *plan, const void **out_data, size_t *out_bytes);
 oc_status_t oc_context_load_checkpoint(oc_context_t *context, const char *path);
 
 #ifdef __cplusplus

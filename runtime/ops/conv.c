@@ -166,10 +166,10 @@ static void valid_range(int64_t off, int64_t s, int64_t n_in, int64_t n_out, int
   *hi = h;
 }
 
-/* col is (Cg*kD*kH*kW, oD*oH*oW); x is (Cg, iD, iH, iW), one (batch, group).
- * Row (c, kd, kh, kw) holds x[c, od*sd - pd + kd*dd, oh*sh - ph + kh*dh,
+/* col is (Cg*kD*kH*kW, oD*oH*oW) with rows |ld| floats apart (ld >= P); x
+ * is (Cg, iD, iH, iW), one (batch, group). Row (c, kd, kh, kw) holds x[c, od*sd - pd + kd*dd, oh*sh - ph + kh*dh,
  * ow*sw - pw + kw*dw] for every output position, 0 where that is padding. */
-static void im2col(float *col, const float *x, const conv_geom_t *g) {
+static void im2col(float *col, const float *x, const conv_geom_t *g, int64_t ld) {
   const int64_t iD = g->in[0], iH = g->in[1], iW = g->in[2];
   const int64_t oD = g->out[0], oH = g->out[1], oW = g->out[2];
   float *row = col;
@@ -177,7 +177,7 @@ static void im2col(float *col, const float *x, const conv_geom_t *g) {
     const float *xc = x + ch * iD * iH * iW;
     for (int64_t kd = 0; kd < g->k[0]; kd++) {
       for (int64_t kh = 0; kh < g->k[1]; kh++) {
-        for (int64_t kw = 0; kw < g->k[2]; kw++, row += g->P) {
+        for (int64_t kw = 0; kw < g->k[2]; kw++, row += ld) {
           int64_t offd = kd * g->d[0] - g->pb[0], offh = kh * g->d[1] - g->pb[1];
           int64_t offw = kw * g->d[2] - g->pb[2];
           int64_t wlo, whi;
@@ -239,7 +239,7 @@ static oc_status_t conv_run(const oc_op_call_t *c) {
       }
       const float *B = xg;
       if (!g.direct) {
-        im2col(col, xg, &g);
+        im2col(col, xg, &g, g.P);
         B = col;
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)g.Mg, (blasint)g.P,
@@ -337,7 +337,7 @@ static oc_status_t conv_bwd_data_geom(const oc_op_call_t *c, oc_tensor_t *xt, co
   const oc_tensor_t *dy = c->in[0], *w = c->in[1];
   OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "input dY"));
   OC_RETURN_IF_ERROR(oc_expect_dtype(w, OC_DTYPE_FLOAT32, "input W"));
-  int n;
+  int n = 0;
   OC_RETURN_IF_ERROR(conv_bwd_rank(c, dy, "dY", &n));
   if (w->rank != dy->rank)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input W has rank %d; expected %d",
@@ -449,7 +449,7 @@ static oc_status_t conv_bwd_filter_geom(const oc_op_call_t *c, oc_tensor_t *wt, 
   const oc_tensor_t *x = c->in[0], *dy = c->in[1];
   OC_RETURN_IF_ERROR(oc_expect_dtype(x, OC_DTYPE_FLOAT32, "input X"));
   OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "input dY"));
-  int n;
+  int n = 0;
   OC_RETURN_IF_ERROR(conv_bwd_rank(c, x, "X", &n));
   if (dy->rank != x->rank)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input dY has rank %d; expected %d",

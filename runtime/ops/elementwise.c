@@ -560,9 +560,9 @@ typedef enum {
 } un_fn_t;
 
 static const char *const un_names[UN_COUNT] = {
-    "Abs",  "Reciprocal", "Log",  "Sigmoid", "Tanh",  "LeakyRelu", "Elu",
-    "Selu", "Celu",       "HardSigmoid", "HardSwish", "Softplus", "Softsign", "Sign",
-    "Floor", "Ceil",      "Round", "IsNaN",  "IsInf", "Not"};
+    "Abs",  "Reciprocal", "Log",         "Sigmoid",   "Tanh",     "LeakyRelu", "Elu",
+    "Selu", "Celu",       "HardSigmoid", "HardSwish", "Softplus", "Softsign",  "Sign",
+    "Floor", "Ceil",      "Round",       "IsNaN",     "IsInf",    "Not"};
 
 static oc_status_t unary_infer(const oc_op_call_t *c, size_t *ws) {
   (void)ws;

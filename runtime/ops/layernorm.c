@@ -160,9 +160,9 @@ static oc_status_t layernorm_run(const oc_op_call_t *c) {
 const oc_op_def_t oc_op_layernorm = {"LayerNormalization", 2, 3, 1, 3, layernorm_infer,
                                      layernorm_run};
 
-/* --- LayerNormalizationGrad (backward of LayerNormalization) ------------------
+/* --- LayerNormBwd (backward of LayerNormalization) ------------------
  *
- * LayerNormalizationGrad: the gradients of LayerNormalization, with the mean
+ * LayerNormBwd: the gradients of LayerNormalization, with the mean
  * and 1/std recomputed from x in double exactly as the forward does.
  *   inputs:  x, scale (as the forward; the forward's bias is not needed);
  *            dy (dims of x), dmean, drstd (dims of the forward's Mean and
@@ -190,18 +190,18 @@ static oc_status_t layernorm_grad_infer(const oc_op_call_t *c, size_t *ws) {
   char b1[160], b2[160];
   if (c->n_ints != 2 || c->n_floats != 1)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                          "LayerNormalizationGrad needs ints [axis, outputs] and floats [epsilon]");
+                          "LayerNormBwd needs ints [axis, outputs] and floats [epsilon]");
   int64_t mask = c->ints[1];
   if (mask < 1 || mask > 7)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                          "LayerNormalizationGrad outputs mask is %lld; must be in [1, 7]",
+                          "LayerNormBwd outputs mask is %lld; must be in [1, 7]",
                           (long long)mask);
   if (c->n_out != lng_count(mask))
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                          "LayerNormalizationGrad outputs mask %lld names %d outputs, got %d",
+                          "LayerNormBwd outputs mask %lld names %d outputs, got %d",
                           (long long)mask, lng_count(mask), c->n_out);
-  OC_RETURN_IF_ERROR(oc_expect_dtype(x, OC_DTYPE_FLOAT32, "LayerNormalizationGrad x"));
-  OC_RETURN_IF_ERROR(oc_expect_dtype(scale, OC_DTYPE_FLOAT32, "LayerNormalizationGrad scale"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(x, OC_DTYPE_FLOAT32, "LayerNormBwd x"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(scale, OC_DTYPE_FLOAT32, "LayerNormBwd scale"));
   int axis;
   OC_RETURN_IF_ERROR(oc_norm_axis(c->ints[0], x->rank, &axis));
   int nrank = x->rank - axis;
@@ -210,11 +210,11 @@ static oc_status_t layernorm_grad_infer(const oc_op_call_t *c, size_t *ws) {
   for (int i = axis; i < x->rank; i++)
     if (oc_mul_overflows(du, (uint64_t)x->dims[i], &du) || du > OC_MAX_TENSOR_BYTES / 4)
       return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
-                            "LayerNormalizationGrad: the normalized shape of %s is too large",
+                            "LayerNormBwd: the normalized shape of %s is too large",
                             oc_type_str(x, b1, sizeof b1));
   if (!ln_broadcasts_to(scale, nrank, ndims))
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                          "LayerNormalizationGrad scale %s does not broadcast to the normalized "
+                          "LayerNormBwd scale %s does not broadcast to the normalized "
                           "shape of x %s at axis %d",
                           oc_type_str(scale, b1, sizeof b1), oc_type_str(x, b2, sizeof b2), axis);
   int64_t sdims[OC_MAX_RANK];
@@ -222,7 +222,7 @@ static oc_status_t layernorm_grad_infer(const oc_op_call_t *c, size_t *ws) {
   for (int k = 2; k < c->n_in; k++) {
     const oc_tensor_t *t = c->in[k];
     if (!t) continue;
-    OC_RETURN_IF_ERROR(oc_expect_dtype(t, OC_DTYPE_FLOAT32, "LayerNormalizationGrad gradient"));
+    OC_RETURN_IF_ERROR(oc_expect_dtype(t, OC_DTYPE_FLOAT32, "LayerNormBwd gradient"));
     const int64_t *want = k == 2 ? x->dims : sdims;
     int same = t->rank == x->rank;
     for (int i = 0; same && i < t->rank; i++) same = t->dims[i] == want[i];
@@ -230,7 +230,7 @@ static oc_status_t layernorm_grad_infer(const oc_op_call_t *c, size_t *ws) {
       oc_tensor_t w = {.dtype = OC_DTYPE_FLOAT32, .rank = x->rank};
       memcpy(w.dims, want, sizeof(int64_t) * (size_t)x->rank);
       return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                            "LayerNormalizationGrad input %d is %s; expected %s", k,
+                            "LayerNormBwd input %d is %s; expected %s", k,
                             oc_type_str(t, b1, sizeof b1), oc_type_str(&w, b2, sizeof b2));
     }
   }
@@ -331,5 +331,5 @@ static oc_status_t layernorm_grad_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
-const oc_op_def_t oc_op_layernorm_grad = {"LayerNormalizationGrad", 2, 5, 1, 3,
+const oc_op_def_t oc_op_layernorm_bwd = {"LayerNormBwd", 2, 5, 1, 3,
                                           layernorm_grad_infer, layernorm_grad_run};

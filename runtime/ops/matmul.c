@@ -239,9 +239,9 @@ static oc_status_t gemm_run(const oc_op_call_t *c) {
 
 const oc_op_def_t oc_op_gemm = {"Gemm", 2, 3, 1, 1, gemm_infer, gemm_run};
 
-/* --- MatMulGrad (backward of MatMul) ------------------------------------------
+/* --- MatMulBwd (backward of MatMul) ------------------------------------------
  *
- * MatMulGrad: the gradient of y = a @ b (MatMul above) with respect to one
+ * MatMulBwd: the gradient of y = a @ b (MatMul above) with respect to one
  * operand, summed over the batch axes along which that operand was broadcast.
  *   inputs:  dy float32, the dims of y; other float32: b when computing da,
  *            a when computing db
@@ -276,21 +276,21 @@ static oc_status_t matmul_grad_infer(const oc_op_call_t *c, size_t *ws) {
   char b1[160], b2[160];
   if (c->n_floats != 0 || c->n_ints < 2 || c->n_ints - 1 > OC_MAX_RANK)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                          "MatMulGrad needs ints [which, operand dims...] with 1 to %d dims",
+                          "MatMulBwd needs ints [which, operand dims...] with 1 to %d dims",
                           OC_MAX_RANK);
   if (c->ints[0] != 0 && c->ints[0] != 1)
-    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "MatMulGrad which is %lld; must be 0 or 1",
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "MatMulBwd which is %lld; must be 0 or 1",
                           (long long)c->ints[0]);
   oc_tensor_t t = {.dtype = OC_DTYPE_FLOAT32, .rank = c->n_ints - 1};
   for (int i = 0; i < t.rank; i++) {
     if (c->ints[1 + i] < 0 || c->ints[1 + i] > OC_MAX_DIM)
-      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "MatMulGrad operand dim %d is %lld", i,
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "MatMulBwd operand dim %d is %lld", i,
                             (long long)c->ints[1 + i]);
     t.dims[i] = c->ints[1 + i];
   }
-  OC_RETURN_IF_ERROR(oc_check_type(&t, "MatMulGrad operand"));
-  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "MatMulGrad dy"));
-  OC_RETURN_IF_ERROR(oc_expect_dtype(other, OC_DTYPE_FLOAT32, "MatMulGrad operand"));
+  OC_RETURN_IF_ERROR(oc_check_type(&t, "MatMulBwd operand"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "MatMulBwd dy"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(other, OC_DTYPE_FLOAT32, "MatMulBwd operand"));
   oc_tensor_t a, b;
   OC_RETURN_IF_ERROR(mmg_operands(c, &a, &b));
   mm_geom_t g;
@@ -305,7 +305,7 @@ static oc_status_t matmul_grad_infer(const oc_op_call_t *c, size_t *ws) {
   if (!same) {
     char b3[160];
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                          "MatMulGrad dy is %s; MatMul of %s and %s has other dims",
+                          "MatMulBwd dy is %s; MatMul of %s and %s has other dims",
                           oc_type_str(dy, b1, sizeof b1), oc_type_str(&a, b2, sizeof b2),
                           oc_type_str(&b, b3, sizeof b3));
   }
@@ -366,5 +366,5 @@ static oc_status_t matmul_grad_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
-const oc_op_def_t oc_op_matmul_grad = {"MatMulGrad", 2, 2, 1, 1, matmul_grad_infer,
+const oc_op_def_t oc_op_matmul_bwd = {"MatMulBwd", 2, 2, 1, 1, matmul_grad_infer,
                                        matmul_grad_run};

@@ -96,3 +96,8 @@ OC_OP(MAXPOOL_BWD, "MaxPoolBwd", oc_op_maxpool_bwd)                /* runtime/op
 OC_OP(AVGPOOL_BWD, "AvgPoolBwd", oc_op_avgpool_bwd)
 OC_OP(GLOBAL_AVGPOOL_BWD, "GlobalAvgPoolBwd", oc_op_global_avgpool_bwd)
 OC_OP(GLOBAL_MAXPOOL_BWD, "GlobalMaxPoolBwd", oc_op_global_maxpool_bwd)
+OC_OP(MATMUL_BWD, "MatMulBwd", oc_op_matmul_bwd)      /* ints [which, operand dims...]: matmul.c */
+OC_OP(SOFTMAX_BWD, "SoftmaxBwd", oc_op_softmax_bwd)   /* ints [axis, flatten, log] */
+OC_OP(LAYERNORM_BWD, "LayerNormBwd", oc_op_layernorm_bwd) /* ints [axis, outputs mask] */
+OC_OP(REDUCE_BWD, "ReduceBwd", oc_op_reduce_bwd)      /* ints [op, rank, dims..., keepdims, axes...] */
+OC_OP(GATHER_BWD, "GatherBwd", oc_op_gather_bwd)      /* ints [axis, data dims...] */

@@ -266,3 +266,175 @@ REDUCE_OP(reduce_l2, RD_L2, "ReduceL2")
 REDUCE_OP(reduce_sum_square, RD_SUM_SQUARE, "ReduceSumSquare")
 REDUCE_OP(reduce_log_sum, RD_LOG_SUM, "ReduceLogSum")
 REDUCE_OP(reduce_log_sum_exp, RD_LOG_SUM_EXP, "ReduceLogSumExp")
+
+/* --- ReduceBwd (backward of the float reductions) -----------------------------
+ *
+ * ReduceBwd: dx of y = Reduce<kind>(x) from dy, for float32.
+ *   inputs:  dy float32 (the dims of y); x float32 and y float32 (the forward
+ *            input and output), each present only when the kind needs it:
+ *              x: Prod L1 SumSquare L2 LogSum LogSumExp Max Min
+ *              y: L2 LogSum LogSumExp Max Min
+ *            (Sum and Mean take dy alone: x's dims come from ints)
+ *   outputs: dx float32 with x's dims
+ *   ints:    [op, rank, x dims..., keepdims, axis...]: op the forward's
+ *            runtime op number (OC_OP_REDUCE_SUM, ..._MEAN, ..._MAX, ..._MIN,
+ *            ..._PROD, ..._L1, ..._L2, ..._SUM_SQUARE, ..._LOG_SUM,
+ *            ..._LOG_SUM_EXP); rank and dims of x; then the forward's ints
+ *   floats:  none
+ * dx, with o the output element x_i reduces into and n the count per output:
+ *   Sum dy; Mean dy / n; SumSquare 2 x dy; L1 sign(x) dy (0 at x = 0);
+ *   L2 dy x / y, exactly 0 where y = 0 (PyTorch's norm backward: the
+ *   subgradient 0 at the zero vector, not NaN); LogSum dy / exp(y);
+ *   LogSumExp dy exp(x - y), 0 where y = -inf (an all -inf slice);
+ *   Max / Min: dy split evenly among the elements equal to y (PyTorch's
+ *   amax / amin; none gets any where y is NaN);
+ *   Prod: dy * the product of the other elements, without dividing by zero:
+ *   with one zero in the slice only that element gets a gradient, with two
+ *   or more none does.
+ * Workspace: Max/Min one double per output element (tie counts), Prod two
+ * (the product of the non-zero elements, the zero count).
+ */
+static int rdg_kind(int64_t op, rd_kind_t *k) {
+  switch (op) {
+    case OC_OP_REDUCE_SUM: *k = RD_SUM; return 1;
+    case OC_OP_REDUCE_MEAN: *k = RD_MEAN; return 1;
+    case OC_OP_REDUCE_MAX: *k = RD_MAX; return 1;
+    case OC_OP_REDUCE_MIN: *k = RD_MIN; return 1;
+    case OC_OP_REDUCE_PROD: *k = RD_PROD; return 1;
+    case OC_OP_REDUCE_L1: *k = RD_L1; return 1;
+    case OC_OP_REDUCE_L2: *k = RD_L2; return 1;
+    case OC_OP_REDUCE_SUM_SQUARE: *k = RD_SUM_SQUARE; return 1;
+    case OC_OP_REDUCE_LOG_SUM: *k = RD_LOG_SUM; return 1;
+    case OC_OP_REDUCE_LOG_SUM_EXP: *k = RD_LOG_SUM_EXP; return 1;
+  }
+  return 0;
+}
+static int rdg_needs_x(rd_kind_t k) { return k != RD_SUM && k != RD_MEAN; }
+static int rdg_needs_y(rd_kind_t k) {
+  return k == RD_L2 || k == RD_LOG_SUM || k == RD_LOG_SUM_EXP || k == RD_MAX || k == RD_MIN;
+}
+
+static int rdg_same_dims(const oc_tensor_t *t, int rank, const int64_t *dims) {
+  if (t->rank != rank) return 0;
+  for (int i = 0; i < rank; i++)
+    if (t->dims[i] != dims[i]) return 0;
+  return 1;
+}
+
+/* Validates ints and inputs; x gets the dims of the forward input. */
+static oc_status_t rdg_parse(const oc_op_call_t *c, rd_kind_t *kind, oc_tensor_t *x,
+                             unsigned *mask) {
+  char b1[160], b2[160];
+  if (c->n_floats != 0 || c->n_ints < 3)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "ReduceBwd needs ints [op, rank, dims..., keepdims, axis...]");
+  if (!rdg_kind(c->ints[0], kind))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "ReduceBwd op %lld is not a reduction",
+                          (long long)c->ints[0]);
+  int64_t rank = c->ints[1];
+  if (rank < 0 || rank > OC_MAX_RANK || c->n_ints < 3 + rank)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "ReduceBwd rank is %lld with %d ints; needs rank in [0, %d] and "
+                          "rank + 3 ints", (long long)rank, c->n_ints, OC_MAX_RANK);
+  *x = (oc_tensor_t){.dtype = OC_DTYPE_FLOAT32, .rank = (int)rank};
+  for (int i = 0; i < rank; i++) {
+    int64_t d = c->ints[2 + i];
+    if (d < 0 || d > OC_MAX_DIM)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "ReduceBwd x dim %d is %lld", i,
+                            (long long)d);
+    x->dims[i] = d;
+  }
+  OC_RETURN_IF_ERROR(oc_check_type(x, "ReduceBwd x"));
+  int yrank;
+  int64_t ydims[OC_MAX_RANK];
+  OC_RETURN_IF_ERROR(rd_parse_ints(x, c->ints + 2 + rank, c->n_ints - 2 - (int)rank, mask, &yrank,
+                                   ydims));
+  oc_tensor_t yt = {.dtype = OC_DTYPE_FLOAT32, .rank = yrank};
+  memcpy(yt.dims, ydims, sizeof(int64_t) * (size_t)yrank);
+  const char *names[3] = {"dy", "x", "y"};
+  for (int k = 0; k < 3; k++) {
+    const oc_tensor_t *t = k < c->n_in ? c->in[k] : NULL;
+    int needed = k == 0 || (k == 1 ? rdg_needs_x(*kind) : rdg_needs_y(*kind));
+    if (!t) {
+      if (needed)
+        return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "ReduceBwd for %s needs input %s",
+                              rd_names[*kind], names[k]);
+      continue;
+    }
+    const oc_tensor_t *want = k == 1 ? x : &yt;
+    if (t->dtype != OC_DTYPE_FLOAT32 || !rdg_same_dims(t, want->rank, want->dims))
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "ReduceBwd input %s is %s; expected %s",
+                            names[k], oc_type_str(t, b1, sizeof b1),
+                            oc_type_str(want, b2, sizeof b2));
+  }
+  return OC_OK;
+}
+
+static oc_status_t reduce_grad_infer(const oc_op_call_t *c, size_t *ws) {
+  rd_kind_t k;
+  oc_tensor_t x;
+  unsigned mask;
+  OC_RETURN_IF_ERROR(rdg_parse(c, &k, &x, &mask));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, x.rank, x.dims);
+  /* dy is at most 2^40 bytes, so this is at most 2^42 bytes. */
+  int64_t ny = oc_tensor_numel(c->in[0]);
+  *ws = (k == RD_MAX || k == RD_MIN) ? (size_t)ny * sizeof(double)
+        : k == RD_PROD               ? 2 * (size_t)ny * sizeof(double)
+                                     : 0;
+  return OC_OK;
+}
+
+/* dy is the reduction's output (y), x and dx are (x dims). */
+static oc_status_t reduce_grad_run(const oc_op_call_t *c) {
+  rd_kind_t k;
+  oc_tensor_t xt;
+  unsigned mask;
+  OC_RETURN_IF_ERROR(rdg_parse(c, &k, &xt, &mask));
+  rd_geom_t geom, *g = &geom;
+  rd_geometry(&xt, c->in[0], mask, g);
+  const float *dy = c->in[0]->data;
+  const float *x = c->n_in > 1 && c->in[1] ? c->in[1]->data : NULL;
+  const float *y = c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL;
+  float *dx = c->out[0]->data;
+  int64_t ny = g->out_numel;
+  double *w1 = c->workspace, *w2 = w1 ? w1 + ny : NULL;
+  switch (k) {
+    case RD_SUM: RD_WALK(g, dx[i] = dy[o]); break;
+    case RD_MEAN: {
+      double n = ny ? (double)(g->in_numel / ny) : 1.0;
+      RD_WALK(g, dx[i] = (float)(dy[o] / n));
+      break;
+    }
+    case RD_SUM_SQUARE: RD_WALK(g, dx[i] = 2.0f * x[i] * dy[o]); break;
+    case RD_L1:
+      RD_WALK(g, dx[i] = x[i] > 0 ? dy[o] : x[i] < 0 ? -dy[o] : x[i] == 0 ? 0.0f : x[i]);
+      break;
+    case RD_L2: RD_WALK(g, dx[i] = y[o] == 0 ? 0.0f : (float)((double)dy[o] * x[i] / y[o])); break;
+    case RD_LOG_SUM: RD_WALK(g, dx[i] = (float)(dy[o] * exp(-(double)y[o]))); break;
+    case RD_LOG_SUM_EXP:
+      RD_WALK(g, dx[i] = y[o] == -INFINITY ? 0.0f
+                                           : (float)(dy[o] * exp((double)x[i] - y[o])));
+      break;
+    case RD_MAX:
+    case RD_MIN:
+      for (int64_t o = 0; o < ny; o++) w1[o] = 0.0;
+      RD_WALK(g, if (x[i] == y[o]) w1[o] += 1.0);
+      RD_WALK(g, dx[i] = x[i] == y[o] ? (float)(dy[o] / w1[o]) : 0.0f);
+      break;
+    case RD_PROD:
+      for (int64_t o = 0; o < ny; o++) {
+        w1[o] = 1.0; /* product of the non-zero elements */
+        w2[o] = 0.0; /* zero count */
+      }
+      RD_WALK(g, { if (x[i] == 0) w2[o] += 1.0; else w1[o] *= x[i]; });
+      RD_WALK(g, {
+        double v = w2[o] == 0 ? w1[o] / x[i] : (w2[o] == 1 && x[i] == 0) ? w1[o] : 0.0;
+        dx[i] = (float)(dy[o] * v);
+      });
+      break;
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_reduce_bwd = {"ReduceBwd", 1, 3, 1, 1, reduce_grad_infer,
+                                       reduce_grad_run};

@@ -101,9 +101,9 @@ static oc_status_t log_softmax_run(const oc_op_call_t *c) { return softmax_run_k
 const oc_op_def_t oc_op_softmax = {"Softmax", 1, 1, 1, 1, softmax_infer, softmax_run};
 const oc_op_def_t oc_op_log_softmax = {"LogSoftmax", 1, 1, 1, 1, softmax_infer, log_softmax_run};
 
-/* --- SoftmaxGrad (backward of Softmax and LogSoftmax) ------------------------
+/* --- SoftmaxBwd (backward of Softmax and LogSoftmax) ------------------------
  *
- * SoftmaxGrad: dx from the forward output y and the incoming gradient dy.
+ * SoftmaxBwd: dx from the forward output y and the incoming gradient dy.
  *   inputs:  y float32 (the forward's output), dy float32 (same type)
  *   outputs: dx, same type
  *   ints:    [axis, flatten, log]: axis and flatten as the forward op; log 0
@@ -123,17 +123,17 @@ const oc_op_def_t oc_op_log_softmax = {"LogSoftmax", 1, 1, 1, 1, softmax_infer, 
 static oc_status_t softmax_grad_infer(const oc_op_call_t *c, size_t *ws) {
   const oc_tensor_t *y = c->in[0], *dy = c->in[1];
   char b1[160], b2[160];
-  OC_RETURN_IF_ERROR(oc_expect_dtype(y, OC_DTYPE_FLOAT32, "SoftmaxGrad y"));
-  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "SoftmaxGrad dy"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(y, OC_DTYPE_FLOAT32, "SoftmaxBwd y"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "SoftmaxBwd dy"));
   if (c->n_ints != 3 || c->n_floats != 0)
-    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "SoftmaxGrad needs ints [axis, flatten, log]");
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "SoftmaxBwd needs ints [axis, flatten, log]");
   if (c->ints[2] != 0 && c->ints[2] != 1)
-    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "SoftmaxGrad log is %lld; must be 0 or 1",
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "SoftmaxBwd log is %lld; must be 0 or 1",
                           (long long)c->ints[2]);
   int same = y->rank == dy->rank;
   for (int i = 0; same && i < y->rank; i++) same = y->dims[i] == dy->dims[i];
   if (!same)
-    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "SoftmaxGrad y is %s but dy is %s",
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "SoftmaxBwd y is %s but dy is %s",
                           oc_type_str(y, b1, sizeof b1), oc_type_str(dy, b2, sizeof b2));
   sm_geom_t g;
   OC_RETURN_IF_ERROR(sm_geometry_of(y, c->ints, &g));
@@ -179,5 +179,5 @@ static oc_status_t softmax_grad_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
-const oc_op_def_t oc_op_softmax_grad = {"SoftmaxGrad", 2, 2, 1, 1, softmax_grad_infer,
+const oc_op_def_t oc_op_softmax_bwd = {"SoftmaxBwd", 2, 2, 1, 1, softmax_grad_infer,
                                         softmax_grad_run};
