@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compile.h"
 #include "import.h"
+#include "train.h"
 #include "inspect.h"
 #include "plan_format.h"
 #include "tensor_file.h"
@@ -109,15 +111,15 @@ static oc_status_t inspect_model(const char *path, const void *data, size_t n, c
   }
   sb_printf(sb, "outputs (%d):\n", g->n_outputs);
   for (int i = 0; i < g->n_outputs; i++) sb_printf(sb, "  %s\n", g->values[g->outputs[i]].name);
-  uint64_t params = 0, bytes = 0;
+  uint64_t n_values = 0, bytes = 0;
   int n_init = 0;
   for (int v = 0; v < g->n_values; v++) {
     if (!g->values[v].is_initializer) continue;
     n_init++;
-    params += (uint64_t)oc_tensor_numel(&g->values[v].type);
+    n_values += (uint64_t)oc_tensor_numel(&g->values[v].type);
     bytes += oc_tensor_bytes(&g->values[v].type);
   }
-  sb_printf(sb, "initializers: %d, %llu parameters, ", n_init, (unsigned long long)params);
+  sb_printf(sb, "initializers: %d, %llu parameters, ", n_init, (unsigned long long)n_values);
   human_bytes(sb, bytes);
   sb_printf(sb, "\nnodes: %d\nop histogram:\n", g->n_nodes);
   const char **names = malloc(sizeof(char *) * (size_t)(g->n_nodes + 1));
@@ -126,7 +128,59 @@ static oc_status_t inspect_model(const char *path, const void *data, size_t n, c
     histogram(sb, names, g->n_nodes);
     free(names);
   }
+  /* What --train would train by default. */
+  oc_train_options_t topt;
+  memset(&topt, 0, sizeof topt);
+  oc_name_set_t trained = {0}, state = {0};
+  oc_status_t s = oc_train_select(g, &topt, &trained, &state);
+  if (!s) {
+    uint64_t n_params = 0;
+    for (int i = 0; i < trained.n; i++)
+      n_params += (uint64_t)oc_tensor_numel(&g->values[oc_graph_find(g, trained.names[i])].type);
+    sb_printf(sb, "trainable with --train (%d initializers, %llu parameters; adjust with --freeze / "
+              "--trainable):\n", trained.n, (unsigned long long)n_params);
+    for (int i = 0; i < trained.n; i++) sb_printf(sb, "  %s\n", trained.names[i]);
+    int n_stats = state.n - trained.n;
+    if (n_stats > 0) {
+      sb_printf(sb, "BatchNorm running statistics (state, not trained): %d\n", n_stats);
+      for (int i = 0; i < state.n; i++)
+        if (!oc_name_set_has(&trained, state.names[i])) sb_printf(sb, "  %s\n", state.names[i]);
+    }
+  } else {
+    sb_printf(sb, "trainable with --train: none (%s)\n", oc_status_message(s));
+    oc_status_free(s);
+  }
+  oc_name_set_free(&trained);
+  oc_name_set_free(&state);
   oc_graph_free(g);
+
+  /* Values worth naming for --output / --embed-output: 2-D float values
+   * made by the ops that end encoders and projection heads. */
+  oc_compiled_t *c = NULL;
+  s = oc_compile_memory(data, n, dir, path, NULL, &c);
+  if (s) {
+    sb_printf(sb, "embedding candidates: unavailable (%s)\n", oc_status_message(s));
+    oc_status_free(s);
+    return OC_OK;
+  }
+  const oc_graph_t *lg = c->entries[0].graph;
+  sb_printf(sb, "embedding candidates (2-D float values from Gemm, MatMul, Flatten, pooling or "
+            "normalization; name one with --output or --embed-output):\n");
+  int shown = 0;
+  for (int i = 0; i < lg->n_nodes && shown < 40; i++) {
+    const oc_node_t *nd = &lg->nodes[i];
+    static const char *const ops[] = {"Gemm", "MatMul", "Flatten", "GlobalAveragePool",
+                                      "ReduceMean", "Div", "LpNormalization", "Reshape"};
+    int op_ok = 0;
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) op_ok |= !strcmp(nd->op_type, ops[k]);
+    if (!op_ok || nd->n_out < 1 || nd->out[0] < 0) continue;
+    const oc_value_t *v = &lg->values[nd->out[0]];
+    if (!v->known || v->type.dtype != OC_DTYPE_FLOAT32 || v->type.rank != 2) continue;
+    sb_printf(sb, "  %-48s float32[%lld,%lld]  (%s)\n", v->name, (long long)v->type.dims[0],
+              (long long)v->type.dims[1], nd->op_type);
+    shown++;
+  }
+  oc_compiled_free(c);
   return OC_OK;
 }
 

@@ -345,11 +345,10 @@ START_TEST(softmax_grad_masked) {
       char msg[512];
       ck_assert_msg(vjp(op, ints, 2, NULL, 0, in, 1, 1, 0, sd, grad, msg, sizeof msg) == 0, "%s",
                     msg);
-      double dx[12], y0[12], yp[12];
+      double dx[12], yp[12];
       for (int i = 0; i < 12; i++) dx[i] = x[i];
       const double *din[1] = {dx};
       oc_tensor_t yt = {.dtype = OC_DTYPE_FLOAT32, .rank = 2, .dims = {3, 4}};
-      ref_softmax(din, in, 1, y0, &yt, &at);
       for (int i = 0; i < 12; i++) {
         ck_assert_msg(isfinite(grad[0][i]), "op %d variant %d: gradient %d is %g", op, variant, i,
                       grad[0][i]);
@@ -364,19 +363,19 @@ START_TEST(softmax_grad_masked) {
         double h = 1e-6, lp = 0, lm = 0;
         dx[i] = x[i] + h;
         ref_softmax(din, in, 1, yp, &yt, &at);
+        /* masked outputs are constants (0 or -inf): left out of the loss */
         for (int j = 0; j < 12; j++)
-          if (x[j] != NI || !lg) lp += (x[j] == NI ? 0 : sd[j]) * (x[j] == NI ? 0 : yp[j]);
+          if (x[j] != NI) lp += sd[j] * yp[j];
         dx[i] = x[i] - h;
         ref_softmax(din, in, 1, yp, &yt, &at);
         for (int j = 0; j < 12; j++)
-          if (x[j] != NI || !lg) lm += (x[j] == NI ? 0 : sd[j]) * (x[j] == NI ? 0 : yp[j]);
+          if (x[j] != NI) lm += sd[j] * yp[j];
         dx[i] = x[i];
         double fd = (lp - lm) / (2 * h);
         ck_assert_msg(fabs(grad[0][i] - fd) <= TOL * fmax(fabs(fd), 1.0),
                       "op %d variant %d: entry %d gradient %g, finite differences %g", op, variant,
                       i, grad[0][i], fd);
       }
-      (void)y0;
       free(grad[0]);
     }
   }
@@ -612,7 +611,7 @@ static void check_reduce(int op, int rank, const int64_t *dims, int keepdims, in
     if (op == OC_OP_REDUCE_PROD) x[i] = (x[i] < 0 ? -1.0f : 1.0f) * (1.0f + 0.4f * x[i]);
   }
   gc_input_t in[1] = {{OC_DTYPE_FLOAT32, rank, {0}, x, 1}};
-  memcpy(in[0].dims, dims, sizeof(int64_t) * (size_t)rank);
+  if (rank) memcpy(in[0].dims, dims, sizeof(int64_t) * (size_t)rank);
   rd_attr_t at = {op, n_axes, {0}};
   int64_t ints[1 + OC_MAX_RANK];
   ints[0] = keepdims;

@@ -42,7 +42,7 @@ oc_status_t oc_grad_gather(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) 
   if (x.dtype != OC_DTYPE_FLOAT32)
     return oc_grad_error(gc, OC_STATUS_UNSUPPORTED, "the data is not float32");
   int64_t ints[1 + OC_MAX_RANK];
-  ints[0] = fwd->ints[0];
+  ints[0] = fwd->ints[0] < 0 ? fwd->ints[0] + x.rank : fwd->ints[0];
   for (int d = 0; d < x.rank; d++) ints[1 + d] = x.dims[d];
   int dx = oc_grad_temp(gc, "ddata");
   if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");

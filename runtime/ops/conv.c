@@ -167,8 +167,9 @@ static void valid_range(int64_t off, int64_t s, int64_t n_in, int64_t n_out, int
 }
 
 /* col is (Cg*kD*kH*kW, oD*oH*oW) with rows |ld| floats apart (ld >= P); x
- * is (Cg, iD, iH, iW), one (batch, group). Row (c, kd, kh, kw) holds x[c, od*sd - pd + kd*dd, oh*sh - ph + kh*dh,
- * ow*sw - pw + kw*dw] for every output position, 0 where that is padding. */
+ * is (Cg, iD, iH, iW), one (batch, group). Row (c, kd, kh, kw) holds
+ * x[c, od*sd - pd + kd*dd, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] for every
+ * output position, 0 where that is padding. */
 static void im2col(float *col, const float *x, const conv_geom_t *g, int64_t ld) {
   const int64_t iD = g->in[0], iH = g->in[1], iW = g->in[2];
   const int64_t oD = g->out[0], oH = g->out[1], oW = g->out[2];
@@ -262,8 +263,11 @@ const oc_op_def_t oc_op_conv = {"Conv", 2, 3, 1, 1, conv_infer, conv_run};
  *            does not determine them); the forward geometry of an x of that
  *            shape must give dy's dims.
  *   floats:  none
- *   workspace: one (C/group * k1..kn) x (O1..On) column matrix, 0 for the
- *            direct (1x1, stride 1, unpadded) case.
+ *   workspace: the column matrices of nb batch elements side by side,
+ *            (C/group * k1..kn) x (nb * O1..On) floats, plus dy's slices packed
+ *            the same way, (M/group) x (nb * O1..On), when nb > 1; nb = 1
+ *            unless O1..On < 256 (then enough for 256 columns, at most N).
+ *            0 for the direct (1x1, stride 1, unpadded) case.
  *
  * ConvBwdFilter: the gradient of Conv with respect to its weight w.
  *   inputs:  x (float32, (N, C, D1..Dn)), dy (float32, (N, M, O1..On))
@@ -319,17 +323,39 @@ static oc_status_t conv_bwd_rank(const oc_op_call_t *c, const oc_tensor_t *t, co
   return OC_OK;
 }
 
+/* Backward GEMMs over few output positions (deep layers: P = 1, 4, 16) are
+ * thin and slow, so the backward kernels multiply a chunk of |nb| batch
+ * elements at once: their column matrices side by side, (K, nb*P), and dy
+ * packed alongside, (Mg, nb*P). Chunks aim at 256 columns; nb = 1 (no
+ * packing) when P alone reaches that or for the direct case. */
+static int64_t conv_bwd_chunk(const conv_geom_t *g) {
+  if (g->direct || g->P >= 256 || g->N <= 1 || g->P == 0) return 1;
+  int64_t nb = (256 + g->P - 1) / g->P;
+  return nb < g->N ? nb : g->N;
+}
+
+/* Workspace: the (K, nb*P) column matrix, then (nb > 1) the packed (Mg, nb*P) dy. */
 static oc_status_t conv_ws(const conv_geom_t *g, size_t *ws) {
   *ws = 0;
   if (g->direct) return OC_OK;
-  uint64_t bytes;
-  if (oc_mul_overflows((uint64_t)g->K, (uint64_t)g->P, &bytes) ||
+  int64_t nb = conv_bwd_chunk(g);
+  uint64_t rows = (uint64_t)g->K + (nb > 1 ? (uint64_t)g->Mg : 0), bytes;
+  if (oc_mul_overflows(rows, (uint64_t)g->P * (uint64_t)nb, &bytes) ||
       oc_mul_overflows(bytes, sizeof(float), &bytes) || bytes > OC_MAX_TENSOR_BYTES)
     return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
                           "Conv gradient column workspace (%lld x %lld floats) exceeds the limit",
-                          (long long)g->K, (long long)g->P);
+                          (long long)rows, (long long)(g->P * nb));
   *ws = (size_t)bytes;
   return OC_OK;
+}
+
+/* dyp (Mg, nb*P) = dy[n0..n0+nbj, g*Mg:(g+1)*Mg, :] side by side. */
+static void pack_dy(float *dyp, const float *dy, const conv_geom_t *g, int64_t gi, int64_t n0,
+                    int64_t nbj, int64_t ld) {
+  for (int64_t m = 0; m < g->Mg; m++)
+    for (int64_t j = 0; j < nbj; j++)
+      memcpy(dyp + m * ld + j * g->P, dy + ((n0 + j) * g->M + gi * g->Mg + m) * g->P,
+             (size_t)g->P * sizeof(float));
 }
 
 /* Fills |g| for ConvBwdData and the type of dx in |xt|. */
@@ -370,9 +396,10 @@ static oc_status_t conv_bwd_data_infer(const oc_op_call_t *c, size_t *ws) {
   return conv_ws(&g, ws);
 }
 
-/* Adds col, a (Cg*kD*kH*kW, oD*oH*oW) column matrix, into x, (Cg, iD, iH,
- * iW): the adjoint of im2col (padding taps are dropped). */
-static void col2im_add(float *x, const float *col, const conv_geom_t *g) {
+/* Adds col, a (Cg*kD*kH*kW, oD*oH*oW) column matrix with rows |ld| floats
+ * apart, into x, (Cg, iD, iH, iW): the adjoint of im2col (padding taps are
+ * dropped). */
+static void col2im_add(float *x, const float *col, const conv_geom_t *g, int64_t ld) {
   const int64_t iD = g->in[0], iH = g->in[1], iW = g->in[2];
   const int64_t oD = g->out[0], oH = g->out[1], oW = g->out[2];
   const float *row = col;
@@ -380,7 +407,7 @@ static void col2im_add(float *x, const float *col, const conv_geom_t *g) {
     float *xc = x + ch * iD * iH * iW;
     for (int64_t kd = 0; kd < g->k[0]; kd++) {
       for (int64_t kh = 0; kh < g->k[1]; kh++) {
-        for (int64_t kw = 0; kw < g->k[2]; kw++, row += g->P) {
+        for (int64_t kw = 0; kw < g->k[2]; kw++, row += ld) {
           int64_t offd = kd * g->d[0] - g->pb[0], offh = kh * g->d[1] - g->pb[1];
           int64_t offw = kw * g->d[2] - g->pb[2];
           int64_t wlo, whi;
@@ -408,34 +435,49 @@ static void col2im_add(float *x, const float *col, const conv_geom_t *g) {
   }
 }
 
-/* dx is (N, C, Pin), dy is (N, M, P), w is (M, K); ws holds one (K, P)
- * column matrix. Per (batch, group):
- *   col = w[g*Mg:(g+1)*Mg, :]^T @ dy[n, g*Mg:(g+1)*Mg, :]
- *   dx[n, g*Cg:(g+1)*Cg] = col2im(col)   (col itself when direct) */
+/* dx is (N, C, Pin), dy is (N, M, P), w is (M, K); ws holds the (K, nb*P)
+ * column matrix and the packed dy (see conv_bwd_chunk). Per group and chunk
+ * of nb batch elements:
+ *   col = w[g*Mg:(g+1)*Mg, :]^T @ [dy[n, g*Mg:(g+1)*Mg, :] for n in chunk]
+ *   dx[n, g*Cg:(g+1)*Cg] = col2im(col's block n)   (the GEMM writes dx itself
+ *                                                     when direct) */
 static oc_status_t conv_bwd_data_run(const oc_op_call_t *c) {
   conv_geom_t g;
   oc_tensor_t xt;
   OC_RETURN_IF_ERROR(conv_bwd_data_geom(c, &xt, &g));
   const float *dy = c->in[0]->data, *w = c->in[1]->data;
   float *dx = c->out[0]->data;
-  float *col = c->workspace;
   int64_t numel = g.N * g.C * g.Pin;
   if (numel == 0) return OC_OK;
   if (g.Mg == 0 || g.P == 0 || g.K == 0) {
     memset(dx, 0, (size_t)numel * sizeof(float));
     return OC_OK;
   }
-  if (!g.direct) memset(dx, 0, (size_t)numel * sizeof(float));
-  for (int64_t n = 0; n < g.N; n++) {
-    for (int64_t gi = 0; gi < g.G; gi++) {
-      const float *dyg = dy + (n * g.M + gi * g.Mg) * g.P;
-      const float *wg = w + gi * g.Mg * g.K;
-      float *dxg = dx + (n * g.C + gi * g.Cg) * g.Pin;
-      float *dst = g.direct ? dxg : col;
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)g.K, (blasint)g.P,
-                  (blasint)g.Mg, 1.0f, wg, (blasint)g.K, dyg, (blasint)g.P, 0.0f, dst,
-                  (blasint)g.P);
-      if (!g.direct) col2im_add(dxg, col, &g);
+  if (g.direct) {
+    for (int64_t n = 0; n < g.N; n++)
+      for (int64_t gi = 0; gi < g.G; gi++)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)g.K, (blasint)g.P,
+                    (blasint)g.Mg, 1.0f, w + gi * g.Mg * g.K, (blasint)g.K,
+                    dy + (n * g.M + gi * g.Mg) * g.P, (blasint)g.P, 0.0f,
+                    dx + (n * g.C + gi * g.Cg) * g.Pin, (blasint)g.P);
+    return OC_OK;
+  }
+  memset(dx, 0, (size_t)numel * sizeof(float));
+  const int64_t nb = conv_bwd_chunk(&g), ld = nb * g.P;
+  float *col = c->workspace, *dyp = col + g.K * ld;
+  for (int64_t gi = 0; gi < g.G; gi++) {
+    const float *wg = w + gi * g.Mg * g.K;
+    for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+      int64_t nbj = g.N - n0 < nb ? g.N - n0 : nb;
+      const float *B = dy + (n0 * g.M + gi * g.Mg) * g.P;
+      if (nb > 1) {
+        pack_dy(dyp, dy, &g, gi, n0, nbj, ld);
+        B = dyp;
+      }
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)g.K, (blasint)(nbj * g.P),
+                  (blasint)g.Mg, 1.0f, wg, (blasint)g.K, B, (blasint)ld, 0.0f, col, (blasint)ld);
+      for (int64_t j = 0; j < nbj; j++)
+        col2im_add(dx + ((n0 + j) * g.C + gi * g.Cg) * g.Pin, col + j * g.P, &g, ld);
     }
   }
   return OC_OK;
@@ -483,35 +525,43 @@ static oc_status_t conv_bwd_filter_infer(const oc_op_call_t *c, size_t *ws) {
   return conv_ws(&g, ws);
 }
 
-/* dw is (M, K), x is (N, C, Pin), dy is (N, M, P); ws holds one (K, P)
- * column matrix. Per group:
- *   dw[g*Mg:(g+1)*Mg, :] = sum_n dy[n, g*Mg:(g+1)*Mg, :] @ im2col(x[n, g*Cg:(g+1)*Cg])^T */
+/* dw is (M, K), x is (N, C, Pin), dy is (N, M, P); ws holds the (K, nb*P)
+ * column matrix and the packed dy (see conv_bwd_chunk). Per group:
+ *   dw[g*Mg:(g+1)*Mg, :] = sum over chunks of
+ *       [dy[n, g*Mg:(g+1)*Mg, :] for n in chunk] @ [im2col(x[n, g*Cg:(g+1)*Cg]) for n in chunk]^T
+ * (x itself is the column matrix when direct). */
 static oc_status_t conv_bwd_filter_run(const oc_op_call_t *c) {
   conv_geom_t g;
   oc_tensor_t wt;
   OC_RETURN_IF_ERROR(conv_bwd_filter_geom(c, &wt, &g));
   const float *x = c->in[0]->data, *dy = c->in[1]->data;
   float *dw = c->out[0]->data;
-  float *col = c->workspace;
   int64_t numel = g.M * g.K;
   if (numel == 0) return OC_OK;
   if (g.N == 0 || g.P == 0) {
     memset(dw, 0, (size_t)numel * sizeof(float));
     return OC_OK;
   }
-  for (int64_t n = 0; n < g.N; n++) {
-    for (int64_t gi = 0; gi < g.G; gi++) {
-      const float *xg = x + (n * g.C + gi * g.Cg) * g.Pin;
-      const float *dyg = dy + (n * g.M + gi * g.Mg) * g.P;
-      float *dwg = dw + gi * g.Mg * g.K;
-      const float *B = xg;
+  const int64_t nb = conv_bwd_chunk(&g), ld = nb * g.P;
+  float *col = c->workspace, *dyp = g.direct ? NULL : col + g.K * ld;
+  for (int64_t gi = 0; gi < g.G; gi++) {
+    float *dwg = dw + gi * g.Mg * g.K;
+    for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+      int64_t nbj = g.N - n0 < nb ? g.N - n0 : nb;
+      const float *A = dy + (n0 * g.M + gi * g.Mg) * g.P;
+      const float *B = x + (n0 * g.C + gi * g.Cg) * g.Pin;
       if (!g.direct) {
-        im2col(col, xg, &g);
+        for (int64_t j = 0; j < nbj; j++)
+          im2col(col + j * g.P, x + ((n0 + j) * g.C + gi * g.Cg) * g.Pin, &g, ld);
         B = col;
       }
+      if (nb > 1) {
+        pack_dy(dyp, dy, &g, gi, n0, nbj, ld);
+        A = dyp;
+      }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)g.Mg, (blasint)g.K,
-                  (blasint)g.P, 1.0f, dyg, (blasint)g.P, B, (blasint)g.P, n == 0 ? 0.0f : 1.0f,
-                  dwg, (blasint)g.K);
+                  (blasint)(nbj * g.P), 1.0f, A, (blasint)ld, B, (blasint)ld,
+                  n0 == 0 ? 0.0f : 1.0f, dwg, (blasint)g.K);
     }
   }
   return OC_OK;

@@ -24,7 +24,7 @@
  *   floats:  [] when from_sizes, else [scales[r]] (each finite and > 0)
  *   workspace: per output index of every axis, the input offsets of its one
  *            (nearest) or two (linear) taps and the weight of the second:
- *            sum(out) * 24 bytes.
+ *            sum(out) * 24 bytes (0 for an empty output).
  * Nearest rounds xi, then clamps it into [0, n - 1]. Linear clamps xi into
  * [0, n - 1] and blends floor(xi) and floor(xi) + 1 (edge replicated), as
  * ONNX's reference does; the blend runs over the corners of the axes whose
@@ -97,7 +97,14 @@ static oc_status_t resize_infer(const oc_op_call_t *c, size_t *ws) {
   }
   oc_tensor_set_type(c->out[0], x->dtype, r, out);
   OC_RETURN_IF_ERROR(oc_check_type(c->out[0], "output"));
-  *ws = (size_t)rs_table_entries(c->out[0]) * 24;
+  /* Nothing runs for an empty output; else the tables must fit the limit. */
+  uint64_t bytes = rs_table_entries(c->out[0]) * 24;
+  if (oc_tensor_numel(c->out[0]) == 0) bytes = 0;
+  if (bytes > OC_MAX_TENSOR_BYTES)
+    return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
+                          "Resize index tables of %llu bytes exceed the 2^40-byte limit",
+                          (unsigned long long)bytes);
+  *ws = (size_t)bytes;
   return OC_OK;
 }
 
