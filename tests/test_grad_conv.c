@@ -195,6 +195,19 @@ START_TEST(conv3d_small) {
 }
 END_TEST
 
+START_TEST(conv_batch_chunks) {
+  /* Small outputs are multiplied a chunk of batch elements at a time (256
+   * columns): P = 144 makes chunks of 2, and N = 3 leaves a partial one. */
+  int64_t xd[4] = {3, 2, 12, 12}, wd[4] = {3, 2, 3, 3};
+  int64_t p1[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+  check_conv(2, xd, wd, 1, p1, 1);
+  /* P = 1: the whole batch in one chunk; groups */
+  int64_t x1[4] = {5, 4, 3, 3}, w1[4] = {6, 2, 3, 3};
+  int64_t g2[9] = {2, 1, 1, 0, 0, 0, 0, 1, 1};
+  check_conv(2, x1, w1, 1, g2, 1);
+}
+END_TEST
+
 START_TEST(conv_weight_only) {
   /* x is not trained (the first layer): only dW and dB are emitted */
   int64_t xd[4] = {2, 3, 6, 6}, wd[4] = {4, 3, 3, 3};
@@ -593,6 +606,7 @@ int main(void) {
   tcase_add_test(tc, conv2d_groups);
   tcase_add_test(tc, conv_1x1);
   tcase_add_test(tc, conv3d_small);
+  tcase_add_test(tc, conv_batch_chunks);
   tcase_add_test(tc, conv_weight_only);
   tcase_add_test(tc, maxpool_grad);
   tcase_add_test(tc, avgpool_grad);

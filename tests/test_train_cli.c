@@ -163,6 +163,64 @@ START_TEST(export_matches_plan) {
 }
 END_TEST
 
+/* ONNX Runtime runs the exported (trained) model and gets the embeddings the
+ * plan's embed entry computes. a1 (no BatchNorm) runs in ORT's inference
+ * build as exported. */
+START_TEST(export_runs_in_onnxruntime) {
+  char ort[512];
+  snprintf(ort, sizeof ort, "%s/node_modules/onnxruntime-node", ONNXC_ORT_DIR);
+  struct stat st;
+  if (stat(ort, &st) != 0) {
+    ck_assert_msg(system("command -v npm >/dev/null 2>&1") != 0,
+                  "onnxruntime-node is missing from %s but npm exists: run scripts/setup.sh",
+                  ONNXC_ORT_DIR);
+    printf("export_runs_in_onnxruntime: SKIPPED: npm is absent, so ONNX Runtime is not installed\n");
+    return;
+  }
+#define A1 ONNXC_TEST_DATA "/reference/a1_mlp_triplet"
+  char *compile[] = {ONNXC, A1 "/model.onnx", "-o", path("plan.bin"), "--train", "--lr", "0.05",
+                     "--momentum", "0.9", NULL};
+  ck_assert_msg(run(compile) == 0, "%s", err);
+  char *train[] = {ONNXRUN, path("plan.bin"), "--inputs", A1 "/test_data_set_0", "--steps", "3",
+                   "--export-onnx", path("trained.onnx"), "--save-checkpoint", path("ck"), NULL};
+  ck_assert_msg(run(train) == 0, "%s", err);
+  char *embed[] = {ONNXRUN, path("plan.bin"), "--inputs", A1 "/test_data_set_0", "--load-checkpoint",
+                   path("ck"), "--outputs", path("plan_out"), "--npy", NULL};
+  ck_assert_msg(run(embed) == 0, "%s", err);
+  /* The batch as .npy for the ORT side. */
+  char specs[3][400];
+  const char *names[3] = {"anchor", "positive", "negative"};
+  for (int k = 0; k < 3; k++) {
+    char src[300];
+    snprintf(src, sizeof src, A1 "/test_data_set_0/input_%d.pb", k);
+    oc_host_tensor_t t;
+    ck_assert(oc_tensor_file_read(src, &t) == OC_OK);
+    ck_assert_str_eq(t.name, names[k]);
+    snprintf(specs[k], sizeof specs[k], "%s=%s/%s.npy", names[k], dir, names[k]);
+    ck_assert(oc_tensor_file_write_npy(strchr(specs[k], '=') + 1, &t) == OC_OK);
+    oc_host_tensor_free(&t);
+  }
+  setenv("ONNXC_ORT_DIR", ONNXC_ORT_DIR, 1);
+  char *node[] = {"/usr/bin/node", ONNXC_SOURCE_DIR "/tests/ort/run_model.js", path("trained.onnx"),
+                  path("ort_out"), specs[0], specs[1], specs[2], NULL};
+  ck_assert_msg(run(node) == 0, "ONNX Runtime: %s", err);
+  oc_host_tensor_t a, b;
+  ck_assert(oc_tensor_file_read(path("plan_out/output_0.npy"), &a) == OC_OK);
+  ck_assert(oc_tensor_file_read(path("ort_out/embedding.npy"), &b) == OC_OK);
+  ck_assert_uint_eq(a.bytes, b.bytes);
+  double worst = 0;
+  for (size_t i = 0; i < a.bytes / 4; i++) {
+    double x = ((float *)a.data)[i], y = ((float *)b.data)[i];
+    double e = fabs(x - y) / (1e-6 + 1e-5 * fabs(y));
+    if (e > worst) worst = e;
+  }
+  printf("export_runs_in_onnxruntime: embeddings within %.3g of 1e-6 + 1e-5|ref|\n", worst);
+  ck_assert_msg(worst <= 1, "ONNX Runtime's embeddings differ (%.3g x the tolerance)", worst);
+  oc_host_tensor_free(&a);
+  oc_host_tensor_free(&b);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("train_cli");
   TCase *tc = tcase_create("cli");
@@ -171,6 +229,7 @@ int main(void) {
   tcase_add_test(tc, resume_is_bit_exact);
   tcase_add_test(tc, nan_stops_training);
   tcase_add_test(tc, export_matches_plan);
+  tcase_add_test(tc, export_runs_in_onnxruntime);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

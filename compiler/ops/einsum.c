@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autodiff.h"
 #include "lower.h"
 
 #define ES_MAX_OPERANDS OC_MAX_OP_INPUTS
@@ -547,4 +548,26 @@ oc_status_t oc_lower_einsum(oc_lower_t *lw) {
   oc_status_t s = es_lower(lw, w);
   free(w);
   return s;
+}
+
+/* --- gradients ---------------------------------------------------------------- */
+
+/* EINSUM_DIAGONAL: dx = EinsumDiagonalBwd(dy), ints [rank of x, the forward's
+ * map]: zeros of x's shape with dy written onto the positions the forward
+ * read (one x element per y element, so nothing accumulates). */
+oc_status_t oc_grad_einsum_diagonal(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_einsum_diagonal(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  const oc_tensor_t *x = &oc_grad_graph(gc)->values[fwd->in[0]].type;
+  if (fwd->n_ints != 1 + x->rank)
+    return oc_grad_error(gc, OC_STATUS_INTERNAL, "%d ints for an input of rank %d", fwd->n_ints,
+                         x->rank);
+  int64_t ints[1 + OC_MAX_RANK];
+  ints[0] = x->rank;
+  for (int k = 0; k < x->rank; k++) ints[1 + k] = fwd->ints[1 + k];
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  OC_RETURN_IF_ERROR(
+      oc_grad_emit(gc, OC_OP_EINSUM_DIAGONAL_BWD, 1, &dy[0], 1, &dx, ints, 1 + x->rank, NULL, 0));
+  return oc_grad_accumulate(gc, 0, dx);
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autodiff.h"
 #include "lower.h"
 
 /* Function codes of the runtime ops Unary and Variadic (documented, and
@@ -374,4 +375,185 @@ oc_status_t oc_lower_dropout(oc_lower_t *lw) {
     return s;
   }
   return OC_OK;
+}
+
+/* --- gradient rules -----------------------------------------------------------
+ *
+ * Backward kernels: UnaryBwd and BroadcastBwd (runtime/ops/elementwise.c, where
+ * the numerics are noted). Add and Sub pass dY on (summed over broadcast
+ * axes); Neg emits Neg; Cast float32 -> float32 is the identity. Sign, Floor,
+ * Ceil, Round have zero gradient (as in PyTorch): their rule contributes
+ * nothing, which the driver counts as zero. Bool results (comparisons, IsNaN,
+ * IsInf, Not) and integer tensors never carry a gradient.
+ */
+static oc_status_t grad_oom(void) {
+  return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+}
+
+/* A copy of value |v|'s type (the value table moves when values are made). */
+static oc_tensor_t grad_type(oc_grad_t *gc, int v) { return oc_grad_graph(gc)->values[v].type; }
+
+/* Emits BroadcastBwd for forward input |which| (when it wants a gradient),
+ * reading the forward inputs in the bit set |xs| and, with |y|, the output. */
+static oc_status_t broadcast_bwd(oc_grad_t *gc, const oc_instr_t *fwd, int dy, int which,
+                                 int64_t fn, uint64_t xs, int y) {
+  if (!oc_grad_wants(gc, which)) return OC_OK;
+  oc_tensor_t x = grad_type(gc, fwd->in[which]);
+  if (x.dtype != OC_DTYPE_FLOAT32) return OC_OK;
+  if (fwd->n_in + 2 > OC_MAX_OP_INPUTS)
+    return oc_grad_error(gc, OC_STATUS_UNSUPPORTED, "has %d inputs; the gradient takes at most %d",
+                         fwd->n_in, OC_MAX_OP_INPUTS - 2);
+  int in[OC_MAX_OP_INPUTS];
+  in[0] = dy;
+  in[1] = y ? fwd->out[0] : -1;
+  for (int k = 0; k < fwd->n_in; k++) in[2 + k] = (xs >> k) & 1 ? fwd->in[k] : -1;
+  int64_t ints[4 + OC_MAX_RANK] = {fwd->op, which, fn, x.rank};
+  for (int d = 0; d < x.rank; d++) ints[4 + d] = x.dims[d];
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return grad_oom();
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_BROADCAST_BWD, 2 + fwd->n_in, in, 1, &dx, ints,
+                                  4 + x.rank, NULL, 0));
+  return oc_grad_accumulate(gc, which, dx);
+}
+
+/* dY itself, summed to input |i|'s shape. */
+static oc_status_t pass_dy(oc_grad_t *gc, const oc_instr_t *fwd, int i, int dy) {
+  if (!oc_grad_wants(gc, i) || grad_type(gc, fwd->in[i]).dtype != OC_DTYPE_FLOAT32) return OC_OK;
+  return oc_grad_accumulate_unbroadcast(gc, i, dy);
+}
+
+#define GRAD_RULE(name) \
+  oc_status_t oc_grad_##name(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy); \
+  oc_status_t oc_grad_##name(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy)
+
+/* Add: dA = dY, dB = dY. */
+GRAD_RULE(add) {
+  if (dy[0] < 0) return OC_OK;
+  OC_RETURN_IF_ERROR(pass_dy(gc, fwd, 0, dy[0]));
+  return pass_dy(gc, fwd, 1, dy[0]);
+}
+
+/* Sub: dA = dY, dB = -dY. */
+GRAD_RULE(sub) {
+  if (dy[0] < 0) return OC_OK;
+  OC_RETURN_IF_ERROR(pass_dy(gc, fwd, 0, dy[0]));
+  return broadcast_bwd(gc, fwd, dy[0], 1, 0, 0, 0);
+}
+
+/* Mul: dA = dY * B, dB = dY * A. */
+GRAD_RULE(mul) {
+  if (dy[0] < 0) return OC_OK;
+  OC_RETURN_IF_ERROR(broadcast_bwd(gc, fwd, dy[0], 0, 0, 2, 0));
+  return broadcast_bwd(gc, fwd, dy[0], 1, 0, 1, 0);
+}
+
+/* Div: dA = dY / B, dB = -dY * (Y / B). */
+GRAD_RULE(div) {
+  if (dy[0] < 0) return OC_OK;
+  OC_RETURN_IF_ERROR(broadcast_bwd(gc, fwd, dy[0], 0, 0, 2, 0));
+  return broadcast_bwd(gc, fwd, dy[0], 1, 0, 2, 1);
+}
+
+/* Pow: dA = dY * B * A^(B - 1) (0 where B == 0), dB = dY * Y * ln(A) (0
+ * where A == 0 and B >= 0). An integer exponent has no gradient. */
+GRAD_RULE(pow) {
+  if (dy[0] < 0) return OC_OK;
+  OC_RETURN_IF_ERROR(broadcast_bwd(gc, fwd, dy[0], 0, 0, 3, 0));
+  return broadcast_bwd(gc, fwd, dy[0], 1, 0, 3, 1);
+}
+
+/* PRelu: dX = x > 0 ? dY : slope * dY; dSlope = sum of (x > 0 ? 0 : x * dY). */
+GRAD_RULE(prelu) {
+  if (dy[0] < 0) return OC_OK;
+  OC_RETURN_IF_ERROR(broadcast_bwd(gc, fwd, dy[0], 0, 0, 3, 0));
+  return broadcast_bwd(gc, fwd, dy[0], 1, 0, 1, 0);
+}
+
+/* Mod (float32: fmod=1): dA = dY, dB = -dY * trunc(A / B). Integer Mod has
+ * no gradient. */
+GRAD_RULE(mod) {
+  if (dy[0] < 0 || fwd->n_ints != 1 || fwd->ints[0] != 1) return OC_OK;
+  OC_RETURN_IF_ERROR(broadcast_bwd(gc, fwd, dy[0], 0, 1, 0, 0));
+  return broadcast_bwd(gc, fwd, dy[0], 1, 1, 3, 0);
+}
+
+/* Where: dA = dY where cond, dB = dY where !cond (exact zeros elsewhere: a
+ * masked -inf branch gives no NaN). cond has no gradient. */
+GRAD_RULE(where) {
+  if (dy[0] < 0) return OC_OK;
+  OC_RETURN_IF_ERROR(broadcast_bwd(gc, fwd, dy[0], 1, 0, 1, 0));
+  return broadcast_bwd(gc, fwd, dy[0], 2, 0, 1, 0);
+}
+
+/* Max Min Sum Mean: Sum passes dY to every input, Mean dY / n; Max and Min
+ * give dY to the inputs holding the extremum, shared evenly on ties (two
+ * inputs: PyTorch's maximum/minimum, dY / 2 each on a tie). */
+GRAD_RULE(variadic) {
+  if (dy[0] < 0 || fwd->n_ints != 1) return OC_OK;
+  int64_t fn = fwd->ints[0];
+  uint64_t all = fwd->n_in >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << fwd->n_in) - 1;
+  for (int k = 0; k < fwd->n_in; k++) {
+    if (fn == VAR_SUM)
+      OC_RETURN_IF_ERROR(pass_dy(gc, fwd, k, dy[0]));
+    else if (fn == VAR_MEAN)
+      OC_RETURN_IF_ERROR(broadcast_bwd(gc, fwd, dy[0], k, fn, 0, 0));
+    else
+      OC_RETURN_IF_ERROR(broadcast_bwd(gc, fwd, dy[0], k, fn, all, 1));
+  }
+  return OC_OK;
+}
+
+/* Which of X (bit 0) and Y (bit 1) UnaryBwd reads for (op, fn); -1: no
+ * gradient is computed (zero, or a bool result). Mirrors the runtime's. */
+static int unary_bwd_needs(int op, int64_t fn) {
+  switch (op) {
+    case OC_OP_RELU: case OC_OP_EXP: case OC_OP_SQRT: return 2;
+    case OC_OP_ERF: case OC_OP_CLIP: return 1;
+    case OC_OP_UNARY:
+      switch (fn) {
+        case UN_RECIPROCAL: case UN_SIGMOID: case UN_TANH: return 2;
+        case UN_SIGN: case UN_FLOOR: case UN_CEIL: case UN_ROUND: /* zero gradient */
+        case UN_ISNAN: case UN_ISINF: case UN_NOT: return -1;
+        default: return 1;
+      }
+  }
+  return -1;
+}
+
+/* Relu Exp Sqrt Erf Clip Unary: one UnaryBwd. */
+GRAD_RULE(unary) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  if (grad_type(gc, fwd->in[0]).dtype != OC_DTYPE_FLOAT32 ||
+      grad_type(gc, fwd->out[0]).dtype != OC_DTYPE_FLOAT32)
+    return OC_OK;
+  int64_t fn = fwd->op == OC_OP_UNARY && fwd->n_ints >= 1 ? fwd->ints[0] : 0;
+  int needs = unary_bwd_needs(fwd->op, fn);
+  if (needs < 0) return OC_OK;
+  int in[3] = {dy[0], needs & 1 ? fwd->in[0] : -1, needs & 2 ? fwd->out[0] : -1};
+  int64_t ints[2] = {fwd->op, fn};
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return grad_oom();
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_UNARY_BWD, 3, in, 1, &dx, ints, 2, fwd->floats,
+                                  fwd->n_floats));
+  return oc_grad_accumulate(gc, 0, dx);
+}
+
+/* Neg: dX = -dY. */
+GRAD_RULE(neg) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  if (grad_type(gc, fwd->in[0]).dtype != OC_DTYPE_FLOAT32) return OC_OK;
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return grad_oom();
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_NEG, 1, &dy[0], 1, &dx, NULL, 0, NULL, 0));
+  return oc_grad_accumulate(gc, 0, dx);
+}
+
+/* Cast float32 -> float32: the identity. Casts to or from other dtypes carry
+ * no gradient (the driver only differentiates float32 paths). */
+GRAD_RULE(cast) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  if (grad_type(gc, fwd->in[0]).dtype != OC_DTYPE_FLOAT32 ||
+      grad_type(gc, fwd->out[0]).dtype != OC_DTYPE_FLOAT32)
+    return OC_OK;
+  return oc_grad_accumulate(gc, 0, dy[0]);
 }

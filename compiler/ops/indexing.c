@@ -9,6 +9,9 @@
  *                             -> OC_OP_SCATTER_ELEMENTS [axis, reduction]
  *   ScatterND (11, 13, 16)    -> OC_OP_SCATTER_ND [reduction]
  *   NonZero (9, 13)           -> a compile-time constant
+ * Gradient rules (at the end of the file): Tile, Trilu, GatherElements,
+ * GatherND, ScatterElements and ScatterND (reductions none and add) for
+ * float32 data. OneHot and NonZero have none (piecewise constant).
  * The operands that decide shapes (OneHot's depth, Trilu's k, Tile's
  * repeats) must be compile-time constants. NonZero's output shape is its
  * input's count of non-zeros, so only a constant input is supported.
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autodiff.h"
 #include "lower.h"
 
 static oc_status_t need_input(const oc_lower_t *lw, int i, const char *name,
@@ -292,4 +296,174 @@ oc_status_t oc_lower_nonzero(oc_lower_t *lw) {
   oc_status_t s = oc_lower_set_const(lw, oc_lower_out(lw, 0), OC_DTYPE_INT64, 2, dims, y);
   free(y);
   return s;
+}
+
+/* --- gradient rules --------------------------------------------------------------
+ *
+ * Indices carry no gradient. Scattered and gathered data is float32 (the
+ * only dtype a gradient flows through). PyTorch's conventions:
+ *   Tile (repeat):             dx = dy summed over the tiles (TileBwd)
+ *   Trilu (tril/triu):         dx = Trilu(dy) with the same upper and k
+ *   GatherElements (gather):   ddata = dy scatter-added at the indices
+ *                              (GatherElementsBwd; repeats accumulate)
+ *   GatherND:                  ddata = dy scatter-added (GatherNDBwd)
+ *   ScatterElements (scatter / scatter_add), ScatterND (index_put):
+ *     reduction none: ddata = dy with the scattered positions zeroed,
+ *                     dupdates = dy gathered at the indices -- for a
+ *                     repeated index every update gets the gradient of the
+ *                     position, though only the last one was written (as
+ *                     torch.scatter's and index_put's backward);
+ *     reduction add:  ddata = dy, dupdates = dy gathered at the indices;
+ *     mul, max, min:  refused.
+ */
+
+static oc_status_t grad_oom(void) {
+  return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory in autodiff");
+}
+
+static const oc_tensor_t *grad_type(oc_grad_t *gc, int v) {
+  return &oc_grad_graph(gc)->values[v].type;
+}
+
+/* Requires forward input |i| to be float32 (when it wants a gradient). */
+static oc_status_t grad_need_float(oc_grad_t *gc, const oc_instr_t *fwd, int i, const char *what) {
+  const oc_tensor_t *t = grad_type(gc, fwd->in[i]);
+  if (t->dtype != OC_DTYPE_FLOAT32)
+    return oc_grad_error(gc, OC_STATUS_UNSUPPORTED, "input '%s' has dtype %s; gradients flow "
+                         "through float32 only", what, oc_dtype_name(t->dtype));
+  return OC_OK;
+}
+
+/* Emits op(in...) into a fresh value named |hint|; -1 (with *s set) on error. */
+static int grad_op(oc_grad_t *gc, oc_status_t *s, const char *hint, int op, int n_in,
+                   const int *in, const int64_t *ints, int n_ints) {
+  int v = oc_grad_temp(gc, hint);
+  if (v < 0) {
+    *s = grad_oom();
+    return -1;
+  }
+  *s = oc_grad_emit(gc, op, n_in, in, 1, &v, ints, n_ints, NULL, 0);
+  return *s ? -1 : v;
+}
+
+/* A float32 value of zeros with the dims of |t|: a scalar constant expanded
+ * at run time (no large constant in the plan). */
+static int grad_zeros(oc_grad_t *gc, oc_status_t *s, oc_tensor_t t) {
+  /* |t| is a copy: making values may move the graph's value table. */
+  int z = oc_grad_const(gc, "zero", 0, NULL, 0.0f);
+  if (z < 0) {
+    *s = grad_oom();
+    return -1;
+  }
+  if (t.rank == 0) return z;
+  return grad_op(gc, s, "zeros", OC_OP_EXPAND, 1, &z, t.dims, t.rank);
+}
+
+/* ints [attribute, data dims...] of the *Bwd kernels. */
+static int bwd_ints(int64_t attr, const oc_tensor_t *x, int64_t *ints) {
+  ints[0] = attr;
+  for (int d = 0; d < x->rank; d++) ints[1 + d] = x->dims[d];
+  return 1 + x->rank;
+}
+
+/* Tile: dx = TileBwd(dy), ints = x's dims. */
+oc_status_t oc_grad_tile(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_tile(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  OC_RETURN_IF_ERROR(grad_need_float(gc, fwd, 0, "input"));
+  const oc_tensor_t x = *grad_type(gc, fwd->in[0]);
+  oc_status_t s = OC_OK;
+  int dx = grad_op(gc, &s, "dx", OC_OP_TILE_BWD, 1, &dy[0], x.dims, x.rank);
+  if (dx < 0) return s;
+  return oc_grad_accumulate(gc, 0, dx);
+}
+
+/* Trilu: the mask is linear, so dx = Trilu(dy) with the same [upper, k]. */
+oc_status_t oc_grad_trilu(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_trilu(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  OC_RETURN_IF_ERROR(grad_need_float(gc, fwd, 0, "input"));
+  oc_status_t s = OC_OK;
+  int dx = grad_op(gc, &s, "dx", OC_OP_TRILU, 1, &dy[0], fwd->ints, fwd->n_ints);
+  if (dx < 0) return s;
+  return oc_grad_accumulate(gc, 0, dx);
+}
+
+/* GatherElements: ddata = GatherElementsBwd(indices, dy) [axis, data dims]. */
+oc_status_t oc_grad_gather_elements(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_gather_elements(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  OC_RETURN_IF_ERROR(grad_need_float(gc, fwd, 0, "data"));
+  const oc_tensor_t x = *grad_type(gc, fwd->in[0]);
+  int64_t ints[1 + OC_MAX_RANK];
+  int n = bwd_ints(fwd->ints[0], &x, ints), in[2] = {fwd->in[1], dy[0]};
+  oc_status_t s = OC_OK;
+  int dx = grad_op(gc, &s, "ddata", OC_OP_GATHER_ELEMENTS_BWD, 2, in, ints, n);
+  if (dx < 0) return s;
+  return oc_grad_accumulate(gc, 0, dx);
+}
+
+/* GatherND: ddata = GatherNDBwd(indices, dy) [batch_dims, data dims]. */
+oc_status_t oc_grad_gather_nd(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_gather_nd(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  OC_RETURN_IF_ERROR(grad_need_float(gc, fwd, 0, "data"));
+  const oc_tensor_t x = *grad_type(gc, fwd->in[0]);
+  int64_t ints[1 + OC_MAX_RANK];
+  int n = bwd_ints(fwd->ints[0], &x, ints), in[2] = {fwd->in[1], dy[0]};
+  oc_status_t s = OC_OK;
+  int dx = grad_op(gc, &s, "ddata", OC_OP_GATHER_ND_BWD, 2, in, ints, n);
+  if (dx < 0) return s;
+  return oc_grad_accumulate(gc, 0, dx);
+}
+
+/* The scatter family: |red| the reduction; |gather_op|, |gather_ints| the
+ * forward gather that reads dy at the indices (the updates' gradient);
+ * |scatter_ints| the forward scatter's ints with reduction none (to zero the
+ * scattered positions of dy). */
+static oc_status_t grad_scatter(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy, int64_t red,
+                                int gather_op, const int64_t *gather_ints, int n_gather_ints,
+                                const int64_t *scatter_ints, int n_scatter_ints) {
+  static const char *const names[] = {"none", "add", "mul", "max", "min"};
+  if (dy[0] < 0) return OC_OK;
+  if (red != 0 && red != 1)
+    return oc_grad_error(gc, OC_STATUS_UNSUPPORTED,
+                         "reduction '%s' has no gradient rule (none and add have one)",
+                         red >= 0 && red <= 4 ? names[red] : "?");
+  oc_status_t s = OC_OK;
+  if (oc_grad_wants(gc, 2)) {
+    OC_RETURN_IF_ERROR(grad_need_float(gc, fwd, 2, "updates"));
+    int in[2] = {dy[0], fwd->in[1]};
+    int du = grad_op(gc, &s, "dupdates", gather_op, 2, in, gather_ints, n_gather_ints);
+    if (du < 0) return s;
+    OC_RETURN_IF_ERROR(oc_grad_accumulate(gc, 2, du));
+  }
+  if (oc_grad_wants(gc, 0)) {
+    OC_RETURN_IF_ERROR(grad_need_float(gc, fwd, 0, "data"));
+    if (red == 1) return oc_grad_accumulate(gc, 0, dy[0]); /* add: data passes through */
+    int z = grad_zeros(gc, &s, *grad_type(gc, fwd->in[2]));
+    if (z < 0) return s;
+    int in[3] = {dy[0], fwd->in[1], z};
+    int dd = grad_op(gc, &s, "ddata", fwd->op, 3, in, scatter_ints, n_scatter_ints);
+    if (dd < 0) return s;
+    OC_RETURN_IF_ERROR(oc_grad_accumulate(gc, 0, dd));
+  }
+  return OC_OK;
+}
+
+/* ScatterElements [axis, reduction]: dupdates = GatherElements(dy) [axis];
+ * ddata = ScatterElements(dy, indices, zeros) [axis, none] (or dy for add). */
+oc_status_t oc_grad_scatter_elements(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_scatter_elements(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  int64_t scatter_ints[2] = {fwd->ints[0], 0};
+  return grad_scatter(gc, fwd, dy, fwd->ints[1], OC_OP_GATHER_ELEMENTS, fwd->ints, 1, scatter_ints,
+                      2);
+}
+
+/* ScatterND [reduction]: dupdates = GatherND(dy) [batch_dims 0];
+ * ddata = ScatterND(dy, indices, zeros) [none] (or dy for add). */
+oc_status_t oc_grad_scatter_nd(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_scatter_nd(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  int64_t zero = 0;
+  return grad_scatter(gc, fwd, dy, fwd->ints[0], OC_OP_GATHER_ND, &zero, 1, &zero, 1);
 }

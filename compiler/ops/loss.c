@@ -15,6 +15,7 @@
  */
 #include <string.h>
 
+#include "autodiff.h"
 #include "lower.h"
 
 /* Reads reduction and ignore_index into the NLL_LOSS ints. */
@@ -89,4 +90,27 @@ oc_status_t oc_lower_softmax_cross_entropy_loss(oc_lower_t *lw) {
   int in[3] = {log_prob, oc_lower_in(lw, 1), w};
   int out[1] = {oc_lower_out(lw, 0)};
   return oc_lower_emit(lw, OC_OP_NLL_LOSS, w >= 0 ? 3 : 2, in, 1, out, ints, 3, NULL, 0);
+}
+
+/* --- gradients ---------------------------------------------------------------- */
+
+/* NLL_LOSS: dx = NegativeLogLikelihoodLossBwd(dy, target[, weight]), ints the
+ * forward's plus C: zero except -w[t] * dy at the target class (divided by
+ * the total non-ignored weight for mean), zero for ignored labels. The target
+ * is an index and the class weights get no gradient (PyTorch's cross_entropy
+ * does not differentiate them by default), so only x is differentiated.
+ * Masked logits (-inf) before LogSoftmax keep exactly 0 gradient as long as
+ * the target is never a masked entry: this rule writes only target entries. */
+oc_status_t oc_grad_nll_loss(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_nll_loss(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK; /* target, weight: no gradient */
+  const oc_tensor_t *x = &oc_grad_graph(gc)->values[fwd->in[0]].type;
+  int64_t ints[4] = {fwd->ints[0], fwd->ints[1], fwd->ints[2], x->dims[1]};
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  int has_w = fwd->n_in > 2 && fwd->in[2] >= 0;
+  int in[3] = {dy[0], fwd->in[1], has_w ? fwd->in[2] : -1};
+  OC_RETURN_IF_ERROR(
+      oc_grad_emit(gc, OC_OP_NLL_LOSS_BWD, has_w ? 3 : 2, in, 1, &dx, ints, 4, NULL, 0));
+  return oc_grad_accumulate(gc, 0, dx);
 }

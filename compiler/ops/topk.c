@@ -10,9 +10,14 @@
  * `sorted=0` leaves the order unspecified in ONNX; onnxc returns it sorted.
  * They compute float32, int64 and int32 (Hardmax float32); float64 is
  * storage-only in onnxc and refused here.
+ * Gradient rules (at the end of the file): TopK (values) and CumSum.
+ * ArgMax, ArgMin and Hardmax have none: their outputs are integer or
+ * piecewise constant, so a loss flowing through them fails with "no
+ * gradient rule".
  */
 #include <string.h>
 
+#include "autodiff.h"
 #include "lower.h"
 
 static oc_status_t need_x(const oc_lower_t *lw, const char *name, int float_only,
@@ -164,4 +169,62 @@ oc_status_t oc_lower_cumsum(oc_lower_t *lw) {
   OC_RETURN_IF_ERROR(attr_flag(lw, "reverse", 0, &ints[2]));
   int in[1] = {oc_lower_in(lw, 0)}, out[1] = {oc_lower_out(lw, 0)};
   return oc_lower_emit(lw, OC_OP_CUMSUM, 1, in, 1, out, ints, 3, NULL, 0);
+}
+
+/* --- gradient rules ---------------------------------------------------------------- */
+
+static oc_status_t grad_oom(void) {
+  return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory in autodiff");
+}
+
+/* TopK [axis, k, largest]: dx = zeros with dvalues at the positions the
+ * indices output names (GatherElementsBwd [axis, x dims...]; TopK's values
+ * are GatherElements(x, indices) along the axis, and the indices of one row
+ * are distinct). The indices output has no gradient. When the forward did
+ * not keep its indices, the backward recomputes them with a second TopK.
+ * Ties follow the forward's choice (the lower position first), as PyTorch's
+ * topk backward follows its own indices. */
+oc_status_t oc_grad_topk(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_topk(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  const oc_tensor_t x = oc_grad_graph(gc)->values[fwd->in[0]].type;
+  if (x.dtype != OC_DTYPE_FLOAT32)
+    return oc_grad_error(gc, OC_STATUS_UNSUPPORTED, "input 'X' has dtype %s; gradients flow "
+                         "through float32 only", oc_dtype_name(x.dtype));
+  int idx = fwd->n_out > 1 ? fwd->out[1] : -1;
+  if (idx < 0) {
+    int out[2] = {oc_grad_temp(gc, "values"), oc_grad_temp(gc, "indices")};
+    if (out[0] < 0 || out[1] < 0) return grad_oom();
+    OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_TOPK, 1, fwd->in, 2, out, fwd->ints, fwd->n_ints,
+                                    NULL, 0));
+    idx = out[1];
+  }
+  int axis;
+  OC_RETURN_IF_ERROR(oc_norm_axis(fwd->ints[0], x.rank, &axis));
+  int64_t ints[1 + OC_MAX_RANK];
+  ints[0] = axis;
+  for (int d = 0; d < x.rank; d++) ints[1 + d] = x.dims[d];
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return grad_oom();
+  int in[2] = {idx, dy[0]};
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_GATHER_ELEMENTS_BWD, 2, in, 1, &dx, ints, 1 + x.rank,
+                                  NULL, 0));
+  return oc_grad_accumulate(gc, 0, dx);
+}
+
+/* CumSum [axis, exclusive, reverse]: y_j sums x_i over i before (or after,
+ * reversed) j, so dx_i sums dy_j over j after (before) i: dx = CumSum(dy)
+ * with reverse flipped and exclusive kept. */
+oc_status_t oc_grad_cumsum(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_cumsum(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  const oc_tensor_t *x = &oc_grad_graph(gc)->values[fwd->in[0]].type;
+  if (x->dtype != OC_DTYPE_FLOAT32)
+    return oc_grad_error(gc, OC_STATUS_UNSUPPORTED, "input 'x' has dtype %s; gradients flow "
+                         "through float32 only", oc_dtype_name(x->dtype));
+  int64_t ints[3] = {fwd->ints[0], fwd->ints[1], !fwd->ints[2]};
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return grad_oom();
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_CUMSUM, 1, &dy[0], 1, &dx, ints, 3, NULL, 0));
+  return oc_grad_accumulate(gc, 0, dx);
 }

@@ -296,12 +296,12 @@ static oc_status_t conv_bwd_geom(const oc_op_call_t *c, oc_tensor_t *xt, oc_tens
   for (int i = 0; i < n && ok; i++) ok = dy->dims[2 + i] == g->out[3 - n + i];
   if (!ok) {
     oc_tensor_t yt = *dy;
+    yt.rank = xt->rank;
     yt.dims[0] = g->N;
     yt.dims[1] = g->M;
     for (int i = 0; i < n; i++) yt.dims[2 + i] = g->out[3 - n + i];
-    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                          "input dY is %s; the forward Conv gives %s", oc_type_str(dy, b1, sizeof b1),
-                          oc_type_str(&yt, b2, sizeof b2));
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input dY is %s; the forward Conv gives %s",
+                          oc_type_str(dy, b1, sizeof b1), oc_type_str(&yt, b2, sizeof b2));
   }
   return OC_OK;
 }

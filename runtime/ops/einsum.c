@@ -86,3 +86,99 @@ const oc_op_def_t oc_op_einsum_diagonal = {.name = "EinsumDiagonal",
                                            .min_inputs = 1, .max_inputs = 1,
                                            .min_outputs = 1, .max_outputs = 1,
                                            .infer = diag_infer, .run = diag_run};
+
+/*
+ * EinsumDiagonalBwd: the gradient of EinsumDiagonal. Every element of y is
+ * read from one element of x (distinct y elements from distinct x elements),
+ * so dx is zeros with dy written back onto those positions.
+ *   inputs:  dy (any dtype; float32 in practice), rank m
+ *   outputs: dx, same dtype, rank r
+ *   ints:    [r, map_0, ..., map_{r-1}]: the forward's map with x's rank in
+ *            front, so dx[j_{map_0}, ..., j_{map_{r-1}}] = dy[j_0, ..., j_{m-1}]
+ *            and dx's dim k is dy's dim map_k. r in [0, OC_MAX_RANK]; every
+ *            map_k in [0, m); every axis of dy is used by at least one map_k.
+ *   floats:  none
+ * Example: the gradient of "ii->i" on x (n, n) is ints [2, 0, 0] on dy (n).
+ */
+static oc_status_t diag_bwd_parse(const oc_op_call_t *c, oc_tensor_t *dx) {
+  const oc_tensor_t *dy = c->in[0];
+  if (c->n_floats != 0 || c->n_ints < 1)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "EinsumDiagonalBwd needs ints [r, map_0, ..., map_{r-1}] and no floats");
+  int64_t r = c->ints[0];
+  if (r < 0 || r > OC_MAX_RANK || c->n_ints != 1 + r)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "EinsumDiagonalBwd: rank %lld must be in [0, %d] with %lld map entries "
+                          "after it; got %d ints",
+                          (long long)r, OC_MAX_RANK, (long long)r, c->n_ints);
+  if (dy->rank > r)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "EinsumDiagonalBwd: dy has rank %d, more than the input rank %lld",
+                          dy->rank, (long long)r);
+  int used[OC_MAX_RANK] = {0};
+  dx->dtype = dy->dtype;
+  dx->rank = (int)r;
+  for (int k = 0; k < (int)r; k++) {
+    int64_t j = c->ints[1 + k];
+    if (j < 0 || j >= dy->rank)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "EinsumDiagonalBwd: map entry %d is %lld; must be in [0, %d)", k,
+                            (long long)j, dy->rank);
+    used[j] = 1;
+    dx->dims[k] = dy->dims[j];
+  }
+  for (int j = 0; j < dy->rank; j++)
+    if (!used[j])
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "EinsumDiagonalBwd: axis %d of dy is not mapped", j);
+  return oc_check_type(dx, "EinsumDiagonalBwd dx");
+}
+
+static oc_status_t diag_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  oc_tensor_t dx;
+  OC_RETURN_IF_ERROR(diag_bwd_parse(c, &dx));
+  oc_tensor_set_type(c->out[0], dx.dtype, dx.rank, dx.dims);
+  *ws = 0;
+  return OC_OK;
+}
+
+/* dy is (e_0, ..., e_{m-1}); dx is (d_0, ..., d_{r-1}), d_k = e_{map_k}.
+ * Output axis j of the forward steps through x by the sum of the strides of
+ * the x axes it indexes; scatter dy along those strides into zeroed dx. */
+static oc_status_t diag_bwd_run(const oc_op_call_t *c) {
+  const oc_tensor_t *dy = c->in[0];
+  oc_tensor_t *dx = c->out[0];
+  size_t es = oc_dtype_size(dx->dtype);
+  int64_t nx = oc_tensor_numel(dx), ny = oc_tensor_numel(dy);
+  if (nx > 0) memset(dx->data, 0, (size_t)nx * es);
+  if (ny == 0) return OC_OK;
+  int64_t xstride[OC_MAX_RANK], strides[OC_MAX_RANK] = {0}, s = 1;
+  for (int k = dx->rank - 1; k >= 0; k--) {
+    xstride[k] = s;
+    s *= dx->dims[k];
+  }
+  for (int k = 0; k < dx->rank; k++) strides[c->ints[1 + k]] += xstride[k];
+  /* Odometer over dy's outer axes; the innermost axis is a strided row. */
+  int m = dy->rank;
+  int64_t inner = m > 0 ? dy->dims[m - 1] : 1, inner_stride = m > 0 ? strides[m - 1] : 0;
+  int64_t idx[OC_MAX_RANK] = {0}, off = 0;
+  const char *src = dy->data;
+  char *dst = dx->data;
+  for (int64_t row = 0; row < ny / inner; row++) {
+    for (int64_t i = 0; i < inner; i++)
+      memcpy(dst + (off + i * inner_stride) * (int64_t)es, src + (row * inner + i) * (int64_t)es,
+             es);
+    for (int a = m - 2; a >= 0; a--) {
+      off += strides[a];
+      if (++idx[a] < dy->dims[a]) break;
+      off -= strides[a] * dy->dims[a];
+      idx[a] = 0;
+    }
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_einsum_diagonal_bwd = {.name = "EinsumDiagonalBwd",
+                                               .min_inputs = 1, .max_inputs = 1,
+                                               .min_outputs = 1, .max_outputs = 1,
+                                               .infer = diag_bwd_infer, .run = diag_bwd_run};

@@ -976,3 +976,434 @@ static oc_status_t cast_run(const oc_op_call_t *c) {
 }
 
 const oc_op_def_t oc_op_cast = {"Cast", 1, 1, 1, 1, cast_infer, cast_run};
+
+/* --- backward kernels ---------------------------------------------------------
+ *
+ * The gradients of the ops above (rules in compiler/ops/elementwise.c). Both
+ * kernels write their output (never accumulate); numerics follow PyTorch's
+ * backward formulas (noted per case).
+ *
+ * UnaryBwd: the gradient of a shape-preserving float32 op with respect to its
+ *   input.
+ *   inputs:  dY, X, Y (float32, one shape; X or Y may be absent when the
+ *            function does not read it, see unary_bwd_needs)
+ *   outputs: dX (dY's type)
+ *   ints:    [op, fn]: op the forward runtime op (OC_OP_RELU, EXP, SQRT, ERF,
+ *            NEG, CLIP or UNARY), fn its Unary function code (0 otherwise;
+ *            Sign Floor Ceil Round give zeros; IsNaN IsInf Not are refused)
+ *   floats:  the forward op's: Unary [alpha, beta], Clip [min, max], else none
+ *
+ * BroadcastBwd: the gradient of a broadcasting elementwise op with respect to
+ *   one of its inputs, summed over the axes that input was broadcast along.
+ *   inputs:  dY (float32, the forward output's shape), Y (the forward output),
+ *            then the forward op's inputs x0 .. x(n-1) in order; Y and any x
+ *            the gradient does not read may be absent (see bcast_bwd_needs)
+ *   outputs: dX (float32, dims (d_0, ..., d_{rank-1}))
+ *   ints:    [op, which, fn, rank, d_0, ..., d_{rank-1}]: op the forward
+ *            runtime op (ADD SUB MUL DIV POW PRELU MOD WHERE VARIADIC), which
+ *            the forward input differentiated, fn the op's code (Mod: fmod,
+ *            which must be 1; Variadic: its function; 0 otherwise), then the
+ *            dims of input |which|; they broadcast (numpy, one way) to dY
+ *   floats:  none
+ *   Sums over broadcast axes accumulate in double (workspace).
+ */
+
+/* Which of X (bit 0) and Y (bit 1) UnaryBwd reads; -1: no gradient. */
+static int unary_bwd_needs(int64_t op, int64_t fn) {
+  switch (op) {
+    case OC_OP_RELU: case OC_OP_EXP: case OC_OP_SQRT: return 2;
+    case OC_OP_ERF: case OC_OP_CLIP: return 1;
+    case OC_OP_NEG: return 0;
+    case OC_OP_UNARY:
+      switch (fn) {
+        case UN_RECIPROCAL: case UN_SIGMOID: case UN_TANH: return 2;
+        case UN_SIGN: case UN_FLOOR: case UN_CEIL: case UN_ROUND: return 0;
+        case UN_ISNAN: case UN_ISINF: case UN_NOT: return -1;
+        default: return fn >= 0 && fn < UN_COUNT ? 1 : -1;
+      }
+  }
+  return -1;
+}
+
+static oc_status_t unary_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  const oc_tensor_t *dy = c->in[0];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "dY"));
+  if (c->n_ints != 2)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs ints [op, fn]");
+  int64_t op = c->ints[0], fn = c->ints[1];
+  if (op != OC_OP_UNARY && fn != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "fn is %lld; only Unary takes one",
+                          (long long)fn);
+  int needs = unary_bwd_needs(op, fn);
+  if (needs < 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "no gradient for op %lld function %lld",
+                          (long long)op, (long long)fn);
+  int n_floats = op == OC_OP_UNARY || op == OC_OP_CLIP ? 2 : 0;
+  if (c->n_floats != n_floats)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "takes %d floats, got %d", n_floats,
+                          c->n_floats);
+  for (int k = 1; k <= 2; k++) {
+    const oc_tensor_t *t = k < c->n_in ? c->in[k] : NULL;
+    const char *what = k == 1 ? "X" : "Y";
+    if (!t) {
+      if (needs & k) return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input %s is required", what);
+      continue;
+    }
+    OC_RETURN_IF_ERROR(oc_expect_dtype(t, OC_DTYPE_FLOAT32, what));
+    int same = t->rank == dy->rank;
+    for (int d = 0; same && d < t->rank; d++) same = t->dims[d] == dy->dims[d];
+    if (!same) {
+      char b1[160], b2[160];
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s is %s; dY is %s", what,
+                            oc_type_str(t, b1, sizeof b1), oc_type_str(dy, b2, sizeof b2));
+    }
+  }
+  oc_tensor_set_type(c->out[0], dy->dtype, dy->rank, dy->dims);
+  return OC_OK;
+}
+
+/* x^e as PyTorch's pow with a scalar exponent computes it (special cases for
+ * the common exponents, powf otherwise). */
+static inline float f_pow_like_torch(float x, float e) {
+  if (e == 1.0f) return x;
+  if (e == 2.0f) return x * x;
+  if (e == 3.0f) return x * x * x;
+  if (e == 0.5f) return sqrtf(x);
+  if (e == -0.5f) return 1.0f / sqrtf(x);
+  if (e == -1.0f) return 1.0f / x;
+  if (e == -2.0f) return 1.0f / (x * x);
+  return powf(x, e);
+}
+
+static inline float f_hard_sigmoid_bwd(float g, float x, float alpha, float beta) {
+  double v = (double)alpha * x + beta;
+  return v > 0.0 && v < 1.0 ? g * alpha : 0.0f;
+}
+static inline float f_softplus_bwd(float g, float x) {
+  float z = expf(x);
+  return g * z / (z + 1.0f);
+}
+
+/* dY, X, Y are (n); dX is (n). g = dY[i], x = X[i], y = Y[i]. */
+#define UNARY_BWD_MAP(EXPR)                 \
+  do {                                      \
+    for (int64_t i = 0; i < n; i++) {       \
+      float g = pg[i];                      \
+      float x = px ? px[i] : 0.0f;          \
+      float y = py ? py[i] : 0.0f;          \
+      (void)g; (void)x; (void)y;            \
+      pd[i] = (EXPR);                       \
+    }                                       \
+  } while (0)
+
+static oc_status_t unary_bwd_run(const oc_op_call_t *c) {
+  const float *pg = c->in[0]->data;
+  const float *px = c->n_in > 1 && c->in[1] ? c->in[1]->data : NULL;
+  const float *py = c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL;
+  float *pd = c->out[0]->data;
+  int64_t n = oc_tensor_numel(c->in[0]);
+  int64_t op = c->ints[0], fn = c->ints[1];
+  float alpha = c->n_floats == 2 ? c->floats[0] : 0.0f;
+  float beta = c->n_floats == 2 ? c->floats[1] : 0.0f;
+  switch (op) {
+    /* threshold_backward(grad, result, 0): NaN results pass the gradient. */
+    case OC_OP_RELU: UNARY_BWD_MAP(y <= 0.0f ? 0.0f : g); return OC_OK;
+    case OC_OP_EXP: UNARY_BWD_MAP(g * y); return OC_OK;
+    case OC_OP_SQRT: UNARY_BWD_MAP(g / (2.0f * y)); return OC_OK; /* +-inf at 0 */
+    case OC_OP_ERF: {
+      const float k = (float)(2.0 / 1.7724538509055160273); /* 2 / sqrt(pi) */
+      UNARY_BWD_MAP(k * expf(-(x * x)) * g);
+      return OC_OK;
+    }
+    case OC_OP_NEG: UNARY_BWD_MAP(-g); return OC_OK;
+    case OC_OP_CLIP: {
+      /* clamp_backward: the gradient passes on [min, max], bounds included.
+       * An infinite bound is an absent one (the compiler fills +-inf), as
+       * in PyTorch, where NaN inputs then pass the gradient too. */
+      int has_lo = alpha != -INFINITY, has_hi = beta != INFINITY;
+      UNARY_BWD_MAP(((!has_lo || x >= alpha) && (!has_hi || x <= beta)) ? g : 0.0f);
+      return OC_OK;
+    }
+    default: break;
+  }
+  switch (fn) {
+    /* grad * sgn(x); sgn(0) = sgn(NaN) = 0 */
+    case UN_ABS: UNARY_BWD_MAP(g * (float)((0.0f < x) - (x < 0.0f))); break;
+    case UN_RECIPROCAL: UNARY_BWD_MAP(-g * (y * y)); break;
+    case UN_LOG: UNARY_BWD_MAP(g / x); break;
+    case UN_SIGMOID: UNARY_BWD_MAP(g * (1.0f - y) * y); break;
+    case UN_TANH: UNARY_BWD_MAP(g * (1.0f - y * y)); break;
+    case UN_LEAKY_RELU: UNARY_BWD_MAP(x > 0.0f ? g : g * alpha); break;
+    /* elu_backward(is_result = false): scale = 1, input_scale = 1 for Elu;
+     * scale = gamma for Selu; input_scale = 1 / alpha for Celu. NaN takes
+     * the negative branch (PyTorch's vectorized select). */
+    case UN_ELU: UNARY_BWD_MAP(x > 0.0f ? g : g * alpha * expf(x)); break;
+    case UN_SELU: {
+      float negcoef = alpha * beta;
+      UNARY_BWD_MAP(x > 0.0f ? g * beta : g * negcoef * expf(x));
+      break;
+    }
+    case UN_CELU: {
+      float inv = (float)(1.0 / (double)alpha);
+      UNARY_BWD_MAP(x > 0.0f ? g : g * inv * alpha * expf(x * inv));
+      break;
+    }
+    case UN_HARD_SIGMOID: {
+      /* hardsigmoid_backward: alpha strictly inside the linear region
+       * (tested in double: x = +-3 with alpha = 1/6 stay outside). */
+      UNARY_BWD_MAP(f_hard_sigmoid_bwd(g, x, alpha, beta));
+      break;
+    }
+    case UN_HARD_SWISH:
+      UNARY_BWD_MAP(x < -3.0f ? 0.0f : x <= 3.0f ? g * (x / 3.0f + 0.5f) : g);
+      break;
+    case UN_SOFTPLUS: {
+      /* softplus_backward with beta 1, threshold 20: z / (z + 1), z = e^x,
+       * which is sigmoid(x) (1 in float32 past 20, where the forward's
+       * log1p term is below rounding too). */
+      UNARY_BWD_MAP(x > 20.0f ? g : f_softplus_bwd(g, x));
+      break;
+    }
+    case UN_SOFTSIGN: UNARY_BWD_MAP(g / ((1.0f + fabsf(x)) * (1.0f + fabsf(x)))); break;
+    default: /* Sign Floor Ceil Round: zero almost everywhere */
+      UNARY_BWD_MAP(0.0f);
+      break;
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_unary_bwd = {"UnaryBwd", 1, 3, 1, 1, unary_bwd_infer, unary_bwd_run};
+
+/* Whether |t| broadcasts (numpy, one way) to |y|'s shape. */
+static int bcasts_to(const oc_tensor_t *t, const oc_tensor_t *y) {
+  if (t->rank > y->rank) return 0;
+  for (int i = 0; i < t->rank; i++) {
+    int64_t dt = t->dims[i], dy = y->dims[i + y->rank - t->rank];
+    if (dt != dy && dt != 1) return 0;
+  }
+  return 1;
+}
+
+/* What BroadcastBwd reads for (op, which, fn) with |nx| forward inputs: bit k
+ * of *xs for forward input k, *y for the forward output. Returns 0 when the
+ * combination has no gradient. */
+static int bcast_bwd_needs(int64_t op, int64_t which, int64_t fn, int nx, uint64_t *xs, int *y) {
+  *xs = 0;
+  *y = 0;
+  int binary = nx == 2 && (which == 0 || which == 1) && fn == 0;
+  switch (op) {
+    case OC_OP_ADD: case OC_OP_SUB: return binary;
+    case OC_OP_MUL: *xs = which ? 1 : 2; return binary;
+    case OC_OP_DIV: *xs = 2; *y = which == 1; return binary;
+    case OC_OP_POW: *xs = 3; *y = which == 1; return binary;
+    case OC_OP_PRELU: *xs = which ? 1 : 3; return binary;
+    case OC_OP_MOD:
+      *xs = which ? 3 : 0;
+      return nx == 2 && (which == 0 || which == 1) && fn == 1;
+    case OC_OP_WHERE: *xs = 1; return nx == 3 && (which == 1 || which == 2) && fn == 0;
+    case OC_OP_VARIADIC:
+      if (fn == VAR_MAX || fn == VAR_MIN) {
+        *xs = nx >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << nx) - 1;
+        *y = 1;
+      }
+      return nx >= 1 && which >= 0 && which < nx && fn >= 0 && fn < VAR_COUNT;
+  }
+  return 0;
+}
+
+static oc_status_t bcast_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  const oc_tensor_t *dy = c->in[0];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "dY"));
+  if (c->n_in < 3)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs inputs dY, Y, x0, ...");
+  if (c->n_floats != 0) return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "takes no floats");
+  if (c->n_ints < 4 || c->ints[3] < 0 || c->ints[3] > OC_MAX_RANK || c->n_ints != 4 + c->ints[3])
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "needs ints [op, which, fn, rank, dims...] with rank <= %d",
+                          OC_MAX_RANK);
+  int64_t op = c->ints[0], which = c->ints[1], fn = c->ints[2];
+  int nx = c->n_in - 2;
+  uint64_t need_x;
+  int need_y;
+  if (!bcast_bwd_needs(op, which, fn, nx, &need_x, &need_y))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "no gradient for op %lld input %lld (fn %lld, %d inputs)",
+                          (long long)op, (long long)which, (long long)fn, nx);
+  oc_tensor_t t = {.dtype = OC_DTYPE_FLOAT32, .rank = (int)c->ints[3]};
+  for (int d = 0; d < t.rank; d++) {
+    t.dims[d] = c->ints[4 + d];
+    if (t.dims[d] < 0 || t.dims[d] > OC_MAX_DIM)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "dim %d is out of range", d);
+  }
+  OC_RETURN_IF_ERROR(oc_check_type(&t, "output"));
+  char b1[160], b2[160];
+  if (!bcasts_to(&t, dy))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s does not broadcast to dY %s",
+                          oc_type_str(&t, b1, sizeof b1), oc_type_str(dy, b2, sizeof b2));
+  const oc_tensor_t *y = c->in[1];
+  if (y) {
+    OC_RETURN_IF_ERROR(oc_expect_dtype(y, OC_DTYPE_FLOAT32, "Y"));
+    int same = y->rank == dy->rank;
+    for (int d = 0; same && d < y->rank; d++) same = y->dims[d] == dy->dims[d];
+    if (!same)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "Y is %s; dY is %s",
+                            oc_type_str(y, b1, sizeof b1), oc_type_str(dy, b2, sizeof b2));
+  } else if (need_y) {
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input Y is required");
+  }
+  for (int k = 0; k < nx; k++) {
+    const oc_tensor_t *x = c->in[2 + k];
+    if (!x) {
+      if ((need_x >> k) & 1)
+        return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "forward input %d is required", k);
+      continue;
+    }
+    int dtype_ok;
+    if (op == OC_OP_WHERE && k == 0) {
+      dtype_ok = x->dtype == OC_DTYPE_BOOL;
+    } else if (op == OC_OP_POW && k == 1 && which == 0) {
+      dtype_ok = x->dtype == OC_DTYPE_FLOAT32 || is_int_dtype(x->dtype);
+    } else {
+      dtype_ok = x->dtype == OC_DTYPE_FLOAT32;
+    }
+    if (!dtype_ok)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "forward input %d has dtype %s", k,
+                            oc_dtype_name(x->dtype));
+    if (!bcasts_to(x, dy))
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "forward input %d %s does not broadcast "
+                            "to dY %s", k, oc_type_str(x, b1, sizeof b1),
+                            oc_type_str(dy, b2, sizeof b2));
+    if (k == which) {
+      int same = x->rank == t.rank;
+      for (int d = 0; same && d < t.rank; d++) same = x->dims[d] == t.dims[d];
+      if (!same)
+        return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "forward input %d is %s; ints give %s",
+                              k, oc_type_str(x, b1, sizeof b1), oc_type_str(&t, b2, sizeof b2));
+    }
+  }
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, t.rank, t.dims);
+  /* A double accumulator when summing over broadcast axes; tie counts for
+   * Max/Min of several inputs. */
+  int64_t n_t = oc_tensor_numel(&t), n_dy = oc_tensor_numel(dy);
+  size_t bytes = n_t != n_dy ? (size_t)n_t * sizeof(double) : 0;
+  if (op == OC_OP_VARIADIC && need_y && nx > 1) bytes += (size_t)n_dy;
+  *ws = bytes;
+  return OC_OK;
+}
+
+/* Walks dY (and Y) with forward inputs A and B and the target T broadcast,
+ * storing the value V of every element: into dX when no axis is summed
+ * (T's offset is then the element's), else added to the double accumulator. */
+#define BCAST_BWD(A, B, V)                                                  \
+  do {                                                                      \
+    if (acc)                                                                \
+      BCAST_LOOP(dyt, (A), (B), &tt, acc[ic] += (double)(V));               \
+    else                                                                    \
+      BCAST_LOOP(dyt, (A), (B), &tt, pd[ic] = (V));                         \
+  } while (0)
+
+/* dY, Y are (s_0, ..., s_{r-1}); the forward inputs broadcast to it; dX is
+ * (d_0, ...). */
+static oc_status_t bcast_bwd_run(const oc_op_call_t *c) {
+  const oc_tensor_t *dyt = c->in[0];
+  int64_t op = c->ints[0], which = c->ints[1], fn = c->ints[2];
+  int nx = c->n_in - 2;
+  oc_tensor_t tt = *c->out[0];
+  float *pd = tt.data;
+  int64_t n_t = oc_tensor_numel(&tt), n_dy = oc_tensor_numel(dyt);
+  double *acc = n_t != n_dy ? c->workspace : NULL;
+  if (acc)
+    for (int64_t k = 0; k < n_t; k++) acc[k] = 0.0;
+  const float *g = dyt->data;
+  const float *py = c->in[1] ? c->in[1]->data : NULL;
+  /* Absent inputs walk as dY (their offsets are never read). */
+  const oc_tensor_t *x0 = c->in[2] ? c->in[2] : dyt;
+  const oc_tensor_t *x1 = nx > 1 && c->in[3] ? c->in[3] : dyt;
+  const float *pa = x0->data, *pb = x1->data;
+  switch (op) {
+    case OC_OP_ADD: BCAST_BWD(dyt, dyt, g[i]); break;
+    case OC_OP_SUB: BCAST_BWD(dyt, dyt, which ? -g[i] : g[i]); break;
+    /* grad * other */
+    case OC_OP_MUL: BCAST_BWD(x0, x1, g[i] * (which ? pa[ia] : pb[ib])); break;
+    case OC_OP_DIV:
+      /* grad / other; -grad * ((self / other) / other), self / other = Y */
+      if (which == 0) BCAST_BWD(x0, x1, g[i] / pb[ib]);
+      else BCAST_BWD(x0, x1, -g[i] * (py[i] / pb[ib]));
+      break;
+    case OC_OP_POW:
+      if (which == 0) {
+        /* pow_backward_self: 0 where the exponent is 0, else
+         * grad * (b * a^(b - 1)) */
+        if (x1->dtype == OC_DTYPE_FLOAT32) {
+          BCAST_BWD(x0, x1, pb[ib] == 0.0f ? 0.0f
+                                           : g[i] * (pb[ib] * f_pow_like_torch(pa[ia], pb[ib] - 1.0f)));
+        } else if (x1->dtype == OC_DTYPE_INT64) {
+          const int64_t *pe = x1->data;
+          BCAST_BWD(x0, x1, pe[ib] == 0 ? 0.0f
+                                        : g[i] * ((float)pe[ib] *
+                                                  f_pow_like_torch(pa[ia], (float)pe[ib] - 1.0f)));
+        } else {
+          const int32_t *pe = x1->data;
+          BCAST_BWD(x0, x1, pe[ib] == 0 ? 0.0f
+                                        : g[i] * ((float)pe[ib] *
+                                                  f_pow_like_torch(pa[ia], (float)pe[ib] - 1.0f)));
+        }
+      } else {
+        /* pow_backward_exponent: grad * (a == 0 && b >= 0 ? 0 : y * log(a)) */
+        BCAST_BWD(x0, x1, g[i] * (pa[ia] == 0.0f && pb[ib] >= 0.0f ? 0.0f : py[i] * logf(pa[ia])));
+      }
+      break;
+    case OC_OP_PRELU:
+      /* x > 0 ? grad : weight * grad; weight: x > 0 ? 0 : x * grad */
+      if (which == 0) BCAST_BWD(x0, x1, pa[ia] > 0.0f ? g[i] : pb[ib] * g[i]);
+      else BCAST_BWD(x0, x1, pa[ia] > 0.0f ? 0.0f : pa[ia] * g[i]);
+      break;
+    case OC_OP_MOD:
+      /* fmod: grad; -grad * trunc(self / other) */
+      if (which == 0) BCAST_BWD(dyt, dyt, g[i]);
+      else BCAST_BWD(x0, x1, -g[i] * truncf(pa[ia] / pb[ib]));
+      break;
+    case OC_OP_WHERE: {
+      /* where(cond, grad, 0) / where(cond, 0, grad): exact zeros */
+      const uint8_t *pc = x0->data;
+      if (which == 1) BCAST_BWD(x0, x0, pc[ia] ? g[i] : 0.0f);
+      else BCAST_BWD(x0, x0, pc[ia] ? 0.0f : g[i]);
+      break;
+    }
+    case OC_OP_VARIADIC: {
+      const oc_tensor_t *xw = c->in[2 + which] ? c->in[2 + which] : dyt;
+      const float *pw = xw->data;
+      if (fn == VAR_SUM || nx == 1) {
+        BCAST_BWD(dyt, dyt, g[i]);
+      } else if (fn == VAR_MEAN) {
+        float n = (float)nx;
+        BCAST_BWD(dyt, dyt, g[i] / n);
+      } else {
+        /* The inputs equal to the extremum share the gradient evenly; an
+         * input strictly below the max (above the min) gets 0; an input that
+         * compares with none (NaN) gets it whole. With two inputs this is
+         * PyTorch's maximum/minimum backward (ties give grad / 2 each). */
+        uint8_t *cnt = (uint8_t *)c->workspace + (acc ? (size_t)n_t * sizeof(double) : 0);
+        memset(cnt, 0, (size_t)n_dy);
+        for (int k = 0; k < nx; k++) {
+          const oc_tensor_t *xk = c->in[2 + k];
+          const float *pk = xk->data;
+          BCAST_LOOP(dyt, xk, xk, xk, cnt[i] += pk[ia] == py[i]);
+        }
+        if (fn == VAR_MAX)
+          BCAST_BWD(xw, xw, pw[ia] < py[i] ? 0.0f : pw[ia] == py[i] ? g[i] / (float)cnt[i] : g[i]);
+        else
+          BCAST_BWD(xw, xw, pw[ia] > py[i] ? 0.0f : pw[ia] == py[i] ? g[i] / (float)cnt[i] : g[i]);
+      }
+      break;
+    }
+    default: break;
+  }
+  if (acc)
+    ;
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_broadcast_bwd = {"BroadcastBwd", 1, OC_MAX_OP_INPUTS, 1, 1, bcast_bwd_infer,
+                                         bcast_bwd_run};

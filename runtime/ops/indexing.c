@@ -664,3 +664,226 @@ static oc_status_t scatter_nd_run(const oc_op_call_t *c) {
 }
 
 const oc_op_def_t oc_op_scatter_nd = {"ScatterND", 3, 3, 1, 1, scatter_nd_infer, scatter_nd_run};
+
+/* --- backward kernels -----------------------------------------------------
+ *
+ * The gradients of Tile, GatherElements and GatherND with respect to their
+ * data (compiler/ops/indexing.c emits them; TopK's gradient also uses
+ * GatherElementsBwd). Each writes its whole output; sums are float32, in the
+ * row-major order of dy.
+ *
+ * TileBwd: dx = the sum of dy over the tiles.
+ *   inputs:  dy float32 (the forward's y: dims x.dims[i] * repeats[i])
+ *   outputs: dx float32 with x's dims
+ *   ints:    [x dims...]: one per axis of dy, each in [0, 2^40]; dy.dims[i]
+ *            is a multiple of it (0 when it is 0)
+ * GatherElementsBwd: ddata = zeros, then ddata[p with p[axis] = indices[p]]
+ *                    += dy[p] for every p of indices (repeated indices
+ *                    accumulate).
+ *   inputs:  indices (int64 or int32, the forward's), dy float32 (dims of
+ *            indices)
+ *   outputs: ddata float32 with data's dims
+ *   ints:    [axis, data dims...]: data rank = n_ints - 1 >= 1; axis in
+ *            [-rank, rank); indices as for GatherElements against data
+ * GatherNDBwd: ddata = zeros, then ddata[b..., indices[b..., t..., :], ...]
+ *              += dy[b..., t..., ...] (repeated tuples accumulate).
+ *   inputs:  indices (int64 or int32, the forward's), dy float32 (the dims
+ *            of GatherND's output for data and indices)
+ *   outputs: ddata float32 with data's dims
+ *   ints:    [batch_dims, data dims...]: data rank = n_ints - 1 >= 1;
+ *            batch_dims and indices as for GatherND against data
+ * Indices follow the forward rule (negative ones count from the end; one out
+ * of range is an OC_STATUS_NUMERIC error before anything is written).
+ * floats: none. No workspace.
+ */
+
+/* Reads ints[1:] as the dims of a float32 tensor (the forward's data). */
+static oc_status_t bwd_data_type(const char *op, const oc_op_call_t *c, oc_tensor_t *x) {
+  if (c->n_floats != 0 || c->n_ints < 2 || c->n_ints - 1 > OC_MAX_RANK)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "%s needs ints [attribute, data dims...] with 1 to %d dims", op,
+                          OC_MAX_RANK);
+  *x = (oc_tensor_t){.dtype = OC_DTYPE_FLOAT32, .rank = c->n_ints - 1};
+  for (int i = 0; i < x->rank; i++) {
+    if (c->ints[1 + i] < 0 || c->ints[1 + i] > OC_MAX_DIM)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s data dim %d is %lld", op, i,
+                            (long long)c->ints[1 + i]);
+    x->dims[i] = c->ints[1 + i];
+  }
+  return oc_check_type(x, op);
+}
+
+/* Requires dy to be float32 with the dims of |want|. */
+static oc_status_t bwd_expect_dy(const char *op, const oc_tensor_t *dy, const oc_tensor_t *want) {
+  char b1[160], b2[160];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "dy"));
+  int same = dy->rank == want->rank;
+  for (int i = 0; same && i < dy->rank; i++) same = dy->dims[i] == want->dims[i];
+  if (!same)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s dy is %s; the forward output has dims %s",
+                          op, oc_type_str(dy, b1, sizeof b1), oc_type_str(want, b2, sizeof b2));
+  return OC_OK;
+}
+
+/* --- TileBwd --- */
+
+static oc_status_t tile_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  const oc_tensor_t *dy = c->in[0];
+  char b[160];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "TileBwd dy"));
+  if (c->n_ints != dy->rank || c->n_floats != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "TileBwd needs the input dims: %d ints for dy of rank %d, got %d",
+                          dy->rank, dy->rank, c->n_ints);
+  oc_tensor_t x = {.dtype = OC_DTYPE_FLOAT32, .rank = dy->rank};
+  for (int i = 0; i < dy->rank; i++) {
+    int64_t d = c->ints[i];
+    if (d < 0 || d > OC_MAX_DIM)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "TileBwd input dim %d is %lld", i,
+                            (long long)d);
+    if (d == 0 ? dy->dims[i] != 0 : dy->dims[i] % d != 0)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "TileBwd dy %s: dim %d is not a whole number of tiles of %lld",
+                            oc_type_str(dy, b, sizeof b), i, (long long)d);
+    x.dims[i] = d;
+  }
+  OC_RETURN_IF_ERROR(oc_check_type(&x, "TileBwd dx"));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, x.rank, x.dims);
+  *ws = 0;
+  return OC_OK;
+}
+
+/* dy is (Y_0, ..., Y_{r-1}) with Y_i = rep_i * X_i; dx is (X_0, ..., X_{r-1}).
+ * dy is walked row by row (rows of the last axis); xbase is the offset in dx
+ * of the row's coordinates taken modulo X. */
+static oc_status_t tile_bwd_run(const oc_op_call_t *c) {
+  const oc_tensor_t *dy = c->in[0];
+  oc_tensor_t *dx = c->out[0];
+  int64_t nx = oc_tensor_numel(dx);
+  if (nx == 0) return OC_OK;
+  float *px = dx->data;
+  memset(px, 0, sizeof(float) * (size_t)nx);
+  if (oc_tensor_numel(dy) == 0) return OC_OK;
+  const float *py = dy->data;
+  int r = dy->rank;
+  if (r == 0) {
+    px[0] = py[0];
+    return OC_OK;
+  }
+  /* dy is non-empty: every dim of dy and of dx is positive. */
+  const int64_t *xd = dx->dims, *yd = dy->dims;
+  int64_t xs[OC_MAX_RANK], pos[OC_MAX_RANK] = {0}, xp[OC_MAX_RANK] = {0};
+  strides_of(r, xd, xs);
+  int64_t X = xd[r - 1], Y = yd[r - 1], rows = oc_tensor_numel(dy) / Y, xbase = 0;
+  for (int64_t row = 0; row < rows; row++) {
+    const float *src = py + row * Y;
+    float *dst = px + xbase;
+    for (int64_t t = 0; t < Y; t += X)
+      for (int64_t j = 0; j < X; j++) dst[j] += src[t + j];
+    for (int i = r - 2; i >= 0; i--) {
+      if (++xp[i] == xd[i]) {
+        xp[i] = 0;
+        xbase -= (xd[i] - 1) * xs[i];
+      } else {
+        xbase += xs[i];
+      }
+      if (++pos[i] < yd[i]) break;
+      pos[i] = 0; /* yd[i] is a multiple of xd[i]: xp[i] wrapped to 0 too */
+    }
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_tile_bwd = {"TileBwd", 1, 1, 1, 1, tile_bwd_infer, tile_bwd_run};
+
+/* --- GatherElementsBwd --- */
+
+static oc_status_t gather_elements_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  const oc_tensor_t *idx = c->in[0], *dy = c->in[1];
+  oc_tensor_t x;
+  int axis;
+  OC_RETURN_IF_ERROR(bwd_data_type("GatherElementsBwd", c, &x));
+  OC_RETURN_IF_ERROR(elements_shape("GatherElementsBwd", &x, idx, c->ints[0], &axis));
+  OC_RETURN_IF_ERROR(bwd_expect_dy("GatherElementsBwd", dy, idx));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, x.rank, x.dims);
+  *ws = 0;
+  return OC_OK;
+}
+
+/* dy has the dims of idx; dx has data's dims. */
+static oc_status_t gather_elements_bwd_run(const oc_op_call_t *c) {
+  const oc_tensor_t *idx = c->in[0], *dy = c->in[1];
+  oc_tensor_t *dx = c->out[0];
+  int axis = (int)(c->ints[0] < 0 ? c->ints[0] + dx->rank : c->ints[0]);
+  int64_t s = dx->dims[axis], n = oc_tensor_numel(idx);
+  OC_RETURN_IF_ERROR(check_indices("GatherElementsBwd", idx, n, s, axis));
+  int64_t nx = oc_tensor_numel(dx);
+  if (nx == 0) return OC_OK;
+  float *px = dx->data;
+  memset(px, 0, sizeof(float) * (size_t)nx);
+  if (n == 0) return OC_OK;
+  int64_t st[OC_MAX_RANK];
+  strides_of(dx->rank, dx->dims, st);
+  int64_t sa = st[axis];
+  const float *py = dy->data;
+  ELEMENTS_WALK(idx, dx, axis, {
+    int64_t k = load_index(idx, j);
+    if (k < 0) k += s;
+    px[d + k * sa] += py[j];
+  });
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_gather_elements_bwd = {"GatherElementsBwd", 2, 2, 1, 1,
+                                               gather_elements_bwd_infer, gather_elements_bwd_run};
+
+/* --- GatherNDBwd --- */
+
+static oc_status_t gather_nd_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  const oc_tensor_t *idx = c->in[0], *dy = c->in[1];
+  oc_tensor_t x, y = {0};
+  OC_RETURN_IF_ERROR(bwd_data_type("GatherNDBwd", c, &x));
+  /* The forward's shape rule on (data, indices) gives dy's dims. */
+  oc_tensor_t *fin[2] = {&x, (oc_tensor_t *)idx}, *fout[1] = {&y};
+  oc_op_call_t fwd = {.ints = c->ints, .n_ints = 1, .n_in = 2, .in = fin, .n_out = 1, .out = fout};
+  size_t fws;
+  OC_RETURN_IF_ERROR(gather_nd_infer(&fwd, &fws));
+  OC_RETURN_IF_ERROR(bwd_expect_dy("GatherNDBwd", dy, &y));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, x.rank, x.dims);
+  *ws = 0;
+  return OC_OK;
+}
+
+/* dx is (batch, block), block (dims[b:b+m], slice); idx is (batch, per, m);
+ * dy is (batch, per, slice). */
+static oc_status_t gather_nd_bwd_run(const oc_op_call_t *c) {
+  const oc_tensor_t *idx = c->in[0], *dy = c->in[1];
+  oc_tensor_t *dx = c->out[0];
+  int r = dx->rank, q = idx->rank, b = (int)c->ints[0];
+  int64_t m = idx->dims[q - 1];
+  const int64_t *bdims = dx->dims + b;
+  int64_t ntup = oc_tensor_numel(idx) / m;
+  OC_RETURN_IF_ERROR(nd_check("GatherNDBwd", idx, ntup, m, bdims));
+  int64_t nx = oc_tensor_numel(dx);
+  if (nx == 0) return OC_OK;
+  float *px = dx->data;
+  memset(px, 0, sizeof(float) * (size_t)nx);
+  if (oc_tensor_numel(dy) == 0 || ntup == 0) return OC_OK;
+  int64_t batch = 1, slice = 1, block = 1;
+  for (int i = 0; i < b; i++) batch *= dx->dims[i];
+  for (int i = b; i < r; i++) block *= dx->dims[i];
+  for (int i = b + (int)m; i < r; i++) slice *= dx->dims[i];
+  int64_t per = ntup / batch;
+  const float *py = dy->data;
+  for (int64_t bi = 0; bi < batch; bi++)
+    for (int64_t t = 0; t < per; t++) {
+      int64_t tup = bi * per + t;
+      float *dst = px + bi * block + nd_offset(idx, tup, m, bdims, slice);
+      const float *src = py + tup * slice;
+      for (int64_t e = 0; e < slice; e++) dst[e] += src[e];
+    }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_gather_nd_bwd = {"GatherNDBwd", 2, 2, 1, 1, gather_nd_bwd_infer,
+                                         gather_nd_bwd_run};

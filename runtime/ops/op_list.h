@@ -101,3 +101,10 @@ OC_OP(SOFTMAX_BWD, "SoftmaxBwd", oc_op_softmax_bwd)   /* ints [axis, flatten, lo
 OC_OP(LAYERNORM_BWD, "LayerNormBwd", oc_op_layernorm_bwd) /* ints [axis, outputs mask] */
 OC_OP(REDUCE_BWD, "ReduceBwd", oc_op_reduce_bwd)      /* ints [op, rank, dims..., keepdims, axes...] */
 OC_OP(GATHER_BWD, "GatherBwd", oc_op_gather_bwd)      /* ints [axis, data dims...] */
+OC_OP(NLL_LOSS_BWD, "NegativeLogLikelihoodLossBwd", oc_op_nll_loss_bwd) /* ints [reduction, has_ignore, ignore_index, C]: loss.c */
+OC_OP(EINSUM_DIAGONAL_BWD, "EinsumDiagonalBwd", oc_op_einsum_diagonal_bwd) /* ints [r, map...]: einsum.c */
+OC_OP(TILE_BWD, "TileBwd", oc_op_tile_bwd)            /* ints [x dims...]: indexing.c */
+OC_OP(GATHER_ELEMENTS_BWD, "GatherElementsBwd", oc_op_gather_elements_bwd) /* ints [axis, data dims...] */
+OC_OP(GATHER_ND_BWD, "GatherNDBwd", oc_op_gather_nd_bwd) /* ints [batch_dims, data dims...] */
+OC_OP(UNARY_BWD, "UnaryBwd", oc_op_unary_bwd)          /* ints [op, fn], floats the forward's: elementwise.c */
+OC_OP(BROADCAST_BWD, "BroadcastBwd", oc_op_broadcast_bwd) /* ints [op, which, fn, rank, dims...]: elementwise.c */
