@@ -40,6 +40,7 @@ void oc_compile_options_init(oc_compile_options_t *options) {
 static void free_entry(oc_entry_t *e) {
   oc_graph_free(e->graph);
   free(e->arena_offset);
+  free(e->inplace_of);
   free(e->inputs);
   free(e->outputs);
   memset(e, 0, sizeof *e);

@@ -79,9 +79,14 @@ void oc_compile_options_init(oc_compile_options_t *options);
 typedef struct oc_entry_s {
   char name[32]; /* "embed", "train_step" */
   oc_graph_t *graph;
-  /* Memory plan (oc_memplan_run): per value, arena offset or UINT64_MAX. */
+  /* Memory plan (oc_memplan_run): per value, arena offset or UINT64_MAX, and
+   * the input whose bytes it reuses in place (or -1). */
   uint64_t *arena_offset;
+  int *inplace_of;
   uint64_t arena_bytes;
+  uint64_t lower_bound_bytes; /* the busiest step's live bytes */
+  int peak_step;
+  const char *strategy;       /* which placement won */
   int *inputs; /* value ids bound by the caller */
   int n_inputs;
   int *outputs;

@@ -1,13 +1,23 @@
 /*
- * Memory planning: one arena per entry point, offsets by greedy-by-size with
- * best-fit gap filling over value lifetimes.
+ * Memory planning: one arena per entry point.
  *
  * Time: instruction i runs at step i. Caller inputs are live from step -1
  * (bound before the run) to step n: a context may run an entry point again
  * on the same inputs (the train step does, every step). Entry outputs stay
- * live to step n (read after the run).
- * A value is live from its defining step to its last use, inclusive, so an
- * instruction's inputs and outputs never share bytes (no in-place reuse yet).
+ * live to step n (read after the run). A value is live from its defining step
+ * to its last use, inclusive.
+ *
+ * In place: when an op declares that its output may share input k's bytes
+ * (oc_op_def_t.inplace) and input k is a temporary that dies at that
+ * instruction with the output's size, the two form one buffer. Buffers (one
+ * or more values chained in place) are what gets placed.
+ *
+ * Offsets: two greedy strategies over buffer lifetimes, keep the smaller
+ * arena (Pisarchyk & Lee): by size (largest first, best-fitting gap among the
+ * buffers it overlaps in time) and by breadth (steps in decreasing order of
+ * live bytes, each step's unplaced buffers largest first, same best fit).
+ * Everything is 64-byte aligned. The lower bound is the largest sum of live
+ * buffer bytes at any step.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,32 +25,19 @@
 
 #include "memplan.h"
 
-typedef struct interval_s {
-  int value;
+typedef struct buffer_s {
+  int root;       /* value that names the buffer */
   int first, last;
   uint64_t bytes;
   uint64_t offset;
-} interval_t;
+} buffer_t;
 
-static int in_arena(const oc_value_t *v) { return v->kind == OC_VALUE_TEMP || v->kind == OC_VALUE_INPUT; }
-
-static int by_size_desc(const void *a, const void *b) {
-  const interval_t *x = a, *y = b;
-  if (x->bytes != y->bytes) return x->bytes < y->bytes ? 1 : -1;
-  if (x->first != y->first) return x->first - y->first;
-  return x->value - y->value;
+static int in_arena(const oc_value_t *v) {
+  return v->kind == OC_VALUE_TEMP || v->kind == OC_VALUE_INPUT;
 }
 
-static int by_offset(const void *a, const void *b) {
-  const interval_t *const *x = a, *const *y = b;
-  if ((*x)->offset != (*y)->offset) return (*x)->offset < (*y)->offset ? -1 : 1;
-  return 0;
-}
-
-/* Builds the lifetime of every arena value; adds workspace values. */
-static oc_status_t lifetimes(oc_entry_t *c, interval_t **out, int *out_n) {
-  oc_graph_t *g = c->graph;
-  /* Workspaces become values first, so the tables below cover them. */
+/* Adds a value for each instruction's workspace (idempotent). */
+static oc_status_t add_workspaces(oc_graph_t *g) {
   for (int i = 0; i < g->n_instrs; i++) {
     oc_instr_t *ins = &g->instrs[i];
     if (ins->workspace_bytes == 0 || ins->workspace >= 0) continue;
@@ -57,20 +54,16 @@ static oc_status_t lifetimes(oc_entry_t *c, interval_t **out, int *out_n) {
     val->producer = i;
     ins->workspace = v;
   }
-  int nv = g->n_values;
-  int *first = malloc(sizeof(int) * (size_t)(nv + 1));
-  int *last = malloc(sizeof(int) * (size_t)(nv + 1));
-  interval_t *iv = malloc(sizeof(interval_t) * (size_t)(nv + 1));
-  if (!first || !last || !iv) {
-    free(first);
-    free(last);
-    free(iv);
-    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
-  }
-  for (int v = 0; v < nv; v++) first[v] = last[v] = INT32_MIN;
-  for (int k = 0; k < c->n_inputs; k++) {
-    first[c->inputs[k]] = -1;
-    last[c->inputs[k]] = g->n_instrs;
+  return OC_OK;
+}
+
+/* first/last step of every arena value (INT32_MIN when unused). */
+static void lifetimes(const oc_entry_t *e, int *first, int *last) {
+  const oc_graph_t *g = e->graph;
+  for (int v = 0; v < g->n_values; v++) first[v] = last[v] = INT32_MIN;
+  for (int k = 0; k < e->n_inputs; k++) {
+    first[e->inputs[k]] = -1;
+    last[e->inputs[k]] = g->n_instrs;
   }
   for (int i = 0; i < g->n_instrs; i++) {
     const oc_instr_t *ins = &g->instrs[i];
@@ -85,101 +78,271 @@ static oc_status_t lifetimes(oc_entry_t *c, interval_t **out, int *out_n) {
     }
     if (ins->workspace >= 0) first[ins->workspace] = last[ins->workspace] = i;
   }
-  for (int k = 0; k < c->n_outputs; k++) {
-    int v = c->outputs[k];
+  for (int k = 0; k < e->n_outputs; k++) {
+    int v = e->outputs[k];
     if (in_arena(&g->values[v])) last[v] = g->n_instrs;
   }
-  int n = 0;
-  for (int v = 0; v < nv; v++) {
-    if (first[v] == INT32_MIN || !in_arena(&g->values[v])) continue;
-    iv[n].value = v;
-    iv[n].first = first[v];
-    iv[n].last = last[v];
-    iv[n].bytes = oc_align_up(oc_tensor_bytes(&g->values[v].type), OC_ALIGNMENT);
-    iv[n].offset = UINT64_MAX;
-    n++;
-  }
-  free(first);
-  free(last);
-  *out = iv;
-  *out_n = n;
-  return OC_OK;
 }
 
-static int overlaps_in_time(const interval_t *a, const interval_t *b) {
+/* Decides in-place sharing: inplace_of[out] = the input whose bytes it takes. */
+static void choose_inplace(const oc_entry_t *e, const int *first, const int *last, int *inplace_of) {
+  const oc_graph_t *g = e->graph;
+  char *taken = calloc((size_t)g->n_values + 1, 1); /* an input already given away */
+  char *pinned = calloc((size_t)g->n_values + 1, 1); /* entry inputs and outputs */
+  for (int v = 0; v < g->n_values; v++) inplace_of[v] = -1;
+  if (!taken || !pinned) { /* in place is an optimization */
+    free(taken);
+    free(pinned);
+    return;
+  }
+  for (int k = 0; k < e->n_inputs; k++) pinned[e->inputs[k]] = 1;
+  for (int k = 0; k < e->n_outputs; k++) pinned[e->outputs[k]] = 1;
+  for (int i = 0; i < g->n_instrs; i++) {
+    const oc_instr_t *ins = &g->instrs[i];
+    uint32_t may = oc_op_get(ins->op)->inplace;
+    if (!may || ins->n_out < 1) continue;
+    int out = ins->out[0];
+    if (pinned[out] || first[out] != i) continue;
+    uint64_t out_bytes = oc_tensor_bytes(&g->values[out].type);
+    for (int k = 0; k < ins->n_in && k < 32; k++) {
+      int v = ins->in[k];
+      if (!(may >> k & 1u) || v < 0 || pinned[v] || taken[v]) continue;
+      if (g->values[v].kind != OC_VALUE_TEMP || last[v] != i) continue;
+      if (oc_tensor_bytes(&g->values[v].type) != out_bytes) continue;
+      /* The same value twice as an input (x * x) must stay readable. */
+      int twice = 0;
+      for (int j = 0; j < ins->n_in; j++) twice += ins->in[j] == v;
+      if (twice > 1) continue;
+      inplace_of[out] = v;
+      taken[v] = 1;
+      break;
+    }
+  }
+  free(taken);
+  free(pinned);
+}
+
+static int root_of(const int *inplace_of, int v) {
+  while (inplace_of[v] >= 0) v = inplace_of[v];
+  return v;
+}
+
+static int overlaps(const buffer_t *a, const buffer_t *b) {
   return a->first <= b->last && b->first <= a->last;
 }
 
-oc_status_t oc_memplan_run(oc_entry_t *c) {
-  interval_t *iv = NULL;
-  int n = 0;
-  OC_RETURN_IF_ERROR(lifetimes(c, &iv, &n));
-  oc_graph_t *g = c->graph;
-  free(c->arena_offset);
-  c->arena_offset = malloc(sizeof(uint64_t) * (size_t)(g->n_values + 1));
-  interval_t **live = malloc(sizeof(interval_t *) * (size_t)(n + 1));
-  if (!c->arena_offset || !live) {
-    free(iv);
-    free(live);
-    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
-  }
-  qsort(iv, (size_t)n, sizeof(interval_t), by_size_desc);
-  uint64_t arena = 0;
-  for (int i = 0; i < n; i++) {
-    /* Placed intervals that share time with this one, by offset. */
-    int m = 0;
-    for (int j = 0; j < i; j++)
-      if (overlaps_in_time(&iv[i], &iv[j]) && iv[j].bytes > 0) live[m++] = &iv[j];
-    qsort(live, (size_t)m, sizeof(interval_t *), by_offset);
-    /* Best fit: the smallest gap that holds it; else after the last one. */
-    uint64_t best = UINT64_MAX, best_gap = UINT64_MAX, cursor = 0;
-    for (int j = 0; j < m; j++) {
-      if (live[j]->offset > cursor) {
-        uint64_t gap = live[j]->offset - cursor;
-        if (gap >= iv[i].bytes && gap < best_gap) {
-          best_gap = gap;
-          best = cursor;
-        }
-      }
-      uint64_t end = live[j]->offset + live[j]->bytes;
-      if (end > cursor) cursor = end;
-    }
-    iv[i].offset = best != UINT64_MAX ? best : cursor;
-    if (iv[i].offset + iv[i].bytes > arena) arena = iv[i].offset + iv[i].bytes;
-  }
-  for (int v = 0; v < g->n_values; v++) c->arena_offset[v] = UINT64_MAX;
-  for (int i = 0; i < n; i++) c->arena_offset[iv[i].value] = iv[i].offset;
-  c->arena_bytes = oc_align_up(arena, OC_ALIGNMENT);
-  free(live);
-  free(iv);
-  return oc_memplan_validate(c);
+static int by_offset(const void *a, const void *b) {
+  const buffer_t *const *x = a, *const *y = b;
+  if ((*x)->offset != (*y)->offset) return (*x)->offset < (*y)->offset ? -1 : 1;
+  return 0;
 }
 
-oc_status_t oc_memplan_validate(const oc_entry_t *c) {
-  interval_t *iv = NULL;
-  int n = 0;
-  /* lifetimes() only adds workspace values that are missing; after planning
-   * there are none, so the const cast does not change the graph. */
-  OC_RETURN_IF_ERROR(lifetimes((oc_entry_t *)c, &iv, &n));
+/* Best-fit offset for |b| among |placed| (those overlapping in time). */
+static uint64_t best_fit(const buffer_t *b, buffer_t **placed, int n_placed, buffer_t **scratch) {
+  int m = 0;
+  for (int j = 0; j < n_placed; j++)
+    if (placed[j]->bytes && overlaps(b, placed[j])) scratch[m++] = placed[j];
+  qsort(scratch, (size_t)m, sizeof(buffer_t *), by_offset);
+  uint64_t best = UINT64_MAX, best_gap = UINT64_MAX, cursor = 0;
+  for (int j = 0; j < m; j++) {
+    if (scratch[j]->offset > cursor) {
+      uint64_t gap = scratch[j]->offset - cursor;
+      if (gap >= b->bytes && gap < best_gap) {
+        best_gap = gap;
+        best = cursor;
+      }
+    }
+    uint64_t end = scratch[j]->offset + scratch[j]->bytes;
+    if (end > cursor) cursor = end;
+  }
+  return best != UINT64_MAX ? best : cursor;
+}
+
+static int by_size_desc(const void *a, const void *b) {
+  const buffer_t *const *x = a, *const *y = b;
+  if ((*x)->bytes != (*y)->bytes) return (*x)->bytes < (*y)->bytes ? 1 : -1;
+  if ((*x)->first != (*y)->first) return (*x)->first - (*y)->first;
+  return (*x)->root - (*y)->root;
+}
+
+/* Greedy by size: largest first. Returns the arena size. */
+static uint64_t place_by_size(buffer_t *buf, int n, buffer_t **order, buffer_t **placed,
+                              buffer_t **scratch) {
+  for (int i = 0; i < n; i++) order[i] = &buf[i];
+  qsort(order, (size_t)n, sizeof(buffer_t *), by_size_desc);
+  uint64_t arena = 0;
+  for (int i = 0; i < n; i++) {
+    order[i]->offset = best_fit(order[i], placed, i, scratch);
+    placed[i] = order[i];
+    if (order[i]->offset + order[i]->bytes > arena) arena = order[i]->offset + order[i]->bytes;
+  }
+  return arena;
+}
+
+typedef struct step_s {
+  int t;
+  uint64_t breadth;
+} step_t;
+
+static int by_breadth_desc(const void *a, const void *b) {
+  const step_t *x = a, *y = b;
+  if (x->breadth != y->breadth) return x->breadth < y->breadth ? 1 : -1;
+  return x->t - y->t;
+}
+
+/* Greedy by breadth: the busiest steps first. Returns the arena size. */
+static uint64_t place_by_breadth(buffer_t *buf, int n, int t0, int t1, buffer_t **order,
+                                 buffer_t **placed, buffer_t **scratch) {
+  int n_steps = t1 - t0 + 1;
+  step_t *steps = calloc((size_t)n_steps, sizeof(step_t));
+  char *done = calloc((size_t)n + 1, 1);
+  if (!steps || !done) {
+    free(steps);
+    free(done);
+    return UINT64_MAX;
+  }
+  for (int s = 0; s < n_steps; s++) steps[s].t = t0 + s;
+  for (int i = 0; i < n; i++)
+    for (int t = buf[i].first; t <= buf[i].last; t++) steps[t - t0].breadth += buf[i].bytes;
+  qsort(steps, (size_t)n_steps, sizeof(step_t), by_breadth_desc);
+  int n_placed = 0;
+  uint64_t arena = 0;
+  for (int s = 0; s < n_steps; s++) {
+    int m = 0;
+    for (int i = 0; i < n; i++)
+      if (!done[i] && buf[i].first <= steps[s].t && steps[s].t <= buf[i].last) order[m++] = &buf[i];
+    qsort(order, (size_t)m, sizeof(buffer_t *), by_size_desc);
+    for (int k = 0; k < m; k++) {
+      order[k]->offset = best_fit(order[k], placed, n_placed, scratch);
+      placed[n_placed++] = order[k];
+      done[order[k] - buf] = 1;
+      if (order[k]->offset + order[k]->bytes > arena) arena = order[k]->offset + order[k]->bytes;
+    }
+  }
+  free(steps);
+  free(done);
+  return arena;
+}
+
+oc_status_t oc_memplan_run(oc_entry_t *e) {
+  oc_graph_t *g = e->graph;
+  OC_RETURN_IF_ERROR(add_workspaces(g));
+  int nv = g->n_values;
+  int *first = malloc(sizeof(int) * (size_t)(nv + 1));
+  int *last = malloc(sizeof(int) * (size_t)(nv + 1));
+  int *group = malloc(sizeof(int) * (size_t)(nv + 1)); /* value -> buffer index */
+  buffer_t *buf = malloc(sizeof(buffer_t) * (size_t)(nv + 1));
+  buffer_t **order = malloc(sizeof(buffer_t *) * (size_t)(nv + 1));
+  buffer_t **placed = malloc(sizeof(buffer_t *) * (size_t)(nv + 1));
+  buffer_t **scratch = malloc(sizeof(buffer_t *) * (size_t)(nv + 1));
+  uint64_t *by_size = malloc(sizeof(uint64_t) * (size_t)(nv + 1));
+  free(e->arena_offset);
+  free(e->inplace_of);
+  e->arena_offset = malloc(sizeof(uint64_t) * (size_t)(nv + 1));
+  e->inplace_of = malloc(sizeof(int) * (size_t)(nv + 1));
   oc_status_t s = OC_OK;
-  for (int i = 0; i < n; i++) iv[i].offset = c->arena_offset[iv[i].value];
-  for (int i = 0; i < n && !s; i++) {
-    if (iv[i].offset == UINT64_MAX || iv[i].offset % OC_ALIGNMENT ||
-        iv[i].offset + iv[i].bytes > c->arena_bytes) {
+  if (!first || !last || !group || !buf || !order || !placed || !scratch || !by_size ||
+      !e->arena_offset || !e->inplace_of) {
+    s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory planning memory");
+    goto done;
+  }
+  lifetimes(e, first, last);
+  choose_inplace(e, first, last, e->inplace_of);
+  /* Buffers: one per chain of in-place values. */
+  int n = 0;
+  for (int v = 0; v < nv; v++) group[v] = -1;
+  for (int v = 0; v < nv; v++) {
+    if (first[v] == INT32_MIN || !in_arena(&g->values[v]) || e->inplace_of[v] >= 0) continue;
+    group[v] = n;
+    buf[n] = (buffer_t){.root = v, .first = first[v], .last = last[v],
+                        .bytes = oc_align_up(oc_tensor_bytes(&g->values[v].type), OC_ALIGNMENT)};
+    n++;
+  }
+  for (int v = 0; v < nv; v++) {
+    if (first[v] == INT32_MIN || !in_arena(&g->values[v]) || e->inplace_of[v] < 0) continue;
+    int b = group[root_of(e->inplace_of, v)];
+    group[v] = b;
+    if (last[v] > buf[b].last) buf[b].last = last[v];
+  }
+  /* Lower bound: the busiest step. */
+  int t0 = -1, t1 = g->n_instrs;
+  uint64_t lb = 0;
+  int peak = -1;
+  for (int t = t0; t <= t1; t++) {
+    uint64_t live = 0;
+    for (int b = 0; b < n; b++)
+      if (buf[b].first <= t && t <= buf[b].last) live += buf[b].bytes;
+    if (live > lb) {
+      lb = live;
+      peak = t;
+    }
+  }
+  uint64_t a1 = place_by_size(buf, n, order, placed, scratch);
+  for (int b = 0; b < n; b++) by_size[b] = buf[b].offset;
+  uint64_t a2 = place_by_breadth(buf, n, t0, t1, order, placed, scratch);
+  if (a1 <= a2)
+    for (int b = 0; b < n; b++) buf[b].offset = by_size[b];
+  e->arena_bytes = oc_align_up(a1 <= a2 ? a1 : a2, OC_ALIGNMENT);
+  e->lower_bound_bytes = lb;
+  e->peak_step = peak;
+  e->strategy = a1 <= a2 ? "greedy by size" : "greedy by breadth";
+  for (int v = 0; v < nv; v++)
+    e->arena_offset[v] = group[v] >= 0 ? buf[group[v]].offset : UINT64_MAX;
+done:
+  free(first);
+  free(last);
+  free(group);
+  free(buf);
+  free(order);
+  free(placed);
+  free(scratch);
+  free(by_size);
+  if (s) return s;
+  return oc_memplan_validate(e);
+}
+
+oc_status_t oc_memplan_validate(const oc_entry_t *e) {
+  const oc_graph_t *g = e->graph;
+  int nv = g->n_values;
+  int *first = malloc(sizeof(int) * (size_t)(nv + 1));
+  int *last = malloc(sizeof(int) * (size_t)(nv + 1));
+  int *ids = malloc(sizeof(int) * (size_t)(nv + 1));
+  oc_status_t s = OC_OK;
+  if (!first || !last || !ids) {
+    s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    goto done;
+  }
+  lifetimes(e, first, last);
+  int n = 0;
+  for (int v = 0; v < nv; v++)
+    if (first[v] != INT32_MIN && in_arena(&g->values[v])) ids[n++] = v;
+  for (int a = 0; a < n && !s; a++) {
+    int v = ids[a];
+    uint64_t off = e->arena_offset[v], bytes = oc_tensor_bytes(&g->values[v].type);
+    if (off == UINT64_MAX || off % OC_ALIGNMENT || off + bytes > e->arena_bytes) {
       s = oc_make_status(OC_STATUS_INTERNAL, "memory plan: '%s' is not placed inside the arena",
-                         c->graph->values[iv[i].value].name);
+                         g->values[v].name);
       break;
     }
-    for (int j = i + 1; j < n; j++) {
-      if (!overlaps_in_time(&iv[i], &iv[j]) || !iv[i].bytes || !iv[j].bytes) continue;
-      if (iv[i].offset < iv[j].offset + iv[j].bytes && iv[j].offset < iv[i].offset + iv[i].bytes) {
+    for (int b = a + 1; b < n; b++) {
+      int w = ids[b];
+      uint64_t woff = e->arena_offset[w], wbytes = oc_tensor_bytes(&g->values[w].type);
+      if (!bytes || !wbytes || !(first[v] <= last[w] && first[w] <= last[v])) continue;
+      if (!(off < woff + wbytes && woff < off + bytes)) continue;
+      /* Allowed: an output taking over its input's bytes in place, where the
+       * input's last use is the output's first step. */
+      int handoff = (e->inplace_of[w] == v && last[v] == first[w]) ||
+                    (e->inplace_of[v] == w && last[w] == first[v]);
+      if (!handoff) {
         s = oc_make_status(OC_STATUS_INTERNAL, "memory plan: '%s' and '%s' are live together "
-                           "but overlap", c->graph->values[iv[i].value].name,
-                           c->graph->values[iv[j].value].name);
+                           "but overlap", g->values[v].name, g->values[w].name);
         break;
       }
     }
   }
-  free(iv);
+done:
+  free(first);
+  free(last);
+  free(ids);
   return s;
 }

@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autodiff.h"
 #include "compile.h"
 #include "inspect.h"
+#include "memreport.h"
+#include "tensor_file.h"
 #include "lowering.h"
 
 #ifndef ONNXC_VERSION_STRING
@@ -29,6 +32,10 @@ static void usage(FILE *f) {
           "                           (repeatable; default: the graph's outputs)\n"
           "  --inspect FILE           print inputs, outputs, op histogram, parameter count and\n"
           "                           sizes of a model (.onnx) or a plan\n"
+          "  --memory-report FILE     write the memory plan of the largest entry point\n"
+          "                           (train_step if any) as JSON: regions, arena_bytes,\n"
+          "                           lower_bound_bytes, peak_step, tensors\n"
+          "  --memory-svg FILE        draw that arena: x = step, y = offset\n"
           "  --list-ops               print the supported ONNX ops as a Markdown table\n"
           "\n"
           "training (the plan gets a 'train_step' entry point; 'embed' then returns the\n"
@@ -78,13 +85,13 @@ static void list_ops(void) {
   if (!order) return;
   for (int i = 0; i < n; i++) order[i] = i;
   qsort(order, (size_t)n, sizeof(int), by_op_name);
-  printf("| op | domain | opsets | dtypes |\n|---|---|---|---|\n");
+  printf("| op | domain | opsets | dtypes | gradient |\n|---|---|---|---|---|\n");
   for (int k = 0; k < n; k++) {
     const char *domain, *name, *dtypes;
     int since;
     oc_lower_op_info(order[k], &domain, &name, &since, &dtypes);
-    printf("| %s | %s | %d-%d | %s |\n", name, domain[0] ? domain : "ai.onnx", since, OC_MAX_OPSET,
-           dtypes);
+    printf("| %s | %s | %d-%d | %s | %s |\n", name, domain[0] ? domain : "ai.onnx", since,
+           OC_MAX_OPSET, dtypes, oc_grad_covers_onnx_op(name) ? "yes" : "no");
   }
   free(order);
 }
@@ -123,6 +130,7 @@ int main(int argc, char **argv) {
   oc_compile_options_t opts;
   oc_compile_options_init(&opts);
   const char *model = NULL, *plan_path = NULL, *inspect = NULL;
+  const char *report_json = NULL, *report_svg = NULL;
   int train_flags = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -141,6 +149,12 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "-o") || !strcmp(a, "--output-plan")) {
       if (!has_next) return bad_usage("missing value for", a);
       plan_path = argv[++i];
+    } else if (!strcmp(a, "--memory-report") || !strcmp(a, "--memory-svg")) {
+      if (!has_next) return bad_usage("missing value for", a);
+      if (!strcmp(a, "--memory-report"))
+        report_json = argv[++i];
+      else
+        report_svg = argv[++i];
     } else if (!strcmp(a, "--inspect")) {
       if (!has_next) return bad_usage("missing value for", a);
       inspect = argv[++i];
@@ -251,7 +265,15 @@ int main(int argc, char **argv) {
   oc_compiled_t *c = NULL;
   oc_status_t s = oc_compile_file(model, &opts, &c);
   if (s) return fail(s);
-  s = oc_plan_write_file(c, plan_path);
+  const char *reports[2] = {report_json, report_svg};
+  for (int k = 0; k < 2 && !s; k++) {
+    if (!reports[k]) continue;
+    char *text = NULL;
+    s = k == 0 ? oc_memory_report_json(c, &text) : oc_memory_report_svg(c, &text);
+    if (!s) s = oc_file_write_atomic(reports[k], text, strlen(text));
+    free(text);
+  }
+  if (!s) s = oc_plan_write_file(c, plan_path);
   oc_compiled_free(c);
   if (s) return fail(s);
   return 0;

@@ -63,6 +63,10 @@ typedef struct oc_op_def_s {
    * state, never read-only constants, and the instruction is never pruned or
    * folded. */
   uint32_t mutates;
+  /* Bit i set: output 0 may be written over input i (same byte size) while
+   * the kernel runs: each output element depends only on the same element of
+   * that input. The memory planner uses it to reuse a dying input's bytes. */
+  uint32_t inplace;
 } oc_op_def_t;
 
 /* The definition of |op|, or NULL if |op| is out of range. */

@@ -597,6 +597,7 @@ START_TEST(unary_kinks) {
       /* hardsigmoid_backward: strict linear region (x = +-3 outside) */
       {UN_HARD_SIGMOID, 1.0f / 6.0f, 0.5f, {-3.0f, 3.0f, 0.0f, 4.0f},
        {0.0f, 0.0f, 1.0f / 6.0f, 0.0f}},
+      {UN_HARD_SIGMOID, 0.25f, 0.5f, {-2.0f, 2.0f, 0.0f, 1.0f}, {0.0f, 0.0f, 0.25f, 0.25f}},
       /* hardswish_backward: x < -3: 0; x <= 3: x / 3 + 0.5; else 1 */
       {UN_HARD_SWISH, 0, 0, {-3.0f, 3.0f, -3.5f, 3.5f}, {-0.5f, 1.5f, 0.0f, 1.0f}},
       /* elu_backward: x <= 0 takes alpha * e^x */

@@ -1197,9 +1197,13 @@ START_TEST(fuzz_infer_run) {
         ints[1] = fz(1, 2);
         break;
     }
-    oc_status_t s = call1(opcode, in, n_in, &y, ints, n_ints, fl, n_fl, 0);
+    oc_tensor_t *outs[1] = {&y};
+    size_t ws = 0;
+    oc_status_t s = call_n(opcode, in, n_in, outs, 1, ints, n_ints, fl, n_fl, 0, &ws);
     if (s) {
       oc_status_free(s);
+    } else if (oc_tensor_bytes(&y) > (1u << 24) || ws > (1u << 24)) {
+      /* valid but huge (a 2^40 pad): shape rule checked, too big to run here */
     } else {
       accepted[op]++;
       expect_ok(call1(opcode, in, n_in, &y, ints, n_ints, fl, n_fl, 1));

@@ -32,4 +32,4 @@ static oc_status_t copy_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
-const oc_op_def_t oc_op_copy = {"Copy", 1, 1, 1, 1, copy_infer, copy_run};
+const oc_op_def_t oc_op_copy = {"Copy", 1, 1, 1, 1, copy_infer, copy_run, 0, 1u << 0};

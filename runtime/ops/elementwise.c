@@ -1401,7 +1401,7 @@ static oc_status_t bcast_bwd_run(const oc_op_call_t *c) {
     default: break;
   }
   if (acc)
-    ;
+    for (int64_t k = 0; k < n_t; k++) pd[k] = (float)acc[k];
   return OC_OK;
 }
 
