@@ -882,6 +882,213 @@ START_TEST(bwd_infer_rejects_bad_ints) {
 }
 END_TEST
 
+
+/* --- fuzzing the backward kernels' shape rules ---------------------------------- */
+
+static uint64_t fz_state = 12345;
+static int64_t fz(int64_t lo, int64_t hi) {
+  fz_state = fz_state * 6364136223846793005ULL + 1442695040888963407ULL;
+  return lo + (int64_t)((fz_state >> 33) % (uint64_t)(hi - lo + 1));
+}
+
+/* A tensor with exactly-sized data (ASan sees any overrun). */
+static oc_tensor_t fz_tensor(int dtype, int rank, const int64_t *dims, int64_t idx_lo,
+                             int64_t idx_hi) {
+  oc_tensor_t t = {.dtype = dtype, .rank = rank};
+  for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
+  int64_t n = oc_tensor_numel(&t);
+  t.data = malloc(oc_tensor_bytes(&t) + 1);
+  for (int64_t i = 0; i < n; i++) {
+    if (dtype == OC_DTYPE_FLOAT32)
+      ((float *)t.data)[i] = fz(0, 9) == 0 ? 0.0f : (float)fz(-20, 20) / 8;
+    else if (dtype == OC_DTYPE_INT64)
+      ((int64_t *)t.data)[i] = fz(idx_lo, idx_hi);
+    else
+      ((int32_t *)t.data)[i] = (int32_t)fz(idx_lo, idx_hi);
+  }
+  return t;
+}
+
+/* The output type of a forward op on |in|, or rank -1 when it refuses. */
+static oc_tensor_t fz_forward_type(int op, oc_tensor_t **in, int n_in, const int64_t *ints,
+                                   int n_ints) {
+  oc_tensor_t y = {0};
+  oc_tensor_t *outs[1] = {&y};
+  oc_op_call_t c = {.ints = ints, .n_ints = n_ints, .n_in = n_in, .in = in, .n_out = 1,
+                    .out = outs};
+  size_t ws;
+  oc_status_t s = oc_op_infer(op, &c, &ws);
+  if (s) {
+    oc_status_free(s);
+    y.rank = -1;
+  }
+  return y;
+}
+
+/* Runs |op| when its shape rule accepts, with exactly-sized outputs and
+ * workspace. Returns whether it was accepted. */
+static int fz_run(int op, oc_tensor_t **in, int n_in, int n_out, const int64_t *ints, int n_ints,
+                  const float *fl, int n_fl) {
+  oc_tensor_t outs_t[3] = {{0}};
+  oc_tensor_t *outs[3] = {&outs_t[0], &outs_t[1], &outs_t[2]};
+  oc_op_call_t c = {.ints = ints, .n_ints = n_ints, .floats = fl, .n_floats = n_fl,
+                    .n_in = n_in, .in = in, .n_out = n_out, .out = outs};
+  size_t ws = 0;
+  oc_status_t s = oc_op_infer(op, &c, &ws);
+  if (s) {
+    oc_status_free(s);
+    return 0;
+  }
+  for (int k = 0; k < n_out; k++) outs_t[k].data = malloc(oc_tensor_bytes(&outs_t[k]) + 1);
+  c.workspace = ws ? malloc(ws) : NULL;
+  c.workspace_bytes = ws;
+  s = oc_op_get(op)->run(&c);
+  if (s) {
+    /* only indices out of range may fail at run time */
+    ck_assert_msg(op == OC_OP_GATHER_BWD, "%s: %s", oc_op_get(op)->name, oc_status_message(s));
+    oc_status_free(s);
+  }
+  for (int k = 0; k < n_out; k++) free(outs_t[k].data);
+  free(c.workspace);
+  return 1;
+}
+
+START_TEST(bwd_fuzz) {
+  const int rd_ops[10] = {OC_OP_REDUCE_SUM,  OC_OP_REDUCE_MEAN, OC_OP_REDUCE_MAX,
+                          OC_OP_REDUCE_MIN,  OC_OP_REDUCE_PROD, OC_OP_REDUCE_L1,
+                          OC_OP_REDUCE_L2,   OC_OP_REDUCE_SUM_SQUARE,
+                          OC_OP_REDUCE_LOG_SUM, OC_OP_REDUCE_LOG_SUM_EXP};
+  int accepted[5] = {0};
+  for (int iter = 0; iter < 5000; iter++) {
+    int kind = iter % 5;
+    int64_t ints[32];
+    int n_ints = 0;
+    oc_tensor_t t[5] = {{0}};
+    oc_tensor_t *in[5] = {NULL, NULL, NULL, NULL, NULL};
+    int n_in = 0, n_out = 1, op = 0;
+    float fl[1] = {1e-5f};
+    int n_fl = 0;
+    int64_t d1[4], d2[4];
+    int r1 = (int)fz(0, 3), r2 = (int)fz(0, 3);
+    for (int i = 0; i < 4; i++) {
+      d1[i] = fz(0, 3);
+      d2[i] = fz(0, 3);
+    }
+    switch (kind) {
+      case 0: { /* MatMulBwd */
+        op = OC_OP_MATMUL_BWD;
+        if (r1 == 0) r1 = 1;
+        if (r2 == 0) r2 = 1;
+        if (fz(0, 1)) d2[r2 >= 2 ? r2 - 2 : 0] = d1[r1 - 1]; /* usually matching K */
+        oc_tensor_t a = {.dtype = OC_DTYPE_FLOAT32, .rank = r1}, b = {.dtype = OC_DTYPE_FLOAT32, .rank = r2};
+        memcpy(a.dims, d1, sizeof d1);
+        memcpy(b.dims, d2, sizeof d2);
+        oc_tensor_t *ab[2] = {&a, &b};
+        oc_tensor_t y = fz_forward_type(OC_OP_MATMUL, ab, 2, NULL, 0);
+        if (y.rank < 0 || fz(0, 9) == 0) y.rank = (int)fz(0, 3);
+        int which = (int)fz(0, 1);
+        const oc_tensor_t *op_t = which ? &b : &a, *other = which ? &a : &b;
+        ints[n_ints++] = fz(0, 9) == 0 ? fz(-1, 2) : which;
+        for (int i = 0; i < op_t->rank; i++) ints[n_ints++] = op_t->dims[i] + (fz(0, 19) == 0);
+        t[0] = fz_tensor(OC_DTYPE_FLOAT32, y.rank, y.dims, 0, 0);
+        t[1] = fz_tensor(OC_DTYPE_FLOAT32, other->rank, other->dims, 0, 0);
+        n_in = 2;
+        break;
+      }
+      case 1: { /* ReduceBwd */
+        op = OC_OP_REDUCE_BWD;
+        int fop = rd_ops[fz(0, 9)];
+        int64_t fints[8];
+        int nf = 0;
+        fints[nf++] = fz(0, 1);
+        int na = (int)fz(0, r1);
+        for (int i = 0; i < na; i++) fints[nf++] = fz(-r1 - 1, r1);
+        oc_tensor_t x = {.dtype = OC_DTYPE_FLOAT32, .rank = r1};
+        memcpy(x.dims, d1, sizeof d1);
+        oc_tensor_t *xs[1] = {&x};
+        oc_tensor_t y = fz_forward_type(fop, xs, 1, fints, nf);
+        if (y.rank < 0) {
+          y.rank = r2;
+          memcpy(y.dims, d2, sizeof d2);
+        }
+        ints[n_ints++] = fz(0, 19) == 0 ? fz(0, 60) : fop;
+        ints[n_ints++] = fz(0, 19) == 0 ? fz(-1, 9) : r1;
+        for (int i = 0; i < r1; i++) ints[n_ints++] = d1[i];
+        for (int i = 0; i < nf; i++) ints[n_ints++] = fints[i];
+        t[0] = fz_tensor(OC_DTYPE_FLOAT32, y.rank, y.dims, 0, 0);
+        t[1] = fz_tensor(OC_DTYPE_FLOAT32, r1, d1, 0, 0);
+        t[2] = fz_tensor(OC_DTYPE_FLOAT32, y.rank, y.dims, 0, 0);
+        n_in = (int)fz(1, 3);
+        break;
+      }
+      case 2: { /* GatherBwd */
+        op = OC_OP_GATHER_BWD;
+        if (r1 == 0) r1 = 1;
+        if (r2 > 2) r2 = 2;
+        int axis = (int)fz(0, r1 - 1);
+        int64_t n = d1[axis];
+        int dt = fz(0, 1) ? OC_DTYPE_INT64 : OC_DTYPE_INT32;
+        t[0] = fz_tensor(dt, r2, d2, -n - (fz(0, 9) == 0), n - 1 + (fz(0, 9) == 0));
+        oc_tensor_t x = {.dtype = OC_DTYPE_FLOAT32, .rank = r1};
+        memcpy(x.dims, d1, sizeof d1);
+        oc_tensor_t *xi[2] = {&x, &t[0]};
+        int64_t fa[1] = {axis};
+        oc_tensor_t y = fz_forward_type(OC_OP_GATHER, xi, 2, fa, 1);
+        if (fz(0, 9) == 0 && y.rank > 0) y.dims[0]++;
+        t[1] = fz_tensor(OC_DTYPE_FLOAT32, y.rank, y.dims, 0, 0);
+        ints[n_ints++] = fz(0, 19) == 0 ? fz(-2, 4) : axis;
+        for (int i = 0; i < r1; i++) ints[n_ints++] = d1[i];
+        n_in = 2;
+        break;
+      }
+      case 3: { /* LayerNormBwd */
+        op = OC_OP_LAYERNORM_BWD;
+        if (r1 == 0) r1 = 1;
+        int axis = (int)fz(-r1, r1 - 1), ax = axis < 0 ? axis + r1 : axis;
+        int sr = (int)fz(0, r1 - ax);
+        int64_t sd[4];
+        for (int i = 0; i < sr; i++) {
+          int64_t want = d1[r1 - sr + i];
+          sd[i] = fz(0, 3) == 0 ? 1 : fz(0, 9) == 0 ? want + 1 : want;
+        }
+        int64_t stats[4];
+        for (int i = 0; i < r1; i++) stats[i] = i < ax ? d1[i] : 1;
+        t[0] = fz_tensor(OC_DTYPE_FLOAT32, r1, d1, 0, 0);
+        t[1] = fz_tensor(OC_DTYPE_FLOAT32, sr, sd, 0, 0);
+        t[2] = fz_tensor(OC_DTYPE_FLOAT32, r1, d1, 0, 0);
+        t[3] = fz_tensor(OC_DTYPE_FLOAT32, r1, stats, 0, 0);
+        t[4] = fz_tensor(OC_DTYPE_FLOAT32, r1, stats, 0, 0);
+        n_in = (int)fz(2, 5);
+        int64_t mask = fz(0, 8);
+        ints[n_ints++] = axis;
+        ints[n_ints++] = mask;
+        n_out = (int)((mask & 1) + (mask >> 1 & 1) + (mask >> 2 & 1));
+        if (n_out == 0 || fz(0, 19) == 0) n_out = (int)fz(1, 3);
+        n_fl = 1;
+        fl[0] = fz(0, 1) ? 1e-5f : 0.0f;
+        break;
+      }
+      default: { /* SoftmaxBwd */
+        op = OC_OP_SOFTMAX_BWD;
+        t[0] = fz_tensor(OC_DTYPE_FLOAT32, r1, d1, 0, 0);
+        t[1] = fz_tensor(OC_DTYPE_FLOAT32, r1, fz(0, 9) == 0 ? d2 : d1, 0, 0);
+        ints[n_ints++] = fz(-r1 - 1, r1);
+        ints[n_ints++] = fz(0, 9) == 0 ? 2 : fz(0, 1);
+        ints[n_ints++] = fz(0, 9) == 0 ? -1 : fz(0, 1);
+        n_in = 2;
+        break;
+      }
+    }
+    for (int k = 0; k < n_in; k++) in[k] = (t[k].data && fz(0, 7)) || k < 2 ? &t[k] : NULL;
+    if (kind == 1 || kind == 3) in[0] = &t[0], in[1] = kind == 3 ? &t[1] : in[1];
+    if (kind == 3) in[1] = &t[1];
+    accepted[kind] += fz_run(op, in, n_in, n_out, ints, n_ints, fl, n_fl);
+    for (int k = 0; k < 5; k++) free(t[k].data);
+  }
+  for (int k = 0; k < 5; k++) ck_assert_msg(accepted[k] > 100, "kind %d accepted only %d", k, accepted[k]);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("grad_linalg");
   TCase *tc = tcase_create("grad");
@@ -902,6 +1109,7 @@ int main(void) {
   tcase_add_test(tc, gather_grad);
   tcase_add_test(tc, gather_grad_accumulates);
   tcase_add_test(tc, bwd_infer_rejects_bad_ints);
+  tcase_add_test(tc, bwd_fuzz);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
