@@ -887,6 +887,7 @@ END_TEST
 
 static uint64_t fz_state = 12345;
 static int64_t fz(int64_t lo, int64_t hi) {
+  if (hi < lo) return lo;
   fz_state = fz_state * 6364136223846793005ULL + 1442695040888963407ULL;
   return lo + (int64_t)((fz_state >> 33) % (uint64_t)(hi - lo + 1));
 }
@@ -1079,13 +1080,116 @@ START_TEST(bwd_fuzz) {
         break;
       }
     }
-    for (int k = 0; k < n_in; k++) in[k] = (t[k].data && fz(0, 7)) || k < 2 ? &t[k] : NULL;
-    if (kind == 1 || kind == 3) in[0] = &t[0], in[1] = kind == 3 ? &t[1] : in[1];
-    if (kind == 3) in[1] = &t[1];
+    /* optional inputs (ReduceBwd's x and y, LayerNormBwd's gradients) are
+     * sometimes absent */
+    int opt_from = kind == 1 ? 1 : 2;
+    for (int k = 0; k < n_in; k++) in[k] = k >= opt_from && fz(0, 3) == 0 ? NULL : &t[k];
     accepted[kind] += fz_run(op, in, n_in, n_out, ints, n_ints, fl, n_fl);
     for (int k = 0; k < 5; k++) free(t[k].data);
   }
   for (int k = 0; k < 5; k++) ck_assert_msg(accepted[k] > 100, "kind %d accepted only %d", k, accepted[k]);
+}
+END_TEST
+
+/* The backward ops that declare in-place outputs (oc_op_def_t.inplace) give
+ * the same result when output 0 is written over each such input. */
+static void inplace_case(int op, oc_tensor_t *const *in, int n_in, int n_out, const int64_t *ints,
+                         int n_ints, const float *fl, int n_fl) {
+  uint32_t may = oc_op_get(op)->inplace;
+  ck_assert_msg(may != 0, "%s declares no in-place input", oc_op_get(op)->name);
+  oc_tensor_t outs_t[3] = {{0}};
+  oc_tensor_t *outs[3] = {&outs_t[0], &outs_t[1], &outs_t[2]};
+  oc_op_call_t c = {.ints = ints, .n_ints = n_ints, .floats = fl, .n_floats = n_fl,
+                    .n_in = n_in, .in = in, .n_out = n_out, .out = outs};
+  size_t ws = 0;
+  oc_status_t s = oc_op_infer(op, &c, &ws);
+  ck_assert_msg(s == OC_OK, "%s", s ? oc_status_message(s) : "");
+  for (int k = 0; k < n_out; k++) outs_t[k].data = calloc(1, oc_tensor_bytes(&outs_t[k]) + 1);
+  c.workspace = ws ? malloc(ws) : NULL;
+  ck_assert(oc_op_get(op)->run(&c) == OC_OK);
+  size_t bytes = oc_tensor_bytes(&outs_t[0]);
+  for (int k = 0; k < n_in; k++) {
+    if (!(may >> k & 1u) || !in[k]) continue;
+    ck_assert_int_eq(oc_tensor_bytes(in[k]), bytes);
+    /* a copy of the inputs, with input k's buffer also holding output 0 */
+    oc_tensor_t cin_t[5];
+    oc_tensor_t *cin[5];
+    for (int j = 0; j < n_in; j++) {
+      cin[j] = NULL;
+      if (!in[j]) continue;
+      cin_t[j] = *in[j];
+      cin_t[j].data = malloc(oc_tensor_bytes(in[j]) + 1);
+      memcpy(cin_t[j].data, in[j]->data, oc_tensor_bytes(in[j]));
+      cin[j] = &cin_t[j];
+    }
+    oc_tensor_t o2_t[3] = {outs_t[0], outs_t[1], outs_t[2]};
+    oc_tensor_t *o2[3] = {&o2_t[0], &o2_t[1], &o2_t[2]};
+    o2_t[0].data = cin_t[k].data;
+    for (int j = 1; j < n_out; j++) o2_t[j].data = calloc(1, oc_tensor_bytes(&outs_t[j]) + 1);
+    oc_op_call_t c2 = c;
+    c2.in = cin;
+    c2.out = o2;
+    ck_assert(oc_op_get(op)->run(&c2) == OC_OK);
+    for (int j = 0; j < n_out; j++)
+      ck_assert_msg(memcmp(o2_t[j].data, outs_t[j].data, oc_tensor_bytes(&outs_t[j])) == 0,
+                    "%s in place over input %d: output %d differs", oc_op_get(op)->name, k, j);
+    for (int j = 1; j < n_out; j++) free(o2_t[j].data);
+    for (int j = 0; j < n_in; j++)
+      if (cin[j]) free(cin_t[j].data);
+  }
+  for (int k = 0; k < n_out; k++) free(outs_t[k].data);
+  free(c.workspace);
+}
+
+START_TEST(bwd_inplace) {
+  float a[60], b[60], c[60], s5[5];
+  fill(a, 60);
+  fill(b, 60);
+  fill(c, 60);
+  for (int i = 0; i < 60; i++) a[i] = fabsf(a[i]) + 0.1f; /* a softmax-like y */
+  a[7] = 0.0f;
+  /* SoftmaxBwd over y and dy, rows strided (axis 1 of (3,4,5)) and contiguous */
+  oc_tensor_t y = {.dtype = OC_DTYPE_FLOAT32, .rank = 3, .dims = {3, 4, 5}, .data = a};
+  oc_tensor_t dy = {.dtype = OC_DTYPE_FLOAT32, .rank = 3, .dims = {3, 4, 5}, .data = b};
+  oc_tensor_t *sin[2] = {&y, &dy};
+  for (int lg = 0; lg < 2; lg++)
+    for (int axis = 1; axis < 3; axis++) {
+      int64_t ints[3] = {axis, 0, lg};
+      inplace_case(OC_OP_SOFTMAX_BWD, sin, 2, 1, ints, 3, NULL, 0);
+    }
+  /* ReduceBwd over x for every kind that reads x: (3,4,5) over axis 1 */
+  oc_tensor_t x = {.dtype = OC_DTYPE_FLOAT32, .rank = 3, .dims = {3, 4, 5}, .data = c};
+  c[5] = c[10]; /* a tie along axis 1 */
+  c[0] = 0.0f;
+  float ry[15], rdy[15];
+  fill(rdy, 15);
+  const int ops[8] = {OC_OP_REDUCE_MAX, OC_OP_REDUCE_MIN, OC_OP_REDUCE_PROD, OC_OP_REDUCE_L1,
+                      OC_OP_REDUCE_L2, OC_OP_REDUCE_SUM_SQUARE, OC_OP_REDUCE_LOG_SUM,
+                      OC_OP_REDUCE_LOG_SUM_EXP};
+  for (int k = 0; k < 8; k++) {
+    int64_t fints[2] = {0, 1};
+    oc_tensor_t yt = {.dtype = OC_DTYPE_FLOAT32, .rank = 2, .dims = {3, 5}, .data = ry};
+    oc_tensor_t *xin[1] = {&x}, *youts[1] = {&yt};
+    double acc[15];
+    oc_op_call_t fc = {.ints = fints, .n_ints = 2, .n_in = 1, .in = xin, .n_out = 1,
+                       .out = youts, .workspace = acc, .workspace_bytes = sizeof acc};
+    ck_assert(oc_op_get(ops[k])->run(&fc) == OC_OK);
+    oc_tensor_t dyt = {.dtype = OC_DTYPE_FLOAT32, .rank = 2, .dims = {3, 5}, .data = rdy};
+    oc_tensor_t *rin[3] = {&dyt, &x, &yt};
+    int64_t ints[7] = {ops[k], 3, 3, 4, 5, 0, 1};
+    inplace_case(OC_OP_REDUCE_BWD, rin, 3, 1, ints, 7, NULL, 0);
+  }
+  /* LayerNormBwd over x and dy, every output subset containing dx */
+  oc_tensor_t lx = {.dtype = OC_DTYPE_FLOAT32, .rank = 3, .dims = {3, 4, 5}, .data = c};
+  oc_tensor_t ls = {.dtype = OC_DTYPE_FLOAT32, .rank = 1, .dims = {5}, .data = s5};
+  fill(s5, 5);
+  oc_tensor_t *lin[3] = {&lx, &ls, &dy};
+  float eps = 1e-5f;
+  for (int64_t mask = 1; mask < 8; mask += 2) {
+    int64_t ints[2] = {2, mask};
+    int n_out = (int)((mask & 1) + (mask >> 1 & 1) + (mask >> 2 & 1));
+    inplace_case(OC_OP_LAYERNORM_BWD, lin, 3, n_out, ints, 2, &eps, 1);
+  }
 }
 END_TEST
 
@@ -1110,6 +1214,7 @@ int main(void) {
   tcase_add_test(tc, gather_grad_accumulates);
   tcase_add_test(tc, bwd_infer_rejects_bad_ints);
   tcase_add_test(tc, bwd_fuzz);
+  tcase_add_test(tc, bwd_inplace);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

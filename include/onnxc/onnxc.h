@@ -1,28 +1,49 @@
-/*
- * onnxc runtime: public C API.
+/**
+ * @file onnxc.h
+ * @brief onnxc runtime: public C API.
  *
  * A plan (written by the `onnxc` compiler) holds one or more entry points,
  * such as `embed`. The runtime opens a plan, validates every id, offset and
  * size in it before anything runs, and executes entry points in contexts.
  *
- *   oc_plan_t     immutable once opened; share one between any number of
- *                 threads (thread-safe for all const functions).
- *   oc_context_t  the mutable working memory for running a plan's entry
- *                 points; one per thread (thread-compatible: never use one
- *                 context from two threads at once).
+ * - oc_plan_t: immutable once opened; share one between any number of
+ *   threads (thread-safe for all const functions).
+ * - oc_context_t: the mutable working memory for running a plan's entry
+ *   points; one per thread (thread-compatible: never use one context from
+ *   two threads at once).
  *
  * Errors are values: every fallible function returns an oc_status_t, which is
  * NULL (OC_OK) on success. A non-NULL status owns a code and a message and
  * must be released with oc_status_free(). Library code never prints or exits.
  *
- * Names: oc_<type>_<verb>; outputs are out_*; options structs are filled with
- * defaults by oc_*_options_init() so new fields keep working.
+ * Names: `oc_<type>_<verb>`; outputs are `out_*`; options structs are filled
+ * with defaults by `oc_*_options_init()` so new fields keep working.
+ *
+ * Versions and compatibility: see onnxc/version.h (included here),
+ * oc_version(), oc_plan_format_versions() and docs/compatibility.md.
  */
 #ifndef ONNXC_ONNXC_H
 #define ONNXC_ONNXC_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "onnxc/version.h"
+
+/**
+ * @def OC_API
+ * Marks a function of the public API. Building the onnxc library (which
+ * defines OC_BUILDING_LIBRARY and compiles with -fvisibility=hidden) gives
+ * these functions default visibility, so libonnxc.so exports them and nothing
+ * else; for callers it expands to nothing.
+ */
+#ifndef OC_API
+#if defined(OC_BUILDING_LIBRARY) && (defined(__GNUC__) || defined(__clang__))
+#define OC_API __attribute__((visibility("default")))
+#else
+#define OC_API
+#endif
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,143 +53,166 @@ extern "C" {
 /* Status                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/** Error codes carried by an oc_status_t. The numbers are stable. */
 typedef enum oc_status_code_e {
-  OC_STATUS_OK = 0,
-  OC_STATUS_INVALID_ARGUMENT = 1, /* caller passed something wrong */
-  OC_STATUS_NOT_FOUND = 2,        /* a named thing does not exist */
-  OC_STATUS_IO = 3,               /* open/read/write/rename failed */
-  OC_STATUS_CORRUPT = 4,          /* a file failed validation */
-  OC_STATUS_VERSION = 5,          /* a file of a format version we do not read */
-  OC_STATUS_UNSUPPORTED = 6,      /* valid input we do not handle (op, dtype) */
-  OC_STATUS_OUT_OF_MEMORY = 7,
-  OC_STATUS_RESOURCE_LIMIT = 8,   /* input exceeds a configured limit */
-  OC_STATUS_NUMERIC = 9,          /* NaN/Inf or an out-of-range index at run time */
-  OC_STATUS_INTERNAL = 10,
+  OC_STATUS_OK = 0,               /**< success (the code of OC_OK) */
+  OC_STATUS_INVALID_ARGUMENT = 1, /**< caller passed something wrong */
+  OC_STATUS_NOT_FOUND = 2,        /**< a named thing does not exist */
+  OC_STATUS_IO = 3,               /**< open/read/write/rename failed */
+  OC_STATUS_CORRUPT = 4,          /**< a file failed validation */
+  OC_STATUS_VERSION = 5,          /**< a file of a format version we do not read */
+  OC_STATUS_UNSUPPORTED = 6,      /**< valid input we do not handle (op, dtype) */
+  OC_STATUS_OUT_OF_MEMORY = 7,    /**< an allocation failed */
+  OC_STATUS_RESOURCE_LIMIT = 8,   /**< input exceeds a configured limit */
+  OC_STATUS_NUMERIC = 9,          /**< NaN/Inf or an out-of-range index at run time */
+  OC_STATUS_INTERNAL = 10,        /**< a bug in onnxc */
 } oc_status_code_t;
 
+/** The result of a fallible function: OC_OK (NULL) on success, else an owned
+ * error with a code and a message, released with oc_status_free(). */
 typedef struct oc_status_s *oc_status_t;
+/** Success: the NULL status. */
 #define OC_OK ((oc_status_t)0)
 
-/* The code of |status| (OC_STATUS_OK for OC_OK). */
-oc_status_code_t oc_status_code(oc_status_t status);
-/* The message of |status|; "ok" for OC_OK. Valid until oc_status_free. */
-const char *oc_status_message(oc_status_t status);
-/* The name of a code, e.g. "CORRUPT". */
-const char *oc_status_code_name(oc_status_code_t code);
-/* Releases |status|; OC_OK is accepted and ignored. */
-void oc_status_free(oc_status_t status);
+/** The code of |status| (OC_STATUS_OK for OC_OK). */
+OC_API oc_status_code_t oc_status_code(oc_status_t status);
+/** The message of |status|; "ok" for OC_OK. Valid until oc_status_free. */
+OC_API const char *oc_status_message(oc_status_t status);
+/** The name of a code, e.g. "CORRUPT". */
+OC_API const char *oc_status_code_name(oc_status_code_t code);
+/** Releases |status|; OC_OK is accepted and ignored. */
+OC_API void oc_status_free(oc_status_t status);
 
 /* ------------------------------------------------------------------------ */
 /* Tensors                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* Element types. The numbers are ONNX's TensorProto.DataType values and are
+/** Element types. The numbers are ONNX's TensorProto.DataType values and are
  * stored in plans: never renumber. */
 typedef enum oc_dtype_e {
-  OC_DTYPE_UNDEFINED = 0,
-  OC_DTYPE_FLOAT32 = 1,
-  OC_DTYPE_UINT8 = 2,
-  OC_DTYPE_INT8 = 3,
-  OC_DTYPE_INT32 = 6,
-  OC_DTYPE_INT64 = 7,
-  OC_DTYPE_BOOL = 9,
-  OC_DTYPE_FLOAT64 = 11, /* stored and cast only (PyTorch exports double constants) */
+  OC_DTYPE_UNDEFINED = 0, /**< no type */
+  OC_DTYPE_FLOAT32 = 1,   /**< float */
+  OC_DTYPE_UINT8 = 2,     /**< uint8_t */
+  OC_DTYPE_INT8 = 3,      /**< int8_t */
+  OC_DTYPE_INT32 = 6,     /**< int32_t */
+  OC_DTYPE_INT64 = 7,     /**< int64_t */
+  OC_DTYPE_BOOL = 9,      /**< one byte, 0 or 1 */
+  OC_DTYPE_FLOAT64 = 11, /**< stored and cast only (PyTorch exports double constants) */
 } oc_dtype_t;
 
-/* Bytes per element, or 0 for a dtype the runtime does not compute. */
-size_t oc_dtype_size(int dtype);
-/* "float32", "int64", ... ; for any ONNX number, names the ONNX type. */
-const char *oc_dtype_name(int dtype);
+/** Bytes per element, or 0 for a dtype the runtime does not compute. */
+OC_API size_t oc_dtype_size(int dtype);
+/** "float32", "int64", ... ; for any ONNX number, names the ONNX type. */
+OC_API const char *oc_dtype_name(int dtype);
 
+/** The largest tensor rank a plan may use. */
 #define OC_MAX_RANK 8
 
-/* A description of one tensor of an entry point's signature. Pointers are
+/** A description of one tensor of an entry point's signature. Pointers are
  * owned by the plan and valid until oc_plan_release. */
 typedef struct oc_tensor_info_s {
-  const char *name;
-  oc_dtype_t dtype;
-  int rank;
-  const int64_t *dims; /* |rank| entries */
-  size_t elements;
-  size_t bytes;
+  const char *name;     /**< the tensor's name (the ONNX value name) */
+  oc_dtype_t dtype;     /**< element type */
+  int rank;             /**< number of dimensions, 0 for a scalar */
+  const int64_t *dims; /**< |rank| entries */
+  size_t elements;      /**< product of the dimensions */
+  size_t bytes;         /**< elements * oc_dtype_size(dtype) */
 } oc_tensor_info_t;
 
 /* ------------------------------------------------------------------------ */
 /* Memory                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* Allocator hook. |alloc| returns memory aligned to |alignment| (a power of
+/** Allocator hook. |alloc| returns memory aligned to |alignment| (a power of
  * two, at least 64) or NULL; |free| releases what |alloc| returned. */
 typedef struct oc_allocator_s {
+  /** Passed as the first argument of |alloc| and |free|. */
   void *self;
+  /** Returns |bytes| bytes aligned to |alignment|, or NULL. */
   void *(*alloc)(void *self, size_t bytes, size_t alignment);
+  /** Releases |ptr|, a pointer |alloc| returned. */
   void (*free)(void *self, void *ptr);
 } oc_allocator_t;
 
-/* The allocator used when options leave it zeroed (aligned_alloc/free). */
-oc_allocator_t oc_allocator_system(void);
+/** The allocator used when options leave it zeroed (aligned_alloc/free). */
+OC_API oc_allocator_t oc_allocator_system(void);
 
 /* ------------------------------------------------------------------------ */
 /* Plans                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/** An opened, validated plan. Immutable: share it between threads. */
 typedef struct oc_plan_s oc_plan_t;
 
+/** Options of oc_plan_open_file() and oc_plan_open_memory(); fill with
+ * oc_plan_options_init() first. */
 typedef struct oc_plan_options_s {
-  /* Verify the checksum of the weights section on open (default 1). The
+  /** Verify the checksum of the weights section on open (default 1). The
    * header and metadata checksums are always verified. */
   int verify_weights;
-  /* Host allocator for the plan's own bookkeeping (default: system). */
+  /** Host allocator for the plan's own bookkeeping (default: system). */
   oc_allocator_t allocator;
 } oc_plan_options_t;
 
-void oc_plan_options_init(oc_plan_options_t *options);
+/** Fills |options| with the defaults. */
+OC_API void oc_plan_options_init(oc_plan_options_t *options);
 
-/* Opens the plan file at |path| (mmapped read-only) and validates it fully.
+/** Opens the plan file at |path| (mmapped read-only) and validates it fully.
  * On success |*out_plan| must be released with oc_plan_release. |options|
  * may be NULL for defaults. */
-oc_status_t oc_plan_open_file(const char *path, const oc_plan_options_t *options,
-                              oc_plan_t **out_plan);
+OC_API oc_status_t oc_plan_open_file(const char *path, const oc_plan_options_t *options,
+                                     oc_plan_t **out_plan);
 
-/* Like oc_plan_open_file, from memory. The plan copies |data|: the caller may
+/** Like oc_plan_open_file, from memory. The plan copies |data|: the caller may
  * free it when this returns. */
-oc_status_t oc_plan_open_memory(const void *data, size_t bytes,
-                                const oc_plan_options_t *options, oc_plan_t **out_plan);
+OC_API oc_status_t oc_plan_open_memory(const void *data, size_t bytes,
+                                       const oc_plan_options_t *options, oc_plan_t **out_plan);
 
-/* Releases |plan|. All contexts made from it must be released first. */
-void oc_plan_release(oc_plan_t *plan);
+/** Releases |plan|. All contexts made from it must be released first. */
+OC_API void oc_plan_release(oc_plan_t *plan);
 
-/* Plan format versions this build reads (inclusive range). */
-void oc_plan_format_versions(uint32_t *out_min, uint32_t *out_max);
-/* The format version of an opened plan. */
-uint32_t oc_plan_format_version(const oc_plan_t *plan);
+/** Plan format versions this build reads (inclusive range). */
+OC_API void oc_plan_format_versions(uint32_t *out_min, uint32_t *out_max);
+/** The format version of an opened plan. */
+OC_API uint32_t oc_plan_format_version(const oc_plan_t *plan);
 
-/* Entry points are numbered 0..count-1. */
-int oc_plan_entry_count(const oc_plan_t *plan);
-const char *oc_plan_entry_name(const oc_plan_t *plan, int entry);
-/* Finds an entry point by name ("embed"); OC_STATUS_NOT_FOUND if absent. */
-oc_status_t oc_plan_find_entry(const oc_plan_t *plan, const char *name, int *out_entry);
+/** The number of entry points. Entry points are numbered 0..count-1. */
+OC_API int oc_plan_entry_count(const oc_plan_t *plan);
+/** The name of entry point |entry|, or NULL when out of range. */
+OC_API const char *oc_plan_entry_name(const oc_plan_t *plan, int entry);
+/** Finds an entry point by name ("embed"); OC_STATUS_NOT_FOUND if absent. */
+OC_API oc_status_t oc_plan_find_entry(const oc_plan_t *plan, const char *name, int *out_entry);
 
-int oc_plan_input_count(const oc_plan_t *plan, int entry);
-int oc_plan_output_count(const oc_plan_t *plan, int entry);
-/* Signature of input/output |index| of |entry|; OC_STATUS_INVALID_ARGUMENT
+/** The number of inputs of |entry| (0 when out of range). */
+OC_API int oc_plan_input_count(const oc_plan_t *plan, int entry);
+/** The number of outputs of |entry| (0 when out of range). */
+OC_API int oc_plan_output_count(const oc_plan_t *plan, int entry);
+/** Signature of input |index| of |entry|; OC_STATUS_INVALID_ARGUMENT
  * when out of range. */
-oc_status_t oc_plan_input_info(const oc_plan_t *plan, int entry, int index,
-                               oc_tensor_info_t *out_info);
-oc_status_t oc_plan_output_info(const oc_plan_t *plan, int entry, int index,
-                                oc_tensor_info_t *out_info);
-/* Index of the input/output called |name| of |entry|, or -1. */
-int oc_plan_input_index(const oc_plan_t *plan, int entry, const char *name);
-int oc_plan_output_index(const oc_plan_t *plan, int entry, const char *name);
+OC_API oc_status_t oc_plan_input_info(const oc_plan_t *plan, int entry, int index,
+                                      oc_tensor_info_t *out_info);
+/** Signature of output |index| of |entry|; OC_STATUS_INVALID_ARGUMENT
+ * when out of range. */
+OC_API oc_status_t oc_plan_output_info(const oc_plan_t *plan, int entry, int index,
+                                       oc_tensor_info_t *out_info);
+/** Index of the input called |name| of |entry|, or -1. */
+OC_API int oc_plan_input_index(const oc_plan_t *plan, int entry, const char *name);
+/** Index of the output called |name| of |entry|, or -1. */
+OC_API int oc_plan_output_index(const oc_plan_t *plan, int entry, const char *name);
 
-/* Bytes of working memory a context needs for |entry| (its arena). */
-size_t oc_plan_arena_bytes(const oc_plan_t *plan, int entry);
+/** Bytes of working memory a context needs for |entry| (its arena). */
+OC_API size_t oc_plan_arena_bytes(const oc_plan_t *plan, int entry);
 
-/* Introspection (for tools): the instructions of |entry| and their op
- * numbers, and the plan's constants (element count and bytes). */
-int oc_plan_instruction_count(const oc_plan_t *plan, int entry);
-int oc_plan_instruction_op(const oc_plan_t *plan, int entry, int index);
-void oc_plan_constant_stats(const oc_plan_t *plan, uint64_t *out_elements, uint64_t *out_bytes);
+/** Introspection (for tools): the number of instructions of |entry| (0 when
+ * out of range). */
+OC_API int oc_plan_instruction_count(const oc_plan_t *plan, int entry);
+/** Introspection (for tools): the op number of instruction |index| of
+ * |entry|, or -1 when out of range. */
+OC_API int oc_plan_instruction_op(const oc_plan_t *plan, int entry, int index);
+/** Introspection (for tools): the plan's constants (element count and
+ * bytes); either pointer may be NULL. */
+OC_API void oc_plan_constant_stats(const oc_plan_t *plan, uint64_t *out_elements,
+                                   uint64_t *out_bytes);
 
 /* ------------------------------------------------------------------------ */
 /* Contexts                                                                 */

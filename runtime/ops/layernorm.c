@@ -331,5 +331,7 @@ static oc_status_t layernorm_grad_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
-const oc_op_def_t oc_op_layernorm_bwd = {"LayerNormBwd", 2, 5, 1, 3,
-                                          layernorm_grad_infer, layernorm_grad_run};
+/* In place over x or dy: each row of both is read whole before that row of
+ * dx is written; dscale and dbias are written after every read. */
+const oc_op_def_t oc_op_layernorm_bwd = {"LayerNormBwd", 2, 5, 1, 3, layernorm_grad_infer,
+                                         layernorm_grad_run, 0, (1u << 0) | (1u << 2)};

@@ -436,5 +436,7 @@ static oc_status_t reduce_grad_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
+/* In place over x: dx[i] is written after the last read of x[i] (Max, Min
+ * and Prod read all of x in a first pass). */
 const oc_op_def_t oc_op_reduce_bwd = {"ReduceBwd", 1, 3, 1, 1, reduce_grad_infer,
-                                       reduce_grad_run};
+                                      reduce_grad_run, 0, 1u << 1};

@@ -179,5 +179,6 @@ static oc_status_t softmax_grad_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
+/* In place over y or dy: each row is read whole before it is written. */
 const oc_op_def_t oc_op_softmax_bwd = {"SoftmaxBwd", 2, 2, 1, 1, softmax_grad_infer,
-                                        softmax_grad_run};
+                                       softmax_grad_run, 0, (1u << 0) | (1u << 1)};
