@@ -505,6 +505,107 @@ START_TEST(cumsum_grad) {
 }
 END_TEST
 
+/* --- the backward kernels on random (mostly invalid) shapes ------------------------------ */
+
+static uint64_t fz_state = 12345;
+static int64_t fz(int64_t lo, int64_t hi) {
+  fz_state ^= fz_state << 13;
+  fz_state ^= fz_state >> 7;
+  fz_state ^= fz_state << 17;
+  return lo + (int64_t)(fz_state % (uint64_t)(hi - lo + 1));
+}
+
+static void fz_tensor(oc_tensor_t *t, int dtype, int rank, int64_t lo, int64_t hi) {
+  *t = (oc_tensor_t){.dtype = dtype, .rank = rank};
+  for (int i = 0; i < rank; i++) t->dims[i] = fz(0, 4);
+  size_t n = (size_t)oc_tensor_numel(t);
+  t->data = malloc(n ? n * oc_dtype_size(dtype) : 1);
+  for (size_t i = 0; i < n; i++) {
+    if (dtype == OC_DTYPE_INT64) ((int64_t *)t->data)[i] = fz(lo, hi);
+    else ((float *)t->data)[i] = (float)fz(-3, 3);
+  }
+}
+
+/* Whenever infer accepts, run stays inside exactly sized buffers (ASan) and
+ * fails only on an index out of range. */
+START_TEST(bwd_kernels_fuzz) {
+  int accepted[3] = {0};
+  for (int iter = 0; iter < 6000; iter++) {
+    int which = iter % 3;
+    oc_tensor_t a, b = {0}, y = {0};
+    oc_tensor_t *in[2] = {&a, &b}, *out[1] = {&y};
+    int64_t ints[1 + OC_MAX_RANK];
+    int n_in, n_ints, op;
+    if (which == 0) {
+      op = OC_OP_TILE_BWD;
+      fz_tensor(&a, OC_DTYPE_FLOAT32, (int)fz(0, 3), 0, 0);
+      /* Often consistent with dy: its dims divided by a small factor. */
+      n_ints = fz(0, 5) ? a.rank : (int)fz(0, 4);
+      for (int i = 0; i < n_ints; i++) {
+        int64_t f = fz(1, 3), d = i < a.rank ? a.dims[i] : 2;
+        ints[i] = fz(0, 3) ? (d % f == 0 ? d / f : d) : fz(-1, 4);
+      }
+      n_in = 1;
+    } else {
+      op = which == 1 ? OC_OP_GATHER_ELEMENTS_BWD : OC_OP_GATHER_ND_BWD;
+      int r = (int)fz(1, 3);
+      n_ints = 1 + (fz(0, 8) ? r : (int)fz(0, 4));
+      for (int i = 1; i < n_ints; i++) ints[i] = fz(0, 4);
+      ints[0] = which == 1 ? fz(-r - 1, r) : fz(-1, 2);
+      int q = which == 1 ? (fz(0, 5) ? r : (int)fz(1, 3)) : (int)fz(1, 3);
+      fz_tensor(&a, OC_DTYPE_INT64, q, -5, 4);
+      if (which == 2 && fz(0, 2)) a.dims[q - 1] = fz(1, 3);
+      if (which == 2) { /* regenerate the data for the new dims */
+        free(a.data);
+        size_t n = (size_t)oc_tensor_numel(&a);
+        a.data = malloc(n ? n * 8 : 1);
+        for (size_t i = 0; i < n; i++) ((int64_t *)a.data)[i] = fz(-5, 4);
+      }
+      /* dy: usually the forward output's dims, found by trial. */
+      fz_tensor(&b, OC_DTYPE_FLOAT32, (int)fz(0, 4), 0, 0);
+      if (fz(0, 3)) {
+        oc_tensor_t x = {.dtype = OC_DTYPE_FLOAT32, .rank = n_ints - 1}, fy = {0};
+        for (int i = 0; i < x.rank; i++) x.dims[i] = ints[1 + i];
+        oc_tensor_t *fin[2] = {&x, &a}, *fout[1] = {&fy};
+        oc_op_call_t fc = {.ints = ints, .n_ints = 1, .n_in = 2, .in = fin, .n_out = 1,
+                           .out = fout};
+        size_t fws;
+        int fop = which == 1 ? OC_OP_GATHER_ELEMENTS : OC_OP_GATHER_ND;
+        oc_status_t fs = x.rank > 0 ? oc_op_infer(fop, &fc, &fws) : oc_make_status(OC_STATUS_INVALID_ARGUMENT, "x");
+        if (fs == OC_OK) {
+          free(b.data);
+          b = (oc_tensor_t){.dtype = OC_DTYPE_FLOAT32, .rank = fy.rank};
+          memcpy(b.dims, fy.dims, sizeof b.dims);
+          size_t n = (size_t)oc_tensor_numel(&b);
+          b.data = malloc(n ? n * 4 : 1);
+          for (size_t i = 0; i < n; i++) ((float *)b.data)[i] = 1.0f;
+        }
+        oc_status_free(fs);
+      }
+      n_in = 2;
+    }
+    oc_op_call_t c = {.ints = ints, .n_ints = n_ints, .n_in = n_in, .in = in, .n_out = 1,
+                      .out = out};
+    size_t ws = 0;
+    oc_status_t s = oc_op_infer(op, &c, &ws);
+    if (s == OC_OK) {
+      accepted[which]++;
+      ck_assert_int_eq((int)ws, 0);
+      size_t bytes = oc_tensor_bytes(&y);
+      y.data = malloc(bytes ? bytes : 1);
+      s = oc_op_get(op)->run(&c);
+      ck_assert_msg(s == OC_OK || oc_status_code(s) == OC_STATUS_NUMERIC, "op %d: %s", op,
+                    oc_status_message(s));
+      free(y.data);
+    }
+    oc_status_free(s);
+    free(a.data);
+    free(b.data);
+  }
+  for (int i = 0; i < 3; i++) ck_assert_msg(accepted[i] > 100, "kernel %d accepted %d", i, accepted[i]);
+}
+END_TEST
+
 /* --- not differentiable ---------------------------------------------------------------- */
 
 static void ref_zero(const double *const *in, const gc_input_t *inputs, int n_in, double *out,
@@ -541,6 +642,7 @@ int main(void) {
   tcase_add_test(tc, topk_grad_with_indices_output);
   tcase_add_test(tc, cumsum_grad);
   tcase_add_test(tc, hardmax_has_no_rule);
+  tcase_add_test(tc, bwd_kernels_fuzz);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -218,83 +218,116 @@ OC_API void oc_plan_constant_stats(const oc_plan_t *plan, uint64_t *out_elements
 /* Contexts                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/** The mutable working memory for running a plan's entry points; one per
+ * thread. */
 typedef struct oc_context_s oc_context_t;
 
+/** Options of oc_context_create(); fill with oc_context_options_init()
+ * first. */
 typedef struct oc_context_options_s {
-  /* Allocator for the context's arena and bookkeeping (default: system).
+  /** Allocator for the context's arena and bookkeeping (default: system).
    * The context allocates everything in oc_context_create; running entry
    * points does not allocate. */
   oc_allocator_t allocator;
 } oc_context_options_t;
 
-void oc_context_options_init(oc_context_options_t *options);
+/** Fills |options| with the defaults. */
+OC_API void oc_context_options_init(oc_context_options_t *options);
 
-/* Creates a context for |plan|. |plan| must outlive the context. |options|
+/** Creates a context for |plan|. |plan| must outlive the context. |options|
  * may be NULL. Release with oc_context_release. */
-oc_status_t oc_context_create(const oc_plan_t *plan, const oc_context_options_t *options,
-                              oc_context_t **out_context);
-void oc_context_release(oc_context_t *context);
+OC_API oc_status_t oc_context_create(const oc_plan_t *plan, const oc_context_options_t *options,
+                                     oc_context_t **out_context);
+/** Releases |context| and all its memory; NULL is accepted and ignored. */
+OC_API void oc_context_release(oc_context_t *context);
 
-/* Copies |bytes| bytes from |data| into input |index| of |entry|. |bytes|
+/** Copies |bytes| bytes from |data| into input |index| of |entry|. |bytes|
  * must equal the input's size (oc_plan_input_info). */
-oc_status_t oc_context_set_input(oc_context_t *context, int entry, int index,
-                                 const void *data, size_t bytes);
+OC_API oc_status_t oc_context_set_input(oc_context_t *context, int entry, int index,
+                                        const void *data, size_t bytes);
 
-/* The context's own buffer for input |index| of |entry|, to fill in place
+/** The context's own buffer for input |index| of |entry|, to fill in place
  * instead of oc_context_set_input. Valid until the context is released;
  * its contents are overwritten by running a different entry point. */
-oc_status_t oc_context_input_buffer(oc_context_t *context, int entry, int index,
-                                    void **out_data, size_t *out_bytes);
+OC_API oc_status_t oc_context_input_buffer(oc_context_t *context, int entry, int index,
+                                           void **out_data, size_t *out_bytes);
 
-/* Runs |entry| on the inputs set since the last run of it. */
-oc_status_t oc_context_run(oc_context_t *context, int entry);
+/** Runs |entry| on the inputs set since the last run of it. */
+OC_API oc_status_t oc_context_run(oc_context_t *context, int entry);
 
-/* Output |index| of the last run of |entry|: a borrowed pointer into the
+/** Output |index| of the last run of |entry|: a borrowed pointer into the
  * context, valid until the next oc_context_run on this context. */
-oc_status_t oc_context_output(const oc_context_t *context, int entry, int index,
-                              const void **out_data, size_t *out_bytes);
+OC_API oc_status_t oc_context_output(const oc_context_t *context, int entry, int index,
+                                     const void **out_data, size_t *out_bytes);
 
 /* ------------------------------------------------------------------------ */
 /* Persistent state and training                                            */
 /* ------------------------------------------------------------------------ */
 
-/* State tensors live as long as a context and keep their values across runs:
+/** The number of state tensors of |plan|.
+ *
+ * State tensors live as long as a context and keep their values across runs:
  * in a training plan (onnxc --train) the trained parameters (by initializer
- * name), "grad:<parameter>" (the last step's gradient), optimizer state
- * ("opt:<parameter>:momentum_buffer", ":exp_avg", ":exp_avg_sq"), BatchNorm
+ * name), `"grad:<parameter>"` (the last step's gradient), optimizer state
+ * (`"opt:<parameter>:momentum_buffer"`, `":exp_avg"`, `":exp_avg_sq"`), BatchNorm
  * running statistics, "opt:step" (int64), "opt:lr" and "opt:base_lr". A
  * context starts with the plan's initial values. */
-int oc_plan_state_count(const oc_plan_t *plan);
-oc_status_t oc_plan_state_info(const oc_plan_t *plan, int index, oc_tensor_info_t *out_info);
-/* Index of the state tensor called |name|, or -1. */
-int oc_plan_state_index(const oc_plan_t *plan, const char *name);
+OC_API int oc_plan_state_count(const oc_plan_t *plan);
+/** Description of state tensor |index| (see oc_plan_state_count());
+ * OC_STATUS_INVALID_ARGUMENT when out of range. */
+OC_API oc_status_t oc_plan_state_info(const oc_plan_t *plan, int index,
+                                      oc_tensor_info_t *out_info);
+/** Index of the state tensor called |name|, or -1. */
+OC_API int oc_plan_state_index(const oc_plan_t *plan, const char *name);
 
-/* The context's own bytes of state tensor |index|: read them or overwrite
+/** The context's own bytes of state tensor |index|: read them or overwrite
  * them in place, between runs (no copy). Valid until the context is
  * released. */
-oc_status_t oc_context_state(oc_context_t *context, int index, void **out_data, size_t *out_bytes);
+OC_API oc_status_t oc_context_state(oc_context_t *context, int index, void **out_data,
+                                    size_t *out_bytes);
 
-/* Training conveniences over the state tensors "opt:base_lr" and
- * "opt:step"; OC_STATUS_NOT_FOUND for a plan without a train step. The
- * schedule compiled into the plan scales the base rate each step. */
-oc_status_t oc_context_set_learning_rate(oc_context_t *context, float lr);
-oc_status_t oc_context_step_count(const oc_context_t *context, int64_t *out_steps);
+/** Training convenience: sets the state tensor "opt:base_lr" to |lr| (finite
+ * and >= 0, else OC_STATUS_INVALID_ARGUMENT);
+ * OC_STATUS_NOT_FOUND for a plan without a train step. The schedule compiled
+ * into the plan scales the base rate each step. */
+OC_API oc_status_t oc_context_set_learning_rate(oc_context_t *context, float lr);
+/** Training convenience: the state tensor "opt:step" (the number of train
+ * steps run); OC_STATUS_NOT_FOUND for a plan without a train step. */
+OC_API oc_status_t oc_context_step_count(const oc_context_t *context, int64_t *out_steps);
 
-/* Checkpoints hold every state tensor (parameters, optimizer state, running
+/** Saves every state tensor of |context| to a checkpoint file at |path|.
+ *
+ * Checkpoints hold every state tensor (parameters, optimizer state, running
  * statistics, step, RNG): loading one into a fresh context and running on
  * gives the same bits as never having stopped. Written atomically (temp
  * file, rename) with a version and checksums; a checkpoint loads only into
  * a plan with the same state layout, and a damaged one is rejected without
  * touching the context. */
-oc_status_t oc_context_save_checkpoint(const oc_context_t *context, const char *path);
+OC_API oc_status_t oc_context_save_checkpoint(const oc_context_t *context, const char *path);
 
-/* A training plan keeps the ONNX model it was compiled from (a serialized
+/** A training plan keeps the ONNX model it was compiled from (a serialized
  * ModelProto) without the values of its state initializers, which are the
  * plan's state: filling them from a context's state gives the trained model
  * (what `onnxrun --export-onnx` does). Borrowed until oc_plan_release;
  * OC_STATUS_NOT_FOUND for other plans. */
-oc_status_t oc_plan_source_model(const oc_plan_t *plan, const void **out_data, size_t *out_bytes);
-oc_status_t oc_context_load_checkpoint(oc_context_t *context, const char *path);
+OC_API oc_status_t oc_plan_source_model(const oc_plan_t *plan, const void **out_data,
+                                        size_t *out_bytes);
+/** Loads the checkpoint at |path| (see oc_context_save_checkpoint()) into
+ * |context|'s state tensors. A checkpoint of a plan with another state layout
+ * or a damaged one is an error and leaves the context untouched. */
+OC_API oc_status_t oc_context_load_checkpoint(oc_context_t *context, const char *path);
+
+/* ------------------------------------------------------------------------ */
+/* Versions                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/** The version of the onnxc library in use, "MAJOR.MINOR.PATCH". With the
+ * shared library this is the version that was loaded at run time, which may
+ * be newer than the OC_VERSION_STRING the caller was compiled against. */
+OC_API const char *oc_version_string(void);
+/** The version of the onnxc library in use as numbers (see
+ * oc_version_string()); any pointer may be NULL. */
+OC_API void oc_version(int *out_major, int *out_minor, int *out_patch);
 
 #ifdef __cplusplus
 }
