@@ -352,6 +352,40 @@ START_TEST(scatter_nd_grad) {
 }
 END_TEST
 
+/* Reduction none with a repeated index (finite differences see only the
+ * update written last): as torch.scatter's backward, every update of a
+ * position gets that position's gradient, and the data's is zero there. */
+START_TEST(scatter_none_repeated_index_follows_pytorch) {
+  oc_graph_t *g = oc_graph_new();
+  float x[4] = {1, 2, 3, 4}, u[3] = {5, 6, 7}, w[4] = {0.5f, -1.5f, 2.0f, 0.25f};
+  int64_t xd[2] = {1, 4}, ud[2] = {1, 3}, idx[3] = {2, 0, -2};
+  int in[3] = {oc_graph_value(g, "x"), oc_graph_value(g, "idx"), oc_graph_value(g, "u")};
+  ck_assert(oc_value_set_const(g, in[0], OC_DTYPE_FLOAT32, 2, xd, x) == OC_OK);
+  ck_assert(oc_value_set_const(g, in[1], OC_DTYPE_INT64, 2, ud, idx) == OC_OK);
+  ck_assert(oc_value_set_const(g, in[2], OC_DTYPE_FLOAT32, 2, ud, u) == OC_OK);
+  int params[2] = {in[0], in[2]};
+  for (int k = 0; k < 2; k++) {
+    g->values[params[k]].kind = OC_VALUE_STATE;
+    g->values[params[k]].foldable = 0;
+  }
+  int y = oc_graph_value(g, "y"), wv = oc_graph_value(g, "W"), grads[2];
+  int64_t ints[2] = {1, 0};
+  ck_assert(oc_emit_instr(g, "scatter", OC_OP_SCATTER_ELEMENTS, 3, in, 1, &y, ints, 2, NULL, 0) ==
+            OC_OK);
+  ck_assert(oc_value_set_const(g, wv, OC_DTYPE_FLOAT32, 2, xd, w) == OC_OK);
+  ck_assert(oc_autodiff(g, y, wv, params, 2, grads) == OC_OK);
+  void **buf = calloc((size_t)g->n_values + 1, sizeof(void *));
+  ck_assert(gc_execute(g, buf) == OC_OK);
+  const float *dx = buf[grads[0]], *du = buf[grads[1]];
+  const float want_dx[4] = {0, -1.5f, 0, 0.25f}, want_du[3] = {2.0f, 0.5f, 2.0f};
+  for (int i = 0; i < 4; i++) ck_assert_msg(dx[i] == want_dx[i], "dx[%d] = %g", i, dx[i]);
+  for (int i = 0; i < 3; i++) ck_assert_msg(du[i] == want_du[i], "du[%d] = %g", i, du[i]);
+  for (int v = 0; v < g->n_values; v++) free(buf[v]);
+  free(buf);
+  oc_graph_free(g);
+}
+END_TEST
+
 /* mul, max and min have no rule: a clear error naming the reduction. */
 START_TEST(scatter_refused_reductions) {
   static const char *const names[] = {"mul", "max", "min"};
@@ -637,6 +671,7 @@ int main(void) {
   tcase_add_test(tc, gather_nd_grad);
   tcase_add_test(tc, scatter_elements_grad);
   tcase_add_test(tc, scatter_nd_grad);
+  tcase_add_test(tc, scatter_none_repeated_index_follows_pytorch);
   tcase_add_test(tc, scatter_refused_reductions);
   tcase_add_test(tc, topk_grad);
   tcase_add_test(tc, topk_grad_with_indices_output);

@@ -226,6 +226,40 @@ START_TEST(bn_training_values) {
 }
 END_TEST
 
+/* Empty tensors: nothing to compute, and no loop over the non-empty axes
+ * (those may be huge when another axis is 0). */
+START_TEST(empty_tensors) {
+  int64_t xd[3] = {0, 2, 5}, cd = 2, two = 2;
+  oc_tensor_t x = mk_data(OC_DTYPE_FLOAT32, 3, xd), p = mk_data(OC_DTYPE_FLOAT32, 1, &cd);
+  oc_tensor_t *in[5] = {&x, &p, &p, &p, &p};
+  oc_tensor_t o[3];
+  oc_tensor_t *outs[3] = {&o[0], &o[1], &o[2]};
+  int64_t ints[2] = {1, 1};
+  float fl[2] = {1e-5f, 0.9f};
+  expect_ok(call_n(OC_OP_BATCHNORM, in, 5, outs, 3, ints, 2, fl, 2, 1, NULL));
+  ck_assert(isnan(((float *)o[1].data)[0]) && isnan(((float *)o[2].data)[1]));
+  for (int i = 0; i < 3; i++) free(o[i].data);
+  int64_t hd[3] = {1LL << 30, 0, 1LL << 30};
+  oc_tensor_t h = mk(OC_DTYPE_FLOAT32, 3, hd), y = mk(0, 0, NULL);
+  oc_tensor_t *hin[1] = {&h};
+  int64_t ax[2] = {1, 2};
+  expect_ok(call1(OC_OP_LPNORM, hin, 1, &y, ax, 2, NULL, 0, 1));
+  free(y.data);
+  oc_tensor_t st = mk_data(OC_DTYPE_INT64, 1, &two);
+  oc_tensor_t *din[2] = {&h, &st};
+  float r = 0.5f;
+  expect_ok(call1(OC_OP_DROPOUT, din, 2, &y, NULL, 0, &r, 1, 1));
+  ck_assert_int_eq(((int64_t *)st.data)[1], 1);
+  free(y.data);
+  int64_t pads[7] = {1, 0, 0, 0, 0, 0, 0};
+  expect_ok(call1(OC_OP_PAD, hin, 1, &y, pads, 7, NULL, 0, 1)); /* reflect, nothing grows */
+  free(y.data);
+  free(st.data);
+  free(x.data);
+  free(p.data);
+}
+END_TEST
+
 START_TEST(bn_training_errors) {
   int64_t xd[4] = {2, 3, 4, 5}, cd = 3;
   oc_tensor_t x = mk(OC_DTYPE_FLOAT32, 4, xd), p = mk(OC_DTYPE_FLOAT32, 1, &cd);
@@ -1221,6 +1255,7 @@ static Suite *suite(void) {
   TCase *shape = tcase_create("shape");
   tcase_add_test(shape, pad_shape);
   tcase_add_test(shape, bn_training_values);
+  tcase_add_test(shape, empty_tensors);
   suite_add_tcase(s, shape);
   TCase *fwd = tcase_create("forward");
   tcase_add_test(fwd, bn_training_forward);

@@ -17,6 +17,7 @@
  * refused. Only float32 (BN-15 allows other float types for scale/B and
  * mean/var: refused by the runtime op's dtype check).
  */
+#include "autodiff.h"
 #include "lower.h"
 
 oc_status_t oc_lower_batchnorm(oc_lower_t *lw);
@@ -101,4 +102,27 @@ oc_status_t oc_lower_batchnorm(oc_lower_t *lw) {
   int64_t ints[2] = {1, 0}; /* training; ONNX's population variance in the running update */
   float floats[2] = {eps, momentum};
   return oc_lower_emit(lw, OC_OP_BATCHNORM, 5, in, last + 1, out, ints, 2, floats, 2);
+}
+
+/* Gradient of BatchNormalization: dx (through the batch statistics in
+ * training mode, as PyTorch), dscale, dbias. The running statistics get no
+ * gradient (PyTorch does not differentiate through running_mean/var). */
+oc_status_t oc_grad_batchnorm(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_batchnorm(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0) return OC_OK; /* only Y carries a gradient */
+  int64_t ints[2] = {fwd->ints[0], 0};
+  int out[3], n_out = 0, which[3];
+  for (int i = 0; i < 3; i++) {
+    if (!oc_grad_wants(gc, i)) continue;
+    ints[1] |= (int64_t)1 << i;
+    out[n_out] = oc_grad_temp(gc, i == 0 ? "dx" : i == 1 ? "dscale" : "dbias");
+    if (out[n_out] < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    which[n_out++] = i;
+  }
+  if (!n_out) return OC_OK;
+  int in[5] = {fwd->in[0], fwd->in[1], dy[0], fwd->in[3], fwd->in[4]};
+  float eps = fwd->floats[0];
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_BATCHNORM_BWD, 5, in, n_out, out, ints, 2, &eps, 1));
+  for (int k = 0; k < n_out; k++) OC_RETURN_IF_ERROR(oc_grad_accumulate(gc, which[k], out[k]));
+  return OC_OK;
 }

@@ -114,6 +114,10 @@ static void batchnorm_stats(double *bmean, double *bvar, const float *x, int64_t
                             int64_t S) {
   double count = (double)N * (double)S;
   for (int64_t ch = 0; ch < C; ch++) {
+    if (N == 0 || S == 0) { /* no values: skip the (possibly long) empty loops */
+      bmean[ch] = bvar[ch] = NAN;
+      continue;
+    }
     double sum = 0.0;
     for (int64_t n = 0; n < N; n++) {
       const float *xr = x + (n * C + ch) * S;
@@ -159,7 +163,9 @@ static oc_status_t batchnorm_run(const oc_op_call_t *c) {
   } else {
     C = x->dims[0];
   }
+  int empty = N == 0 || S == 0; /* y is empty; the statistics are still written */
   if (c->ints[0] == BN_MODE_INFERENCE) {
+    if (empty) return OC_OK;
     batchnorm_forward(c->out[0]->data, x->data, c->in[1]->data, c->in[2]->data, c->in[3]->data,
                       c->in[4]->data, c->floats[0], N, C, S);
     return OC_OK;
@@ -168,8 +174,9 @@ static oc_status_t batchnorm_run(const oc_op_call_t *c) {
   float eps = c->floats[0];
   double mom = c->floats[1];
   batchnorm_stats(bmean, bvar, x->data, N, C, S);
-  batchnorm_train_forward(c->out[0]->data, x->data, c->in[1]->data, c->in[2]->data, bmean, bvar,
-                          eps, N, C, S);
+  if (!empty)
+    batchnorm_train_forward(c->out[0]->data, x->data, c->in[1]->data, c->in[2]->data, bmean,
+                            bvar, eps, N, C, S);
   const float *rmean = c->in[3]->data, *rvar = c->in[4]->data;
   double n = (double)N * (double)S;
   double corr = c->ints[1] && n > 1.0 ? n / (n - 1.0) : 1.0;
@@ -188,3 +195,117 @@ static oc_status_t batchnorm_run(const oc_op_call_t *c) {
 
 const oc_op_def_t oc_op_batchnorm = {"BatchNormalization", 5, 5, 1, 5, batchnorm_infer,
                                      batchnorm_run};
+
+/*
+ * BatchNormalizationBwd: the gradient of BatchNormalization (either mode).
+ *   inputs:  x (N, C, S...), scale (C), dy (as x), mean (C), var (C)
+ *            (mean/var are read in inference mode; training mode recomputes
+ *            the batch statistics from x)
+ *   ints:    [mode, mask]: mask bit 1 = dx, 2 = dscale, 4 = dbias; the
+ *            outputs are the set bits in that order
+ *   floats:  [epsilon]
+ * With xhat = (x - mean) * rstd per channel, sums over N and S:
+ *   dbias = sum(dy), dscale = sum(dy * xhat),
+ *   training:  dx = scale * rstd / n * (n * dy - sum(dy) - xhat * sum(dy * xhat))
+ *   inference: dx = dy * scale * rstd
+ * Accumulation in double. workspace: 4 * C doubles.
+ */
+static oc_status_t batchnorm_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  if (c->n_ints != 2 || c->n_floats != 1)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "takes ints [mode, mask] and floats [eps]");
+  int64_t mode = c->ints[0], mask = c->ints[1];
+  if ((mode != BN_MODE_INFERENCE && mode != BN_MODE_TRAINING) || mask < 1 || mask > 7)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "bad mode %lld or mask %lld",
+                          (long long)mode, (long long)mask);
+  int n_out = (int)(mask & 1) + (int)(mask >> 1 & 1) + (int)(mask >> 2 & 1);
+  if (c->n_out != n_out)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "mask %lld needs %d outputs, got %d",
+                          (long long)mask, n_out, c->n_out);
+  const oc_tensor_t *x = c->in[0], *dy = c->in[2];
+  char buf[160];
+  for (int i = 0; i < 5; i++) OC_RETURN_IF_ERROR(oc_expect_dtype(c->in[i], OC_DTYPE_FLOAT32, "input"));
+  if (x->rank < 2)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "x must be (N, C, ...), got %s",
+                          oc_type_str(x, buf, sizeof buf));
+  int same = dy->rank == x->rank;
+  for (int d = 0; same && d < x->rank; d++) same = dy->dims[d] == x->dims[d];
+  if (!same)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "dy is %s; x is %s",
+                          oc_type_str(dy, buf, sizeof buf), oc_type_str(x, buf + 80, 80));
+  int64_t C = x->dims[1];
+  for (int i = 1; i < 5; i++)
+    if (i != 2 && (c->in[i]->rank != 1 || c->in[i]->dims[0] != C))
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input %d must be float32[%lld]", i,
+                            (long long)C);
+  int k = 0;
+  if (mask & 1) oc_tensor_set_type(c->out[k++], OC_DTYPE_FLOAT32, x->rank, x->dims);
+  if (mask & 2) oc_tensor_set_type(c->out[k++], OC_DTYPE_FLOAT32, 1, &C);
+  if (mask & 4) oc_tensor_set_type(c->out[k++], OC_DTYPE_FLOAT32, 1, &C);
+  *ws = (size_t)(4 * C) * sizeof(double);
+  return OC_OK;
+}
+
+/* x, dy, dx are (N, C, S); scale, dscale, dbias (C). */
+static oc_status_t batchnorm_bwd_run(const oc_op_call_t *c) {
+  const oc_tensor_t *x = c->in[0];
+  int64_t N = x->dims[0], C = x->dims[1], S = 1;
+  for (int i = 2; i < x->rank; i++) S *= x->dims[i];
+  const float *xp = x->data, *scale = c->in[1]->data, *dy = c->in[2]->data;
+  int64_t mode = c->ints[0], mask = c->ints[1];
+  double *mean = c->workspace, *var = mean + C, *sdy = var + C, *sdyx = sdy + C;
+  if (mode == BN_MODE_TRAINING) {
+    batchnorm_stats(mean, var, xp, N, C, S);
+  } else {
+    for (int64_t ch = 0; ch < C; ch++) {
+      mean[ch] = ((const float *)c->in[3]->data)[ch];
+      var[ch] = ((const float *)c->in[4]->data)[ch];
+    }
+  }
+  float eps = c->floats[0];
+  for (int64_t ch = 0; ch < C; ch++) {
+    double rstd = 1.0 / sqrt(var[ch] + (double)eps), a = 0, b = 0;
+    for (int64_t n = 0; n < N; n++) {
+      const float *xr = xp + (n * C + ch) * S, *gr = dy + (n * C + ch) * S;
+      for (int64_t i = 0; i < S; i++) {
+        a += gr[i];
+        b += (double)gr[i] * ((double)xr[i] - mean[ch]) * rstd;
+      }
+    }
+    sdy[ch] = a;
+    sdyx[ch] = b;
+  }
+  int k = 0;
+  if (mask & 1) {
+    float *dx = c->out[k++]->data;
+    double count = (double)N * (double)S;
+    for (int64_t ch = 0; ch < C; ch++) {
+      double rstd = 1.0 / sqrt(var[ch] + (double)eps);
+      for (int64_t n = 0; n < N; n++) {
+        const float *xr = xp + (n * C + ch) * S, *gr = dy + (n * C + ch) * S;
+        float *dr = dx + (n * C + ch) * S;
+        if (mode == BN_MODE_TRAINING) {
+          double f = scale[ch] * rstd / count;
+          for (int64_t i = 0; i < S; i++) {
+            double xhat = ((double)xr[i] - mean[ch]) * rstd;
+            dr[i] = (float)(f * (count * gr[i] - sdy[ch] - xhat * sdyx[ch]));
+          }
+        } else {
+          double f = scale[ch] * rstd;
+          for (int64_t i = 0; i < S; i++) dr[i] = (float)(gr[i] * f);
+        }
+      }
+    }
+  }
+  if (mask & 2) {
+    float *ds = c->out[k++]->data;
+    for (int64_t ch = 0; ch < C; ch++) ds[ch] = (float)sdyx[ch];
+  }
+  if (mask & 4) {
+    float *db = c->out[k++]->data;
+    for (int64_t ch = 0; ch < C; ch++) db[ch] = (float)sdy[ch];
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_batchnorm_bwd = {"BatchNormalizationBwd", 5, 5, 1, 3, batchnorm_bwd_infer,
+                                         batchnorm_bwd_run};

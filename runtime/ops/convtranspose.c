@@ -212,6 +212,8 @@ static oc_status_t ct_run(const oc_op_call_t *c) {
   const float *b = c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL;
   float *y = c->out[0]->data;
   float *col = c->workspace;
+  /* An empty output: nothing to do (and group may be huge when C is 0). */
+  if (g.N == 0 || g.M == 0) return OC_OK;
   for (int64_t n = 0; n < g.N; n++) {
     for (int64_t gi = 0; gi < g.G; gi++) {
       float *yg = y + (n * g.M + gi * g.Mg) * g.P;

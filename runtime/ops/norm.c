@@ -120,6 +120,9 @@ static oc_status_t lpnorm_run(const oc_op_call_t *c) {
   const oc_tensor_t *x = c->in[0];
   int axis;
   OC_RETURN_IF_ERROR(oc_norm_axis(c->ints[0], x->rank, &axis));
+  /* An empty tensor has nothing to write (and outer * inner alone could be
+   * huge when the axis is the empty one). */
+  if (oc_tensor_numel(x) == 0) return OC_OK;
   int64_t outer = 1, inner = 1;
   for (int i = 0; i < axis; i++) outer *= x->dims[i];
   for (int i = axis + 1; i < x->rank; i++) inner *= x->dims[i];

@@ -108,3 +108,4 @@ OC_OP(GATHER_ELEMENTS_BWD, "GatherElementsBwd", oc_op_gather_elements_bwd) /* in
 OC_OP(GATHER_ND_BWD, "GatherNDBwd", oc_op_gather_nd_bwd) /* ints [batch_dims, data dims...] */
 OC_OP(UNARY_BWD, "UnaryBwd", oc_op_unary_bwd)          /* ints [op, fn], floats the forward's: elementwise.c */
 OC_OP(BROADCAST_BWD, "BroadcastBwd", oc_op_broadcast_bwd) /* ints [op, which, fn, rank, dims...]: elementwise.c */
+OC_OP(BATCHNORM_BWD, "BatchNormalizationBwd", oc_op_batchnorm_bwd) /* runtime/ops/batchnorm.c */
