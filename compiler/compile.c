@@ -117,7 +117,9 @@ static void prune(oc_graph_t *g, const int *outputs, int n_outputs) {
   for (int i = 0; i < n_outputs; i++) needed[outputs[i]] = 1;
   for (int i = g->n_instrs - 1; i >= 0; i--) {
     const oc_instr_t *ins = &g->instrs[i];
-    int use = oc_op_get(ins->op)->mutates != 0;
+    /* Ops with effects beyond their outputs always run: they update state
+     * in place, or have no outputs at all (checks). */
+    int use = oc_op_get(ins->op)->mutates != 0 || ins->n_out == 0;
     for (int k = 0; k < ins->n_out; k++) use |= needed[ins->out[k]];
     if (!use) continue;
     keep[i] = 1;
