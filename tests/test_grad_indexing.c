@@ -3,8 +3,10 @@
  * compiler/ops/topk.c): Tile (TileBwd), Trilu, GatherElements
  * (GatherElementsBwd), GatherND (GatherNDBwd), ScatterElements and ScatterND
  * (reductions none and add), TopK and CumSum, checked against finite
- * differences of double-precision references. Also: the refused scatter
- * reductions and the ops that have no rule (Hardmax, ArgMax).
+ * differences of double-precision references. Also: PyTorch's convention
+ * for a repeated index in a scatter without reduction, the refused scatter
+ * reductions, Hardmax (no rule), and the backward kernels' shape rules on
+ * random shapes (ASan).
  */
 #include <check.h>
 #include <stdint.h>
