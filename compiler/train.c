@@ -233,7 +233,9 @@ oc_status_t oc_train_build(oc_graph_t *g, int loss, const oc_train_options_t *t,
     const oc_value_t *p = &g->values[params[k]];
     char name[600];
     snprintf(name, sizeof name, "grad:%s", p->name);
-    int gs = state_value(g, name, OC_DTYPE_FLOAT32, p->type.rank, p->type.dims, NULL);
+    int64_t pdims[OC_MAX_RANK]; /* |p| moves when state_value adds a value */
+    memcpy(pdims, p->type.dims, sizeof pdims);
+    int gs = state_value(g, name, OC_DTYPE_FLOAT32, p->type.rank, pdims, NULL);
     if (gs < 0) {
       s = oc_make_status(OC_STATUS_INTERNAL, "cannot make state '%s'", name);
       break;
@@ -295,7 +297,7 @@ oc_status_t oc_train_build(oc_graph_t *g, int loss, const oc_train_options_t *t,
           float f[4] = {t->momentum, t->dampening, t->weight_decay, (float)t->nesterov};
           s = oc_emit_instr(g, pname, OC_OP_SGD_UPDATE, 5, in, 0, NULL, NULL, 0, f, 4);
         } else {
-          int adapt = lars_adapts(p);
+          int adapt = lars_adapts(&g->values[params[k]]); /* p moved with state_value */
           float f[5] = {t->momentum, adapt ? t->weight_decay : 0.0f, t->trust_coefficient, t->eps,
                         (float)adapt};
           s = oc_emit_instr(g, pname, OC_OP_LARS_UPDATE, 5, in, 0, NULL, NULL, 0, f, 5);
