@@ -167,6 +167,7 @@ static oc_status_t compile_entry(const void *data, size_t bytes, const char *bas
   oc_graph_t *g = e->graph;
   if (spec->state) oc_train_mark_state(g, spec->state);
   OC_RETURN_IF_ERROR(resolve_inputs(g, o));
+  if (spec->state) OC_RETURN_IF_ERROR(oc_train_mark_queues(g, &o->train));
   int n_out = spec->n_outputs ? spec->n_outputs : g->n_outputs;
   if (n_out == 0) return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "the graph has no outputs");
   e->outputs = malloc(sizeof(int) * (size_t)(n_out + 1));

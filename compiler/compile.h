@@ -49,6 +49,22 @@ typedef struct oc_train_options_s {
   float trust_coefficient;  /* LARS */
   oc_schedule_kind_t schedule;
   int64_t warmup_steps, total_steps;
+  /* --batch N: scale the learning rate by N / 256 (SimCLR's rule); 0: off. */
+  int64_t batch;
+  /* --ema DST=SRC:M: initializers named DST... are frozen and, after each
+   * step, become m * dst + (1 - m) * src (MoCo's key encoder). */
+  int n_ema;
+  const char *ema_dst[OC_COMPILE_MAX_PATTERNS], *ema_src[OC_COMPILE_MAX_PATTERNS];
+  float ema_m[OC_COMPILE_MAX_PATTERNS];
+  /* --queue INPUT=VALUE:AXIS: graph input INPUT is persistent state (a ring
+   * buffer along AXIS); after each step VALUE overwrites its oldest entries. */
+  int n_queue;
+  const char *queue_input[OC_COMPILE_MAX_PATTERNS], *queue_value[OC_COMPILE_MAX_PATTERNS];
+  int queue_axis[OC_COMPILE_MAX_PATTERNS];
+  /* --clamp NAME=MIN,MAX: after each step, clamp initializer NAME. */
+  int n_clamp;
+  const char *clamp_name[OC_COMPILE_MAX_PATTERNS];
+  float clamp_min[OC_COMPILE_MAX_PATTERNS], clamp_max[OC_COMPILE_MAX_PATTERNS];
 } oc_train_options_t;
 
 typedef struct oc_compile_options_s {

@@ -64,6 +64,19 @@ static void usage(FILE *f) {
           "                           linear warmup over --warmup-steps, then cosine decay\n"
           "                           to 0 at --total-steps\n"
           "  --warmup-steps N, --total-steps N\n"
+          "  --batch N                scale the learning rate by N/256 (SimCLR's rule)\n"
+          "  --ema DST=SRC:M          MoCo's momentum encoder: initializers named DST... are\n"
+          "                           frozen and after each step become m*dst + (1-m)*src,\n"
+          "                           src the initializer with SRC in place of DST (its\n"
+          "                           parameters; BatchNorm running statistics keep their\n"
+          "                           own updates, as in MoCo); repeatable\n"
+          "  --queue INPUT=VALUE:AXIS graph input INPUT becomes persistent state, a ring\n"
+          "                           buffer along AXIS: after each step the value VALUE\n"
+          "                           (e.g. the batch's key embeddings) overwrites its oldest\n"
+          "                           entries (MoCo's queue); its first contents come from\n"
+          "                           the first batch, or onnxrun --state-init INPUT=FILE\n"
+          "  --clamp NAME=MIN,MAX     clamp initializer NAME after each step (CLIP's\n"
+          "                           logit scale); repeatable\n"
           "  --version                print the version and the plan format version\n"
           "  -h, --help               this text\n"
           "\n"
@@ -178,6 +191,52 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "--nesterov")) {
       opts.train.nesterov = 1;
       train_flags++;
+    } else if (!strcmp(a, "--ema") || !strcmp(a, "--queue") || !strcmp(a, "--clamp")) {
+      if (!has_next) return bad_usage("missing value for", a);
+      char *v = argv[++i];
+      oc_train_options_t *t = &opts.train;
+      train_flags++;
+      char *eq = strchr(v, '=');
+      if (!eq || eq == v) return bad_usage("bad value for", a);
+      *eq = 0;
+      char *rest = eq + 1;
+      if (!strcmp(a, "--clamp")) {
+        char *comma = strchr(rest, ',');
+        if (!comma || t->n_clamp >= OC_COMPILE_MAX_PATTERNS) return bad_usage("--clamp takes NAME=MIN,MAX", NULL);
+        *comma = 0;
+        float lo, hi;
+        if (parse_float(rest, &lo) || parse_float(comma + 1, &hi) || lo > hi)
+          return bad_usage("--clamp takes NAME=MIN,MAX with MIN <= MAX", NULL);
+        t->clamp_name[t->n_clamp] = v;
+        t->clamp_min[t->n_clamp] = lo;
+        t->clamp_max[t->n_clamp++] = hi;
+      } else {
+        char *colon = strrchr(rest, ':');
+        if (!colon || colon == rest) return bad_usage("bad value for", a);
+        *colon = 0;
+        if (!strcmp(a, "--ema")) {
+          float m;
+          if (parse_float(colon + 1, &m) || m < 0 || m > 1 || t->n_ema >= OC_COMPILE_MAX_PATTERNS)
+            return bad_usage("--ema takes DST=SRC:M with M in [0, 1]", NULL);
+          t->ema_dst[t->n_ema] = v;
+          t->ema_src[t->n_ema] = rest;
+          t->ema_m[t->n_ema++] = m;
+        } else {
+          int64_t axis;
+          char *end;
+          axis = strtoll(colon + 1, &end, 10);
+          if (*end || end == colon + 1 || axis < -8 || axis > 7 || t->n_queue >= OC_COMPILE_MAX_PATTERNS)
+            return bad_usage("--queue takes INPUT=VALUE:AXIS", NULL);
+          t->queue_input[t->n_queue] = v;
+          t->queue_value[t->n_queue] = rest;
+          t->queue_axis[t->n_queue++] = (int)axis;
+        }
+      }
+    } else if (!strcmp(a, "--batch")) {
+      if (!has_next) return bad_usage("missing value for", a);
+      train_flags++;
+      if (parse_count(argv[++i], &opts.train.batch) || opts.train.batch == 0)
+        return bad_usage("--batch takes a count >= 1", argv[i]);
     } else if (!strcmp(a, "--loss") || !strcmp(a, "--embed-output") || !strcmp(a, "--freeze") ||
                !strcmp(a, "--trainable") || !strcmp(a, "--optimizer") || !strcmp(a, "--lr") ||
                !strcmp(a, "--momentum") || !strcmp(a, "--dampening") ||

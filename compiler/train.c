@@ -109,6 +109,55 @@ oc_status_t oc_train_select(const oc_graph_t *g, const oc_train_options_t *t,
   }
   for (int k = 0; k < t->n_freeze; k++) regfree(&freeze[k]);
   for (int k = 0; k < t->n_trainable; k++) regfree(&train[k]);
+  /* --ema: the DST... initializers (parameters, not running statistics) are
+   * frozen state; each needs a partner SRC... of the same type. */
+  for (int k = 0; k < t->n_ema && !s; k++) {
+    size_t dl = strlen(t->ema_dst[k]);
+    char missing[1024] = "";
+    int n_dst = 0, n_missing = 0;
+    for (int v = 0; v < g->n_values && !s; v++) {
+      const oc_value_t *val = &g->values[v];
+      if (!val->is_initializer || stat[v] || val->type.dtype != OC_DTYPE_FLOAT32 ||
+          strncmp(val->name, t->ema_dst[k], dl) != 0)
+        continue;
+      n_dst++;
+      char partner[600];
+      snprintf(partner, sizeof partner, "%s%s", t->ema_src[k], val->name + dl);
+      int p = oc_graph_find(g, partner);
+      int ok = p >= 0 && g->values[p].is_initializer &&
+               g->values[p].type.dtype == val->type.dtype && g->values[p].type.rank == val->type.rank;
+      for (int d = 0; ok && d < val->type.rank; d++) ok = g->values[p].type.dims[d] == val->type.dims[d];
+      if (!ok) {
+        if (n_missing++ < 4)
+          snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s'%s' (needs '%s')",
+                   n_missing > 1 ? ", " : "", val->name, partner);
+        continue;
+      }
+      /* Frozen: out of the trained set, but state (the step updates it). */
+      for (int i = 0; i < out_params->n; i++)
+        if (!strcmp(out_params->names[i], val->name)) {
+          free(out_params->names[i]);
+          out_params->names[i] = out_params->names[--out_params->n];
+          break;
+        }
+      if (name_set_add(out_state, val->name))
+        s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    }
+    if (!s && n_missing)
+      s = oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                         "--ema %s=%s: %d initializer(s) have no partner of the same shape: %s%s",
+                         t->ema_dst[k], t->ema_src[k], n_missing, missing, n_missing > 4 ? ", ..." : "");
+    if (!s && n_dst == 0)
+      s = oc_make_status(OC_STATUS_INVALID_ARGUMENT, "--ema %s=%s: no initializer is named '%s...'",
+                         t->ema_dst[k], t->ema_src[k], t->ema_dst[k]);
+  }
+  for (int k = 0; k < t->n_clamp && !s; k++) {
+    int v = oc_graph_find(g, t->clamp_name[k]);
+    if (v < 0 || !g->values[v].is_initializer || !oc_name_set_has(out_state, t->clamp_name[k]))
+      s = oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                         "--clamp %s: no trained or state initializer has that name",
+                         t->clamp_name[k]);
+  }
   free(stat);
   free(used);
   if (!s && out_params->n == 0)
@@ -124,6 +173,24 @@ void oc_train_mark_state(oc_graph_t *g, const oc_name_set_t *state) {
     g->values[v].kind = OC_VALUE_STATE;
     g->values[v].foldable = 0;
   }
+}
+
+oc_status_t oc_train_mark_queues(oc_graph_t *g, const oc_train_options_t *t) {
+  for (int k = 0; k < t->n_queue; k++) {
+    int v = oc_graph_find(g, t->queue_input[k]);
+    if (v < 0 || g->values[v].kind != OC_VALUE_INPUT)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "--queue %s: no graph input of that name",
+                            t->queue_input[k]);
+    oc_value_t *val = &g->values[v];
+    OC_RETURN_IF_ERROR(oc_value_set_const(g, v, val->type.dtype, val->type.rank, val->type.dims, NULL));
+    val->kind = OC_VALUE_STATE;
+    val->foldable = 0;
+    int n = 0;
+    for (int i = 0; i < g->n_inputs; i++)
+      if (g->inputs[i] != v) g->inputs[n++] = g->inputs[i];
+    g->n_inputs = n;
+  }
+  return OC_OK;
 }
 
 /* --- building the step ------------------------------------------------------------ */
@@ -257,7 +324,8 @@ oc_status_t oc_train_build(oc_graph_t *g, int loss, const oc_train_options_t *t,
 
   /* Learning rate and step. */
   int64_t one[1] = {1};
-  float base = t->lr;
+  /* SimCLR's rule: lr = base_lr * batch / 256. */
+  float base = t->batch > 0 ? (float)((double)t->lr * (double)t->batch / 256.0) : t->lr;
   int lr = state_value(g, "opt:lr", OC_DTYPE_FLOAT32, 1, one, &base);
   int base_lr = state_value(g, "opt:base_lr", OC_DTYPE_FLOAT32, 1, one, &base);
   int step = state_value(g, "opt:step", OC_DTYPE_INT64, 1, one, NULL);
@@ -321,6 +389,59 @@ oc_status_t oc_train_build(oc_graph_t *g, int loss, const oc_train_options_t *t,
         break;
       }
     }
+  }
+  /* After the optimizer: momentum encoders, clamps, queues. */
+  for (int k = 0; k < t->n_ema && !s; k++) {
+    size_t dl = strlen(t->ema_dst[k]);
+    int n_values = g->n_values;
+    for (int v = 0; v < n_values && !s; v++) {
+      const oc_value_t *val = &g->values[v];
+      if (val->kind != OC_VALUE_STATE || !val->is_initializer ||
+          strncmp(val->name, t->ema_dst[k], dl) != 0 || oc_name_set_has(param_names, val->name))
+        continue;
+      char partner[600];
+      snprintf(partner, sizeof partner, "%s%s", t->ema_src[k], val->name + dl);
+      int src = oc_graph_find(g, partner);
+      if (src < 0 || !g->values[src].known) continue; /* a running statistic's twin, say */
+      int in[2] = {v, src};
+      char node[700];
+      snprintf(node, sizeof node, "ema:%s", val->name);
+      s = oc_emit_instr(g, node, OC_OP_EMA_UPDATE, 2, in, 0, NULL, NULL, 0, &t->ema_m[k], 1);
+    }
+  }
+  for (int k = 0; k < t->n_clamp && !s; k++) {
+    int v = oc_graph_find(g, t->clamp_name[k]);
+    if (v < 0 || g->values[v].kind != OC_VALUE_STATE) continue; /* not read by this step */
+    float f[2] = {t->clamp_min[k], t->clamp_max[k]};
+    char node[600];
+    snprintf(node, sizeof node, "clamp:%s", t->clamp_name[k]);
+    s = oc_emit_instr(g, node, OC_OP_CLAMP_STATE, 1, &v, 0, NULL, NULL, 0, f, 2);
+  }
+  for (int k = 0; k < t->n_queue && !s; k++) {
+    int q = oc_graph_find(g, t->queue_input[k]);
+    int value = oc_graph_find(g, t->queue_value[k]);
+    if (q < 0 || g->values[q].kind != OC_VALUE_STATE) {
+      s = oc_make_status(OC_STATUS_INVALID_ARGUMENT, "--queue %s: the train step does not read it",
+                         t->queue_input[k]);
+      break;
+    }
+    if (value < 0 || !g->values[value].known) {
+      s = oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                         "--queue %s=%s: the train step does not compute '%s' (onnxc --inspect "
+                         "lists candidate values)",
+                         t->queue_input[k], t->queue_value[k], t->queue_value[k]);
+      break;
+    }
+    char name[600];
+    snprintf(name, sizeof name, "queue:%s:ptr", t->queue_input[k]);
+    int ptr = state_value(g, name, OC_DTYPE_INT64, 1, one, NULL);
+    if (ptr < 0) {
+      s = oc_make_status(OC_STATUS_INTERNAL, "cannot make state '%s'", name);
+      break;
+    }
+    int in[3] = {q, ptr, value};
+    int64_t axis = t->queue_axis[k];
+    s = oc_emit_instr(g, name, OC_OP_QUEUE_PUSH, 3, in, 0, NULL, &axis, 1, NULL, 0);
   }
   if (!s) s = oc_emit_instr(g, "step_count", OC_OP_STEP_COUNT, 1, &step, 0, NULL, NULL, 0, NULL, 0);
 done:

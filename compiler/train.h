@@ -32,6 +32,10 @@ void oc_name_set_free(oc_name_set_t *set);
 oc_status_t oc_train_select(const oc_graph_t *g, const oc_train_options_t *t,
                             oc_name_set_t *out_params, oc_name_set_t *out_state);
 
+/* --queue: turns each queue input of |g| into a zero-initialized state value
+ * and drops it from the graph inputs. Call after dims are resolved. */
+oc_status_t oc_train_mark_queues(oc_graph_t *g, const oc_train_options_t *t);
+
 /* Makes the initializers named in |state| persistent state values. */
 void oc_train_mark_state(oc_graph_t *g, const oc_name_set_t *state);
 

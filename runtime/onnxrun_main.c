@@ -42,6 +42,10 @@ static void usage(FILE *f) {
           "                           replaced by _)\n"
           "  --load-checkpoint FILE   start from a checkpoint (before the steps)\n"
           "  --save-checkpoint FILE   write a checkpoint after the steps (atomically)\n"
+          "  --state-init NAME=FILE   set state tensor NAME (a queue, a parameter) from a\n"
+          "                           tensor file before the steps (after --load-checkpoint);\n"
+          "                           repeatable. A file in --inputs named like a state\n"
+          "                           tensor (a MoCo queue) fills it on the first step only\n"
           "  --export-onnx FILE       write the original model with the trained\n"
           "                           initializers (running statistics included), after\n"
           "                           --load-checkpoint and any --steps\n"
@@ -116,6 +120,28 @@ static const char *type_str(int dtype, int rank, const int64_t *dims, char *buf,
   return buf;
 }
 
+/* Copies |t| into state tensor |name| (types must match exactly). */
+static oc_status_t set_state(oc_context_t *ctx, const oc_plan_t *plan, const char *name,
+                             const oc_host_tensor_t *t, const char *what) {
+  int idx = oc_plan_state_index(plan, name);
+  if (idx < 0) return oc_make_status(OC_STATUS_NOT_FOUND, "%s: the plan has no state '%s'", what, name);
+  oc_tensor_info_t info;
+  OC_RETURN_IF_ERROR(oc_plan_state_info(plan, idx, &info));
+  int same = (int)info.dtype == t->dtype && info.rank == t->rank;
+  for (int d = 0; same && d < t->rank; d++) same = info.dims[d] == t->dims[d];
+  if (!same) {
+    char b1[256], b2[256];
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s: state '%s' is %s, the file holds %s", what,
+                          name, type_str(info.dtype, info.rank, info.dims, b1, sizeof b1),
+                          type_str(t->dtype, t->rank, t->dims, b2, sizeof b2));
+  }
+  void *data;
+  size_t bytes;
+  OC_RETURN_IF_ERROR(oc_context_state(ctx, idx, &data, &bytes));
+  memcpy(data, t->data, bytes);
+  return OC_OK;
+}
+
 static oc_status_t bind_inputs(oc_context_t *ctx, const oc_plan_t *plan, int entry,
                                const char *dir) {
   static input_file_t files[MAX_FILES];
@@ -130,6 +156,21 @@ static oc_status_t bind_inputs(oc_context_t *ctx, const oc_plan_t *plan, int ent
     OC_RETURN_IF_ERROR(oc_tensor_file_read(files[f].path, &t));
     int named = t.name && t.name[0];
     int idx = named ? oc_plan_input_index(plan, entry, t.name) : (int)files[f].k;
+    if (named && idx < 0 && oc_plan_state_index(plan, t.name) >= 0) {
+      /* A state tensor fed like an input (a MoCo queue, onnxc --queue): its
+       * first contents come from the first batch; later batches are ignored
+       * for it, since the train step owns it from then on. */
+      int64_t steps = 0;
+      oc_status_t s = oc_context_step_count(ctx, &steps);
+      if (s) {
+        oc_status_free(s);
+        steps = 0;
+      }
+      s = steps == 0 ? set_state(ctx, plan, t.name, &t, files[f].path) : OC_OK;
+      oc_host_tensor_free(&t);
+      if (s) return s;
+      continue;
+    }
     if (named && idx < 0) {
       /* A named tensor this entry point does not take (the embed entry of a
        * training plan reads one view of a two-view batch, say). */
@@ -261,6 +302,8 @@ int main(int argc, char **argv) {
   const char *plan_path = NULL, *in_dir = NULL, *out_dir = NULL, *entry_name = NULL;
   const char *log_path = NULL, *grads_dir = NULL, *load_ckpt = NULL, *save_ckpt = NULL;
   const char *export_path = NULL;
+  const char *state_init[64];
+  int n_state_init = 0;
   long steps = 0;
   int npy = 0;
   for (int i = 1; i < argc; i++) {
@@ -276,6 +319,10 @@ int main(int argc, char **argv) {
       return 0;
     } else if (!strcmp(a, "--npy")) {
       npy = 1;
+    } else if (!strcmp(a, "--state-init")) {
+      if (!has_next) return bad_usage("missing value for", a);
+      if (n_state_init == 64 || !strchr(argv[i + 1], '=')) return bad_usage("--state-init takes NAME=FILE", argv[i + 1]);
+      state_init[n_state_init++] = argv[++i];
     } else if (!strcmp(a, "--inputs") || !strcmp(a, "--outputs") || !strcmp(a, "--entry") ||
                !strcmp(a, "--log") || !strcmp(a, "--grads") || !strcmp(a, "--load-checkpoint") ||
                !strcmp(a, "--save-checkpoint") || !strcmp(a, "--steps") ||
@@ -321,6 +368,17 @@ int main(int argc, char **argv) {
   }
   if (!s) s = oc_context_create(plan, NULL, &ctx);
   if (!s && load_ckpt) s = oc_context_load_checkpoint(ctx, load_ckpt);
+  for (int k = 0; k < n_state_init && !s; k++) {
+    char name[512];
+    const char *eq = strchr(state_init[k], '=');
+    snprintf(name, sizeof name, "%.*s", (int)(eq - state_init[k]), state_init[k]);
+    oc_host_tensor_t t;
+    s = oc_tensor_file_read(eq + 1, &t);
+    if (!s) {
+      s = set_state(ctx, plan, name, &t, eq + 1);
+      oc_host_tensor_free(&t);
+    }
+  }
   if (!s && run) s = bind_inputs(ctx, plan, entry, in_dir);
   if (!s && run)
     s = steps ? train(ctx, plan, entry, steps, log_path, grads_dir) : oc_context_run(ctx, entry);

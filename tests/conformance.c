@@ -581,12 +581,23 @@ static int random_dropout(const model_info_t *mi, const dataset_t *d, double *ra
   return 1;
 }
 
-/* Checks y (float32) and mask (bool, may be NULL; same count) produced from
- * x by dropout with |ratio|; see the header. */
-static int dropout_property_check(const float *y, const uint8_t *mask, const float *x,
-                                  size_t count, double ratio, char *msg, size_t n) {
+/* Checks y (float32) and mask (may be NULL; same count; bool, or float32
+ * 1 / 0 before opset 10) produced from x by dropout with |ratio|; see the
+ * header. */
+static int dropout_property_check(const float *y, const void *mask_data, int mask_dtype,
+                                  const float *x, size_t count, double ratio, char *msg,
+                                  size_t n) {
   size_t decided = 0, kept = 0;
+  uint8_t mbuf[1], *mask = mask_data ? mbuf : NULL;
   for (size_t i = 0; i < count; i++) {
+    if (mask) {
+      if (mask_dtype == OC_DTYPE_BOOL) {
+        mbuf[0] = ((const uint8_t *)mask_data)[i];
+      } else {
+        float f = ((const float *)mask_data)[i];
+        mbuf[0] = f == 1.0f ? 1 : f == 0.0f ? 0 : 2;
+      }
+    }
     double want = ratio < 1 ? (double)x[i] / (1.0 - ratio) : 0.0;
     int is_zero = y[i] == 0.0f;
     int is_scaled = (isnan(want) && isnan(y[i])) || (isinf(want) && (double)y[i] == want) ||
@@ -595,16 +606,15 @@ static int dropout_property_check(const float *y, const uint8_t *mask, const flo
       return fail(msg, n, "dropout element %zu: got %.9g; want 0 or x / (1 - ratio) = %.9g", i,
                   y[i], want);
     if (mask) {
-      if (mask[i] > 1)
-        return fail(msg, n, "dropout mask element %zu is %u, not a bool", i, mask[i]);
-      if (mask[i] ? !is_scaled : !is_zero)
+      if (mask[0] > 1) return fail(msg, n, "dropout mask element %zu is not 0 or 1", i);
+      if (mask[0] ? !is_scaled : !is_zero)
         return fail(msg, n, "dropout element %zu: mask %u but y = %.9g (x / (1 - ratio) = %.9g)",
-                    i, mask[i], y[i], want);
+                    i, mask[0], y[i], want);
     }
     /* Elements with x = 0 cannot tell kept from dropped without a mask. */
     if (mask || want != 0.0) {
       decided++;
-      kept += mask ? mask[i] : !is_zero;
+      kept += mask ? mask[0] : !is_zero;
     }
   }
   if (decided > 0) {
@@ -673,6 +683,7 @@ static int run_dataset(const oc_plan_t *plan, oc_context_t *ctx, int entry,
   const oc_host_tensor_t *drop_x = NULL;
   int drop = random_dropout(mi, d, &drop_ratio, &drop_x);
   const void *drop_y = NULL, *drop_mask = NULL;
+  int drop_mask_dtype = OC_DTYPE_BOOL;
   for (int k = 0; k < d->n_out; k++) {
     const oc_host_tensor_t *r = &d->out[k];
     const char *name = r->name && r->name[0] ? r->name : NULL;
@@ -702,12 +713,15 @@ static int run_dataset(const oc_plan_t *plan, oc_context_t *ctx, int entry,
       return fail(msg, n, "%s: %zu bytes, want %zu", what, bytes, r->bytes);
     if (bytes && !data) return fail(msg, n, "%s: no data", what);
     if (drop && info.name && drop_x->bytes == bytes * (r->dtype == OC_DTYPE_BOOL ? 4 : 1)) {
+      /* y, and the mask: bool, or (before opset 10) float32 1 / 0 */
       if (mi->dropout.y && !strcmp(info.name, mi->dropout.y) && r->dtype == OC_DTYPE_FLOAT32) {
         drop_y = data;
         continue;
       }
-      if (mi->dropout.mask && !strcmp(info.name, mi->dropout.mask) && r->dtype == OC_DTYPE_BOOL) {
+      if (mi->dropout.mask && !strcmp(info.name, mi->dropout.mask) &&
+          (r->dtype == OC_DTYPE_BOOL || (r->dtype == OC_DTYPE_FLOAT32 && mi->dropout.opset < 10))) {
         drop_mask = data;
+        drop_mask_dtype = r->dtype;
         continue;
       }
     }
@@ -715,8 +729,8 @@ static int run_dataset(const oc_plan_t *plan, oc_context_t *ctx, int entry,
     if (rc != OUT_PASS) return rc;
   }
   if (drop_y) {
-    int rc = dropout_property_check(drop_y, drop_mask, drop_x->data, drop_x->bytes / 4,
-                                    drop_ratio, msg, n);
+    int rc = dropout_property_check(drop_y, drop_mask, drop_mask_dtype, drop_x->data,
+                                    drop_x->bytes / 4, drop_ratio, msg, n);
     if (rc != OUT_PASS) return rc;
     g_property_checked = 1;
   } else if (drop_mask) {

@@ -300,6 +300,74 @@ START_TEST(optimizer_matches_pytorch) {
 }
 END_TEST
 
+/* MoCo's momentum encoder (--ema, m = 0.999) reproduces sgd_3steps_ema.txt. */
+START_TEST(moco_ema_matches_pytorch) {
+  const char *c = "a5_moco_v2";
+  json_t *meta = load_meta(c);
+  oc_compile_options_t o;
+  sgd_options(&o, c);
+  o.train.n_freeze = 0; /* --ema freezes the key encoder itself */
+  o.train.ema_dst[0] = "encoder_k.";
+  o.train.ema_src[0] = "encoder_q.";
+  o.train.ema_m[0] = 0.999f;
+  o.train.n_ema = 1;
+  oc_plan_t *plan = compile_case(c, &o);
+  int train;
+  ck_assert(oc_plan_find_entry(plan, "train_step", &train) == OC_OK);
+  ck_assert_int_lt(oc_plan_state_index(plan, "grad:encoder_k.0.features.0.weight"), 0);
+  oc_context_t *ctx;
+  ck_assert(oc_context_create(plan, NULL, &ctx) == OC_OK);
+  bind_inputs(c, plan, ctx, train);
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s/test_data_set_0/sgd_3steps_ema.txt", REF, c);
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  json_t *st = json_get(json_get(meta, "tolerances"), "sgd_losses");
+  for (int k = 0; k < 4; k++) {
+    ck_assert(oc_context_run(ctx, train) == OC_OK);
+    double want;
+    ck_assert_int_eq(fscanf(f, "%lf", &want), 1);
+    float got = read_loss(ctx, train);
+    printf("%s ema: loss %d = %.9e, PyTorch %.9e\n", c, k, got, want);
+    ck_assert_msg(fabs(got - want) <= json_num(json_get(st, "atol"), 1e-6) +
+                                          json_num(json_get(st, "rtol"), 2e-4) * fabs(want),
+                  "loss %d: %.9g vs %.9g", k, got, want);
+  }
+  fclose(f);
+  oc_context_release(ctx);
+  oc_plan_release(plan);
+  json_free(meta);
+}
+END_TEST
+
+/* --clamp keeps CLIP's learnable logit scale within its bound after every
+ * step (here a bound below its start, so the clamp must act). */
+START_TEST(clip_clamp_holds) {
+  oc_compile_options_t o;
+  sgd_options(&o, "a4_clip_dual");
+  o.train.clamp_name[0] = "logit_scale";
+  o.train.clamp_min[0] = 0.0f;
+  o.train.clamp_max[0] = 2.5f;
+  o.train.n_clamp = 1;
+  oc_plan_t *plan = compile_case("a4_clip_dual", &o);
+  int train;
+  ck_assert(oc_plan_find_entry(plan, "train_step", &train) == OC_OK);
+  oc_context_t *ctx;
+  ck_assert(oc_context_create(plan, NULL, &ctx) == OC_OK);
+  bind_inputs("a4_clip_dual", plan, ctx, train);
+  void *p;
+  ck_assert(oc_context_state(ctx, oc_plan_state_index(plan, "logit_scale"), &p, NULL) == OC_OK);
+  ck_assert_float_gt(*(float *)p, 2.5f); /* log(1/0.07) = 2.66 */
+  for (int k = 0; k < 5; k++) {
+    ck_assert(oc_context_run(ctx, train) == OC_OK);
+    printf("clip clamp: step %d logit_scale %.6f\n", k + 1, *(float *)p);
+    ck_assert_float_le(*(float *)p, 2.5f);
+  }
+  oc_context_release(ctx);
+  oc_plan_release(plan);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("train_reference");
   TCase *tf = tcase_create("forward");
@@ -310,6 +378,11 @@ int main(void) {
   tcase_add_loop_test(tt, train_matches_pytorch, 0, N_CASES);
   tcase_set_timeout(tt, 300);
   suite_add_tcase(s, tt);
+  TCase *tm = tcase_create("contrastive");
+  tcase_add_test(tm, moco_ema_matches_pytorch);
+  tcase_add_test(tm, clip_clamp_holds);
+  tcase_set_timeout(tm, 300);
+  suite_add_tcase(s, tm);
   TCase *to = tcase_create("optimizers");
   tcase_add_loop_test(to, optimizer_matches_pytorch, 0,
                       (int)(sizeof optimizers / sizeof optimizers[0]));

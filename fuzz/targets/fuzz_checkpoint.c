@@ -3,7 +3,7 @@
  *
  * The plan is fixed: a small training plan compiled at build time from
  * tests/data/reference/a1_mlp_triplet/model.onnx by the in-tree onnxc
- * (--train, Adam, cosine schedule, only the last layer trainable, so the
+ * (--train, Adam, cosine schedule, only the last bias trainable, so the
  * state and the checkpoints stay small); ONNXC_FUZZ_PLAN=path overrides it.
  * The loader reads a path, so each input is written to a per-process file in
  * /dev/shm (or $TMPDIR) and loaded from there into a fresh context, twice:

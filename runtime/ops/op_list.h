@@ -109,3 +109,6 @@ OC_OP(GATHER_ND_BWD, "GatherNDBwd", oc_op_gather_nd_bwd) /* ints [batch_dims, da
 OC_OP(UNARY_BWD, "UnaryBwd", oc_op_unary_bwd)          /* ints [op, fn], floats the forward's: elementwise.c */
 OC_OP(BROADCAST_BWD, "BroadcastBwd", oc_op_broadcast_bwd) /* ints [op, which, fn, rank, dims...]: elementwise.c */
 OC_OP(BATCHNORM_BWD, "BatchNormalizationBwd", oc_op_batchnorm_bwd) /* runtime/ops/batchnorm.c */
+OC_OP(EMA_UPDATE, "EmaUpdate", oc_op_ema_update)      /* runtime/ops/train.c */
+OC_OP(CLAMP_STATE, "ClampState", oc_op_clamp_state)
+OC_OP(QUEUE_PUSH, "QueuePush", oc_op_queue_push)

@@ -257,3 +257,93 @@ static oc_status_t lars_run(const oc_op_call_t *c) {
 
 const oc_op_def_t oc_op_lars_update = {"LarsUpdate", 5, 5, 0, 0, lars_infer, lars_run,
                                        (1u << 0) | (1u << 1)};
+
+/* --- EmaUpdate, ClampState, QueuePush --------------------------------------------- */
+
+/* EmaUpdate: in: dst (state, updated), src (same type); floats [m].
+ * dst = m * dst + (1 - m) * src (MoCo's momentum encoder). */
+static oc_status_t ema_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  OC_RETURN_IF_ERROR(oc_expect_dtype(c->in[0], OC_DTYPE_FLOAT32, "dst"));
+  if (!same_type(c->in[0], c->in[1]))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "dst and src differ in type");
+  if (c->n_floats != 1 || !(c->floats[0] >= 0 && c->floats[0] <= 1))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs floats [m] with m in [0, 1]");
+  return OC_OK;
+}
+
+static oc_status_t ema_run(const oc_op_call_t *c) {
+  float *dst = c->in[0]->data;
+  const float *src = c->in[1]->data;
+  float m = c->floats[0];
+  int64_t n = oc_tensor_numel(c->in[0]);
+  /* torch: param_k.data = param_k.data * m + param_q.data * (1. - m) */
+  for (int64_t i = 0; i < n; i++) dst[i] = dst[i] * m + src[i] * (1.0f - m);
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_ema_update = {"EmaUpdate", 2, 2, 0, 0, ema_infer, ema_run, 1u << 0};
+
+/* ClampState: in: x (state, updated); floats [min, max]. */
+static oc_status_t clamp_state_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  OC_RETURN_IF_ERROR(oc_expect_dtype(c->in[0], OC_DTYPE_FLOAT32, "x"));
+  if (c->n_floats != 2 || !(c->floats[0] <= c->floats[1]))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs floats [min, max] with min <= max");
+  return OC_OK;
+}
+
+static oc_status_t clamp_state_run(const oc_op_call_t *c) {
+  float *x = c->in[0]->data;
+  int64_t n = oc_tensor_numel(c->in[0]);
+  for (int64_t i = 0; i < n; i++) {
+    if (x[i] < c->floats[0]) x[i] = c->floats[0];
+    if (x[i] > c->floats[1]) x[i] = c->floats[1];
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_clamp_state = {"ClampState", 1, 1, 0, 0, clamp_state_infer,
+                                       clamp_state_run, 1u << 0};
+
+/* QueuePush: in: queue (state, updated; K entries along axis), ptr (state
+ * int64[1], updated), value (the queue's type with n entries along axis,
+ * n <= K); ints [axis]. Writes value's entries at ptr, ptr + 1, ... (modulo
+ * K), then ptr = (ptr + n) % K: MoCo's _dequeue_and_enqueue. */
+static oc_status_t queue_push_infer(const oc_op_call_t *c, size_t *ws) {
+  (void)ws;
+  const oc_tensor_t *q = c->in[0], *v = c->in[2];
+  OC_RETURN_IF_ERROR(expect_scalar(c->in[1], OC_DTYPE_INT64, "ptr"));
+  if (c->n_ints != 1) return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs ints [axis]");
+  int axis;
+  OC_RETURN_IF_ERROR(oc_norm_axis(c->ints[0], q->rank, &axis));
+  int ok = q->dtype == v->dtype && q->rank == v->rank && q->rank > 0;
+  for (int d = 0; ok && d < q->rank; d++) ok = d == axis || q->dims[d] == v->dims[d];
+  if (!ok || v->dims[axis] > q->dims[axis] || q->dims[axis] == 0) {
+    char b1[160], b2[160];
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "cannot push %s into queue %s along axis %d",
+                          oc_type_str(v, b1, sizeof b1), oc_type_str(q, b2, sizeof b2), axis);
+  }
+  return OC_OK;
+}
+
+static oc_status_t queue_push_run(const oc_op_call_t *c) {
+  const oc_tensor_t *q = c->in[0], *v = c->in[2];
+  int axis = (int)(c->ints[0] < 0 ? c->ints[0] + q->rank : c->ints[0]);
+  int64_t outer = 1, inner = 1, K = q->dims[axis], n = v->dims[axis];
+  for (int d = 0; d < axis; d++) outer *= q->dims[d];
+  for (int d = axis + 1; d < q->rank; d++) inner *= q->dims[d];
+  size_t es = oc_dtype_size(q->dtype), row = (size_t)inner * es;
+  int64_t *ptr = c->in[1]->data;
+  int64_t p = *ptr % K;
+  if (p < 0) p += K;
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t j = 0; j < n; j++)
+      memcpy((char *)q->data + ((size_t)(o * K + (p + j) % K)) * row,
+             (const char *)v->data + ((size_t)(o * n + j)) * row, row);
+  *ptr = (p + n) % K;
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_queue_push = {"QueuePush", 3, 3, 0, 0, queue_push_infer, queue_push_run,
+                                      (1u << 0) | (1u << 1)};
