@@ -390,13 +390,21 @@ oc_status_t oc_train_build(oc_graph_t *g, int loss, const oc_train_options_t *t,
       }
     }
   }
-  /* After the optimizer: momentum encoders, clamps, queues. */
+  /* After the optimizer: momentum encoders, clamps, queues. Running
+   * statistics (BatchNorm inputs 3 and 4) are not averaged: MoCo copies
+   * parameters only; the key encoder's statistics follow its own batches. */
+  char *is_stat = calloc((size_t)g->n_values + 1, 1);
+  if (!is_stat) s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  for (int i = 0; i < g->n_instrs && is_stat; i++)
+    if (g->instrs[i].op == OC_OP_BATCHNORM && g->instrs[i].n_in >= 5)
+      for (int k = 3; k < 5; k++)
+        if (g->instrs[i].in[k] >= 0) is_stat[g->instrs[i].in[k]] = 1;
   for (int k = 0; k < t->n_ema && !s; k++) {
     size_t dl = strlen(t->ema_dst[k]);
     int n_values = g->n_values;
     for (int v = 0; v < n_values && !s; v++) {
       const oc_value_t *val = &g->values[v];
-      if (val->kind != OC_VALUE_STATE || !val->is_initializer ||
+      if (val->kind != OC_VALUE_STATE || !val->is_initializer || is_stat[v] ||
           strncmp(val->name, t->ema_dst[k], dl) != 0 || oc_name_set_has(param_names, val->name))
         continue;
       char partner[600];
@@ -409,6 +417,7 @@ oc_status_t oc_train_build(oc_graph_t *g, int loss, const oc_train_options_t *t,
       s = oc_emit_instr(g, node, OC_OP_EMA_UPDATE, 2, in, 0, NULL, NULL, 0, &t->ema_m[k], 1);
     }
   }
+  free(is_stat);
   for (int k = 0; k < t->n_clamp && !s; k++) {
     int v = oc_graph_find(g, t->clamp_name[k]);
     if (v < 0 || g->values[v].kind != OC_VALUE_STATE) continue; /* not read by this step */

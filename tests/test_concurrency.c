@@ -61,7 +61,7 @@ typedef struct model_s {
 
 /* Fills |buf| with the input of call |c| of thread |t|. */
 static void make_input(const model_t *m, int t, int c, void *buf) {
-  uint64_t seed = mix(((uint64_t)(uintptr_t)m->path << 1) ^ mix((uint64_t)t * 1000003u + (uint64_t)c));
+  uint64_t seed = mix((uint64_t)m->in.dtype << 40 ^ mix((uint64_t)t * 1000003u + (uint64_t)c));
   if (m->in.dtype == OC_DTYPE_FLOAT32) {
     float *p = buf;
     for (size_t i = 0; i < m->in.elements; i++) {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "compile.h"
 #include "json.h"
@@ -340,6 +341,111 @@ START_TEST(moco_ema_matches_pytorch) {
 }
 END_TEST
 
+/* Compares state tensor |name| with the tensor file |path| within rel 1e-4. */
+static void expect_state(oc_plan_t *plan, oc_context_t *ctx, const char *name, const char *path) {
+  oc_host_tensor_t ref = load_tensor(path);
+  int idx = oc_plan_state_index(plan, name);
+  ck_assert_msg(idx >= 0, "no state '%s'", name);
+  void *p;
+  size_t bytes;
+  ck_assert(oc_context_state(ctx, idx, &p, &bytes) == OC_OK);
+  ck_assert_uint_eq(bytes, ref.bytes);
+  double max_ref = 0, max_err = 0;
+  for (size_t i = 0; i < bytes / 4; i++) {
+    double r = ((float *)ref.data)[i], v = ((float *)p)[i];
+    if (fabs(r) > max_ref) max_ref = fabs(r);
+    if (!(fabs(v - r) <= max_err)) max_err = fabs(v - r);
+  }
+  ck_assert_msg(max_err <= 1e-4 * max_ref + 1e-7, "'%s': max error %.3g (max |ref| %.3g)", name,
+                max_err, max_ref);
+  oc_host_tensor_free(&ref);
+}
+
+/* Full MoCo (--ema m = 0.99 and --queue) against PyTorch (tests/data/moco):
+ * losses, queue and key encoder after 3 steps; and a checkpoint after step 2,
+ * resumed in a fresh context, gives a bit-identical step 3. */
+START_TEST(moco_full_matches_pytorch) {
+  const char *c = "a5_moco_v2";
+  oc_compile_options_t o;
+  sgd_options(&o, c);
+  o.train.n_freeze = 0;
+  o.train.ema_dst[0] = "encoder_k.";
+  o.train.ema_src[0] = "encoder_q.";
+  o.train.ema_m[0] = 0.99f;
+  o.train.n_ema = 1;
+  o.train.queue_input[0] = "queue";
+  o.train.queue_value[0] = "/Div_1_output_0"; /* the normalized keys, [8, 32] */
+  o.train.queue_axis[0] = 1;
+  o.train.n_queue = 1;
+  oc_plan_t *plan = compile_case(c, &o);
+  int train;
+  ck_assert(oc_plan_find_entry(plan, "train_step", &train) == OC_OK);
+  ck_assert_int_lt(oc_plan_input_index(plan, train, "queue"), 0); /* state now */
+  oc_context_t *ctx, *resumed;
+  ck_assert(oc_context_create(plan, NULL, &ctx) == OC_OK);
+  ck_assert(oc_context_create(plan, NULL, &resumed) == OC_OK);
+  char path[600];
+  snprintf(path, sizeof path, "%s/%s/test_data_set_0/input_2.pb", REF, c);
+  oc_host_tensor_t q0 = load_tensor(path);
+  void *qs;
+  size_t qbytes;
+  ck_assert(oc_context_state(ctx, oc_plan_state_index(plan, "queue"), &qs, &qbytes) == OC_OK);
+  ck_assert_uint_eq(qbytes, q0.bytes);
+  memcpy(qs, q0.data, qbytes);
+  oc_host_tensor_free(&q0);
+  bind_inputs(c, plan, ctx, train);
+  bind_inputs(c, plan, resumed, train);
+  snprintf(path, sizeof path, "%s/moco/losses.txt", ONNXC_TEST_DATA);
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  char ckpt[] = "/tmp/onnxc-moco-XXXXXX";
+  int fd = mkstemp(ckpt);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  for (int k = 0; k < 4; k++) {
+    ck_assert(oc_context_run(ctx, train) == OC_OK);
+    double want;
+    ck_assert_int_eq(fscanf(f, "%lf", &want), 1);
+    float got = read_loss(ctx, train);
+    printf("moco: loss %d = %.9e, PyTorch %.9e\n", k, got, want);
+    ck_assert_msg(fabs(got - want) <= 1e-4 * fabs(want), "loss %d: %.9g vs %.9g", k, got, want);
+    if (k == 1) ck_assert(oc_context_save_checkpoint(ctx, ckpt) == OC_OK);
+    if (k == 2) {
+      /* After 3 updates: the queue and the key encoder. */
+      snprintf(path, sizeof path, "%s/moco/queue.pb", ONNXC_TEST_DATA);
+      expect_state(plan, ctx, "queue", path);
+      json_t *meta = load_meta(c);
+      for (int t = 0; t < oc_plan_state_count(plan); t++) {
+        oc_tensor_info_t info;
+        ck_assert(oc_plan_state_info(plan, t, &info) == OC_OK);
+        if (strncmp(info.name, "encoder_k.", 10)) continue;
+        snprintf(path, sizeof path, "%s/moco/key/%s.pb", ONNXC_TEST_DATA, info.name);
+        expect_state(plan, ctx, info.name, path);
+      }
+      json_free(meta);
+      /* Resume from the step-2 checkpoint: step 3 gives the same state bits. */
+      ck_assert(oc_context_load_checkpoint(resumed, ckpt) == OC_OK);
+      ck_assert(oc_context_run(resumed, train) == OC_OK);
+      for (int t = 0; t < oc_plan_state_count(plan); t++) {
+        void *a, *b;
+        size_t na, nb;
+        ck_assert(oc_context_state(ctx, t, &a, &na) == OC_OK);
+        ck_assert(oc_context_state(resumed, t, &b, &nb) == OC_OK);
+        oc_tensor_info_t info;
+        oc_plan_state_info(plan, t, &info);
+        ck_assert_msg(na == nb && memcmp(a, b, na) == 0, "state '%s' differs after resuming",
+                      info.name);
+      }
+    }
+  }
+  fclose(f);
+  unlink(ckpt);
+  oc_context_release(resumed);
+  oc_context_release(ctx);
+  oc_plan_release(plan);
+}
+END_TEST
+
 /* --clamp keeps CLIP's learnable logit scale within its bound after every
  * step (here a bound below its start, so the clamp must act). */
 START_TEST(clip_clamp_holds) {
@@ -381,6 +487,7 @@ int main(void) {
   TCase *tm = tcase_create("contrastive");
   tcase_add_test(tm, moco_ema_matches_pytorch);
   tcase_add_test(tm, clip_clamp_holds);
+  tcase_add_test(tm, moco_full_matches_pytorch);
   tcase_set_timeout(tm, 300);
   suite_add_tcase(s, tm);
   TCase *to = tcase_create("optimizers");

@@ -16,36 +16,40 @@
  * kernel advances once per run. The mask is bool from opset 10 on and of x's
  * dtype (1 / 0) before, as those versions define it.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "lower.h"
 
 #define DROPOUT_DEFAULT_SEED 0x6f6e6e7863ull /* "onnxc" */
 
-/* The mask output as a constant of all ones of |dtype| (bool or x's). */
+/* The mask output as all ones of |dtype| (bool or x's) in x's shape: a
+ * one-element constant expanded (folded to a constant when small, a run-time
+ * Expand when it exceeds the folding limit). */
 static oc_status_t const_mask(oc_lower_t *lw, int v, const oc_tensor_t *x, int dtype) {
-  oc_tensor_t t = *x;
-  t.dtype = dtype;
-  size_t es = oc_dtype_size(dtype);
-  if (!es)
-    return oc_lower_error(lw, OC_STATUS_UNSUPPORTED, "mask dtype %s", oc_dtype_name(dtype));
-  int64_t n = oc_tensor_numel(&t);
-  char *ones = malloc((size_t)n * es + 1);
-  if (!ones) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
-  for (int64_t i = 0; i < n; i++) {
-    char *p = ones + (size_t)i * es;
-    switch (dtype) {
-      case OC_DTYPE_FLOAT32: *(float *)p = 1.0f; break;
-      case OC_DTYPE_FLOAT64: *(double *)p = 1.0; break;
-      case OC_DTYPE_INT64: *(int64_t *)p = 1; break;
-      case OC_DTYPE_INT32: *(int32_t *)p = 1; break;
-      default: *(uint8_t *)p = 1; break;
-    }
+  union {
+    float f;
+    double d;
+    int64_t i64;
+    int32_t i32;
+    uint8_t u8;
+  } one;
+  memset(&one, 0, sizeof one);
+  switch (dtype) {
+    case OC_DTYPE_FLOAT32: one.f = 1.0f; break;
+    case OC_DTYPE_FLOAT64: one.d = 1.0; break;
+    case OC_DTYPE_INT64: one.i64 = 1; break;
+    case OC_DTYPE_INT32: one.i32 = 1; break;
+    case OC_DTYPE_BOOL:
+    case OC_DTYPE_UINT8:
+    case OC_DTYPE_INT8: one.u8 = 1; break;
+    default:
+      return oc_lower_error(lw, OC_STATUS_UNSUPPORTED, "mask dtype %s", oc_dtype_name(dtype));
   }
-  oc_status_t s = oc_lower_set_const(lw, v, dtype, x->rank, x->dims, ones);
-  free(ones);
-  return s;
+  int t = oc_lower_temp(lw, "one");
+  if (t < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  OC_RETURN_IF_ERROR(oc_lower_set_const(lw, t, dtype, 0, NULL, &one));
+  int in[1] = {t}, out[1] = {v};
+  return oc_lower_emit(lw, OC_OP_EXPAND, 1, in, 1, out, x->dims, x->rank, NULL, 0);
 }
 
 oc_status_t oc_lower_dropout_train(oc_lower_t *lw);

@@ -1173,7 +1173,9 @@ static oc_status_t unary_bwd_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
-const oc_op_def_t oc_op_unary_bwd = {"UnaryBwd", 1, 3, 1, 1, unary_bwd_infer, unary_bwd_run};
+/* dX may overwrite dY, X or Y: element i reads element i of each. */
+const oc_op_def_t oc_op_unary_bwd = {"UnaryBwd", 1, 3, 1, 1, unary_bwd_infer, unary_bwd_run,
+                                     .inplace = 0x7};
 
 /* Whether |t| broadcasts (numpy, one way) to |y|'s shape. */
 static int bcasts_to(const oc_tensor_t *t, const oc_tensor_t *y) {
@@ -1405,5 +1407,9 @@ static oc_status_t bcast_bwd_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
+/* dX may overwrite dY or Y (of one byte size only when no axis is summed:
+ * element i then reads element i of each). Not the forward inputs: a bool
+ * condition or an int64 exponent of the same byte size is read at other
+ * offsets than the one written. */
 const oc_op_def_t oc_op_broadcast_bwd = {"BroadcastBwd", 1, OC_MAX_OP_INPUTS, 1, 1, bcast_bwd_infer,
-                                         bcast_bwd_run};
+                                         bcast_bwd_run, .inplace = 0x3};

@@ -306,10 +306,12 @@ static oc_status_t clamp_state_run(const oc_op_call_t *c) {
 const oc_op_def_t oc_op_clamp_state = {"ClampState", 1, 1, 0, 0, clamp_state_infer,
                                        clamp_state_run, 1u << 0};
 
-/* QueuePush: in: queue (state, updated; K entries along axis), ptr (state
- * int64[1], updated), value (the queue's type with n entries along axis,
- * n <= K); ints [axis]. Writes value's entries at ptr, ptr + 1, ... (modulo
- * K), then ptr = (ptr + n) % K: MoCo's _dequeue_and_enqueue. */
+/* QueuePush: in: queue (state, updated: dims (O..., K, I...) with K entries
+ * along axis), ptr (state int64[1], updated), value (n, O..., I...): n
+ * entries, each the queue's shape without the axis (a batch of embeddings
+ * [n, D] for a [D, K] or [K, D] queue); ints [axis]. Entry j goes to index
+ * (ptr + j) mod K, then ptr = (ptr + n) mod K: MoCo's _dequeue_and_enqueue
+ * (queue[:, ptr:ptr + n] = keys.T for a [D, K] queue). */
 static oc_status_t queue_push_infer(const oc_op_call_t *c, size_t *ws) {
   (void)ws;
   const oc_tensor_t *q = c->in[0], *v = c->in[2];
@@ -317,11 +319,15 @@ static oc_status_t queue_push_infer(const oc_op_call_t *c, size_t *ws) {
   if (c->n_ints != 1) return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "needs ints [axis]");
   int axis;
   OC_RETURN_IF_ERROR(oc_norm_axis(c->ints[0], q->rank, &axis));
-  int ok = q->dtype == v->dtype && q->rank == v->rank && q->rank > 0;
-  for (int d = 0; ok && d < q->rank; d++) ok = d == axis || q->dims[d] == v->dims[d];
-  if (!ok || v->dims[axis] > q->dims[axis] || q->dims[axis] == 0) {
+  int ok = q->dtype == v->dtype && q->rank == v->rank && q->rank > 0 && q->dims[axis] > 0 &&
+           v->dims[0] <= q->dims[axis];
+  for (int d = 0, k = 1; ok && d < q->rank; d++)
+    if (d != axis) ok = q->dims[d] == v->dims[k++];
+  if (!ok) {
     char b1[160], b2[160];
-    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "cannot push %s into queue %s along axis %d",
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "cannot push %s into queue %s along axis %d: the value must be (n, the "
+                          "queue's other dims) with n <= the queue's length",
                           oc_type_str(v, b1, sizeof b1), oc_type_str(q, b2, sizeof b2), axis);
   }
   return OC_OK;
@@ -330,17 +336,18 @@ static oc_status_t queue_push_infer(const oc_op_call_t *c, size_t *ws) {
 static oc_status_t queue_push_run(const oc_op_call_t *c) {
   const oc_tensor_t *q = c->in[0], *v = c->in[2];
   int axis = (int)(c->ints[0] < 0 ? c->ints[0] + q->rank : c->ints[0]);
-  int64_t outer = 1, inner = 1, K = q->dims[axis], n = v->dims[axis];
+  int64_t outer = 1, inner = 1, K = q->dims[axis], n = v->dims[0];
   for (int d = 0; d < axis; d++) outer *= q->dims[d];
   for (int d = axis + 1; d < q->rank; d++) inner *= q->dims[d];
   size_t es = oc_dtype_size(q->dtype), row = (size_t)inner * es;
   int64_t *ptr = c->in[1]->data;
   int64_t p = *ptr % K;
   if (p < 0) p += K;
-  for (int64_t o = 0; o < outer; o++)
-    for (int64_t j = 0; j < n; j++)
-      memcpy((char *)q->data + ((size_t)(o * K + (p + j) % K)) * row,
-             (const char *)v->data + ((size_t)(o * n + j)) * row, row);
+  /* queue[o, (p + j) % K, :] = value[j, o, :] */
+  for (int64_t j = 0; j < n; j++)
+    for (int64_t o = 0; o < outer; o++)
+      memcpy((char *)q->data + (size_t)(o * K + (p + j) % K) * row,
+             (const char *)v->data + (size_t)(j * outer + o) * row, row);
   *ptr = (p + n) % K;
   return OC_OK;
 }
