@@ -97,7 +97,7 @@ typedef enum oc_dtype_e {
   OC_DTYPE_INT32 = 6,     /**< int32_t */
   OC_DTYPE_INT64 = 7,     /**< int64_t */
   OC_DTYPE_BOOL = 9,      /**< one byte, 0 or 1 */
-  OC_DTYPE_FLOAT64 = 11, /**< stored and cast only (PyTorch exports double constants) */
+  OC_DTYPE_FLOAT64 = 11,  /**< stored and cast only (PyTorch exports double constants) */
 } oc_dtype_t;
 
 /** Bytes per element, or 0 for a dtype the runtime does not compute. */
@@ -114,7 +114,7 @@ typedef struct oc_tensor_info_s {
   const char *name;     /**< the tensor's name (the ONNX value name) */
   oc_dtype_t dtype;     /**< element type */
   int rank;             /**< number of dimensions, 0 for a scalar */
-  const int64_t *dims; /**< |rank| entries */
+  const int64_t *dims;  /**< |rank| entries */
   size_t elements;      /**< product of the dimensions */
   size_t bytes;         /**< elements * oc_dtype_size(dtype) */
 } oc_tensor_info_t;

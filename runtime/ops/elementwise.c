@@ -60,6 +60,8 @@
  *   int64/int32/int8/uint8: ints [min, max] within the dtype's range.
  *   NaN stays NaN; min > max gives max everywhere (numpy's clip).
  * Cast: x -> y; ints: [to] (an oc_dtype_t).
+ * UnaryBwd, BroadcastBwd: the backward kernels of these ops (documented at
+ * the end of the file).
  */
 #include <math.h>
 #include <string.h>
@@ -434,7 +436,9 @@ static oc_status_t binary_run_kind(const oc_op_call_t *c, bin_kind_t k) {
     return binary_infer_kind(c, KIND);                                                \
   }                                                                                   \
   static oc_status_t lower##_run(const oc_op_call_t *c) { return binary_run_kind(c, KIND); } \
-  const oc_op_def_t oc_op_##lower = {NAME, 2, 2, 1, 1, lower##_infer, lower##_run};
+  /* In place: every output element reads only the same element of an input   \
+   * of the output's size (a same-sized broadcast input has the same layout). */ \
+  const oc_op_def_t oc_op_##lower = {NAME, 2, 2, 1, 1, lower##_infer, lower##_run, 0, 0x3};
 
 BINARY_OP(add, BIN_ADD, "Add")
 BINARY_OP(sub, BIN_SUB, "Sub")
@@ -466,7 +470,7 @@ static oc_status_t mod_infer(const oc_op_call_t *c, size_t *ws) {
 
 static oc_status_t mod_run(const oc_op_call_t *c) { return binary_run_kind(c, mod_kind(c)); }
 
-const oc_op_def_t oc_op_mod = {"Mod", 2, 2, 1, 1, mod_infer, mod_run};
+const oc_op_def_t oc_op_mod = {"Mod", 2, 2, 1, 1, mod_infer, mod_run, 0, 0x3};
 
 /* --- unary -------------------------------------------------------------- */
 
@@ -488,7 +492,7 @@ static oc_status_t unary_float_infer(const oc_op_call_t *c, size_t *ws) {
     }                                                                                 \
     return OC_OK;                                                                     \
   }                                                                                   \
-  const oc_op_def_t oc_op_##lower = {NAME, 1, 1, 1, 1, unary_float_infer, lower##_run};
+  const oc_op_def_t oc_op_##lower = {NAME, 1, 1, 1, 1, unary_float_infer, lower##_run, 0, 0x1};
 
 /* Relu keeps NaN (x > 0 is false for NaN, so write it as a select on x < 0). */
 UNARY_FLOAT_OP(relu, "Relu", x < 0.0f ? 0.0f : x)
@@ -530,7 +534,7 @@ static oc_status_t neg_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
-const oc_op_def_t oc_op_neg = {"Neg", 1, 1, 1, 1, neg_infer, neg_run};
+const oc_op_def_t oc_op_neg = {"Neg", 1, 1, 1, 1, neg_infer, neg_run, 0, 0x1};
 
 /* --- Unary: many functions, one op ---------------------------------------- */
 
@@ -696,7 +700,7 @@ static oc_status_t unary_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
-const oc_op_def_t oc_op_unary = {"Unary", 1, 1, 1, 1, unary_infer, unary_run};
+const oc_op_def_t oc_op_unary = {"Unary", 1, 1, 1, 1, unary_infer, unary_run, 0, 0x1};
 
 /* --- Variadic: Max Min Sum Mean --------------------------------------------- */
 
@@ -864,7 +868,7 @@ static oc_status_t clip_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
-const oc_op_def_t oc_op_clip = {"Clip", 1, 1, 1, 1, clip_infer, clip_run};
+const oc_op_def_t oc_op_clip = {"Clip", 1, 1, 1, 1, clip_infer, clip_run, 0, 0x1};
 
 /* --- Where --------------------------------------------------------------- */
 
@@ -903,7 +907,7 @@ static oc_status_t where_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
-const oc_op_def_t oc_op_where = {"Where", 3, 3, 1, 1, where_infer, where_run};
+const oc_op_def_t oc_op_where = {"Where", 3, 3, 1, 1, where_infer, where_run, 0, 0x6};
 
 /* --- Cast ---------------------------------------------------------------- */
 
@@ -975,7 +979,7 @@ static oc_status_t cast_run(const oc_op_call_t *c) {
   return OC_OK;
 }
 
-const oc_op_def_t oc_op_cast = {"Cast", 1, 1, 1, 1, cast_infer, cast_run};
+const oc_op_def_t oc_op_cast = {"Cast", 1, 1, 1, 1, cast_infer, cast_run, 0, 0x1};
 
 /* --- backward kernels ---------------------------------------------------------
  *
