@@ -31,6 +31,17 @@ static inline void fuzz_wr64(uint8_t *p, uint64_t v) {
   for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* ONNXC_FUZZ_VERBOSE=1 prints every status the targets see (for checking
+ * what the seeds reach: run a target on one file with it). */
+static inline int fuzz_verbose(void) {
+  static int v = -1;
+  if (v < 0) {
+    const char *e = getenv("ONNXC_FUZZ_VERBOSE");
+    v = e && *e && *e != '0';
+  }
+  return v;
+}
+
 /* Releases |s|; returns whether it was OC_OK. */
 static inline int fuzz_ok(oc_status_t s) {
   if (!s) return 1;
@@ -40,6 +51,7 @@ static inline int fuzz_ok(oc_status_t s) {
     fprintf(stderr, "fuzz: a status without a message (code %d)\n", (int)oc_status_code(s));
     abort();
   }
+  if (fuzz_verbose()) fprintf(stderr, "status %s: %s\n", oc_status_code_name(oc_status_code(s)), m);
   oc_status_free(s);
   return 0;
 }

@@ -9,7 +9,9 @@
  * a train_step and an eval-mode embed entry), with bits 1-2 choosing the
  * optimizer (SGD, Adam, AdamW, LARS), bit 3 momentum/Nesterov/weight decay
  * and bit 4 the cosine schedule. Symbolic dims with a common name (batch,
- * N, ...) are bound to 2. External data is an error (no base directory).
+ * N, ...) are bound to 2. External data resolves against
+ * tests/data/models/external_data_mlp/ (its weights.bin; the importer's
+ * path rules keep reads inside that folder).
  *
  * Each successful compile is serialized with oc_plan_serialize (in memory;
  * nothing is written) and the plan is opened with oc_plan_open_memory: the
@@ -19,9 +21,14 @@
 #include "compile.h"
 #include "fuzz_common.h"
 
+#ifndef ONNXC_FUZZ_EXTERNAL_DATA_DIR
+#define ONNXC_FUZZ_EXTERNAL_DATA_DIR NULL
+#endif
+
 static void compile_one(const uint8_t *model, size_t size, const oc_compile_options_t *o) {
   oc_compiled_t *c = NULL;
-  if (!fuzz_ok(oc_compile_memory(model, size, NULL, "fuzz.onnx", o, &c))) return;
+  if (!fuzz_ok(oc_compile_memory(model, size, ONNXC_FUZZ_EXTERNAL_DATA_DIR, "fuzz.onnx", o, &c)))
+    return;
   uint8_t *plan_bytes = NULL;
   size_t n = 0;
   oc_status_t s = oc_plan_serialize(c, &plan_bytes, &n);
