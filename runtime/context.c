@@ -6,6 +6,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "plan_internal.h"
 
@@ -106,12 +108,22 @@ oc_status_t oc_context_create(const oc_plan_t *plan, const oc_context_options_t 
     return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory: the context needs %zu bytes",
                           ctx->arena_bytes);
   }
-  /* State tensors start as copies of their constants. */
+  /* State tensors start as copies of their constants. Once copied, those
+   * constants are never read again by this context: drop their pages from
+   * the mapping (they come back from the page cache if another context
+   * needs them), so a training process does not hold its weights twice. */
+  long page = sysconf(_SC_PAGESIZE);
   for (int id = 0; id < plan->n_tensors; id++) {
     const oc_plan_tensor_t *t = &plan->tensors[id];
     int32_t from = plan->meta->tensors[id]->init_from;
-    if (t->region == OCPLAN__REGION__REGION_STATE && from >= 0)
-      memcpy(ctx->state + t->offset, plan->constants + plan->tensors[from].offset, t->bytes);
+    if (t->region != OCPLAN__REGION__REGION_STATE || from < 0) continue;
+    const uint8_t *src = plan->constants + plan->tensors[from].offset;
+    memcpy(ctx->state + t->offset, src, t->bytes);
+    if (plan->mmapped && page > 0) {
+      uintptr_t lo = ((uintptr_t)src + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+      uintptr_t hi = ((uintptr_t)src + t->bytes) & ~((uintptr_t)page - 1);
+      if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
   }
   for (int k = 0; k < plan->n_entries; k++) {
     oc_status_t s = build_exec(ctx, k);

@@ -93,6 +93,15 @@ static oc_status_t check_header(oc_plan_t *plan, const uint8_t *b, size_t size, 
                    (unsigned long long)dof, (unsigned long long)(dof + dl));
   plan->version = version;
   plan->constants = b + dof;
+  if (verify_data && plan->mmapped) {
+    /* Checking the hash paged every weight in; let the kernel drop them
+     * again: they come back from the page cache on first use, and weights
+     * that only initialize state are never touched again. */
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)(b + dof) + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t hi = ((uintptr_t)(b + dof + dl)) & ~((uintptr_t)page - 1);
+    if (page > 0 && hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+  }
   plan->constant_bytes = dl;
   *meta_off = mo;
   *meta_len = ml;

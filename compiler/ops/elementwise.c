@@ -339,44 +339,6 @@ oc_status_t oc_lower_identity(oc_lower_t *lw) {
   return oc_lower_reshape(lw, oc_lower_in(lw, 0), oc_lower_out(lw, 0), x->rank, x->dims);
 }
 
-/* Dropout in inference: the identity, with an all-true mask if asked for.
- * Training-mode dropout with a non-zero ratio is a different op (issue: op
- * coverage); refuse it rather than compute something else. */
-oc_status_t oc_lower_dropout(oc_lower_t *lw);
-oc_status_t oc_lower_dropout(oc_lower_t *lw) {
-  const oc_tensor_t *x = oc_lower_input(lw, 0);
-  if (!x) return oc_lower_error(lw, OC_STATUS_INVALID_ARGUMENT, "input 0 is missing");
-  double ratio = 0.5;
-  int training = 0;
-  if (lw->opset >= 12) {
-    if (oc_lower_in(lw, 1) >= 0) OC_RETURN_IF_ERROR(oc_lower_const_scalar(lw, 1, &ratio));
-    if (oc_lower_in(lw, 2) >= 0) {
-      double t;
-      OC_RETURN_IF_ERROR(oc_lower_const_scalar(lw, 2, &t));
-      training = t != 0;
-    }
-  } else {
-    int64_t is_test = 1;
-    OC_RETURN_IF_ERROR(oc_lower_attr_int(lw, "is_test", lw->opset < 7 ? 0 : 1, &is_test));
-    training = lw->opset < 7 && !is_test;
-  }
-  if (training && ratio != 0.0)
-    return oc_lower_error(lw, OC_STATUS_UNSUPPORTED,
-                          "training-mode Dropout with ratio %g is not supported yet", ratio);
-  OC_RETURN_IF_ERROR(oc_lower_reshape(lw, oc_lower_in(lw, 0), oc_lower_out(lw, 0), x->rank, x->dims));
-  int mask = oc_lower_out(lw, 1);
-  if (mask >= 0) {
-    int64_t n = oc_tensor_numel(x);
-    uint8_t *ones = malloc((size_t)n + 1);
-    if (!ones) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
-    memset(ones, 1, (size_t)n);
-    oc_status_t s = oc_lower_set_const(lw, mask, OC_DTYPE_BOOL, x->rank, x->dims, ones);
-    free(ones);
-    return s;
-  }
-  return OC_OK;
-}
-
 /* --- gradient rules -----------------------------------------------------------
  *
  * Backward kernels: UnaryBwd and BroadcastBwd (runtime/ops/elementwise.c, where
