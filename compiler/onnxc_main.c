@@ -1,4 +1,5 @@
 /* onnxc: the compiler's command line. */
+#include <cblas.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,8 @@ static void usage(FILE *f) {
           "                           lower_bound_bytes, peak_step, tensors\n"
           "  --memory-svg FILE        draw that arena: x = step, y = offset\n"
           "  --list-ops               print the supported ONNX ops as a Markdown table\n"
+          "  --threads N              threads for the kernels that fold constants at compile\n"
+          "                           time (OpenBLAS's; default: every core)\n"
           "\n"
           "training (the plan gets a 'train_step' entry point; 'embed' then returns the\n"
           "--embed-output values computed in inference mode from the same parameters):\n"
@@ -294,6 +297,12 @@ int main(int argc, char **argv) {
         bad = parse_float(v, dst) || *dst < 0;
       }
       if (bad) return bad_usage("bad value for", a);
+    } else if (!strcmp(a, "--threads")) {
+      int64_t n;
+      if (!has_next) return bad_usage("missing value for", a);
+      if (parse_count(argv[++i], &n) || n < 1 || n > 1024)
+        return bad_usage("--threads takes a count >= 1", argv[i]);
+      openblas_set_num_threads((int)n);
     } else if (!strcmp(a, "--output")) {
       if (!has_next) return bad_usage("missing value for", a);
       if (opts.n_outputs >= OC_COMPILE_MAX_OUTPUTS) return bad_usage("too many --output", NULL);

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "parallel.h"
 #include "plan_internal.h"
 
 void oc_context_options_init(oc_context_options_t *options) {
@@ -27,6 +28,7 @@ void oc_context_release(oc_context_t *ctx) {
     }
     oc_free(&a, ctx->exec);
   }
+  oc_pool_release(ctx->pool);
   oc_free(&a, ctx->arena);
   oc_free(&a, ctx->state);
   oc_free(&a, ctx);
@@ -85,6 +87,7 @@ static oc_status_t build_exec(oc_context_t *ctx, int k) {
       c->workspace = x->tensors[ins->workspace].data;
       c->workspace_bytes = ins->workspace_bytes;
     }
+    c->pool = ctx->pool;
   }
   return OC_OK;
 }
@@ -92,6 +95,9 @@ static oc_status_t build_exec(oc_context_t *ctx, int k) {
 oc_status_t oc_context_create(const oc_plan_t *plan, const oc_context_options_t *options,
                               oc_context_t **out_context) {
   *out_context = NULL;
+  if (options && options->threads < 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "threads is %d; give 0 (every core) or more",
+                          options->threads);
   oc_allocator_t a = oc_allocator_or_default(options ? &options->allocator : NULL);
   oc_context_t *ctx = oc_alloc(&a, sizeof(*ctx));
   if (!ctx) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory creating a context");
@@ -124,6 +130,12 @@ oc_status_t oc_context_create(const oc_plan_t *plan, const oc_context_options_t 
       uintptr_t hi = ((uintptr_t)src + t->bytes) & ~((uintptr_t)page - 1);
       if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
     }
+  }
+  int threads = options && options->threads > 0 ? options->threads : oc_cpu_count();
+  oc_status_t ps = oc_pool_create(threads, &a, &ctx->pool);
+  if (ps) {
+    oc_context_release(ctx);
+    return ps;
   }
   for (int k = 0; k < plan->n_entries; k++) {
     oc_status_t s = build_exec(ctx, k);

@@ -50,6 +50,9 @@ typedef struct oc_op_call_s {
   oc_tensor_t *const *out;
   void *workspace;
   size_t workspace_bytes;
+  /* The context's thread pool (runtime/parallel.h), for oc_parallel_for and
+   * oc_sgemm; NULL (run on the calling thread) when the compiler folds. */
+  struct oc_pool_s *pool;
 } oc_op_call_t;
 
 typedef struct oc_op_def_s {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "oc_ops.h"
@@ -29,6 +30,10 @@ static void usage(FILE *f) {
           "  --npy                    write outputs as .npy instead of TensorProto\n"
           "  --entry NAME             entry point to run (default: embed, or train_step\n"
           "                           with --steps)\n"
+          "  --repeat N               time the entry point: one warm-up run, then N timed\n"
+          "                           runs; prints median_ms, min_ms and max_ms (one line\n"
+          "                           each). --outputs gets the last run's outputs\n"
+          "  --threads N              threads that run the plan (default: every core)\n"
           "  --version                print the runtime version and the plan formats it reads\n"
           "  -h, --help               this text\n"
           "\n"
@@ -278,6 +283,37 @@ static oc_status_t train(oc_context_t *ctx, const oc_plan_t *plan, int entry, lo
   return s;
 }
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+/* One warm-up run of |entry|, then |repeat| timed runs: prints the median,
+ * min and max wall time in milliseconds. */
+static oc_status_t time_runs(oc_context_t *ctx, int entry, long repeat) {
+  double *ms = malloc(sizeof(double) * (size_t)repeat);
+  if (!ms) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  oc_status_t s = oc_context_run(ctx, entry);
+  for (long k = 0; k < repeat && !s; k++) {
+    double t0 = now_ms();
+    s = oc_context_run(ctx, entry);
+    ms[k] = now_ms() - t0;
+  }
+  if (!s) {
+    qsort(ms, (size_t)repeat, sizeof(double), cmp_double);
+    double med = repeat % 2 ? ms[repeat / 2] : 0.5 * (ms[repeat / 2 - 1] + ms[repeat / 2]);
+    printf("median_ms: %.4f\nmin_ms: %.4f\nmax_ms: %.4f\n", med, ms[0], ms[repeat - 1]);
+  }
+  free(ms);
+  return s;
+}
+
 static oc_status_t write_outputs(const oc_context_t *ctx, const oc_plan_t *plan, int entry,
                                  const char *dir, int npy) {
   if (mkdir(dir, 0777) != 0 && errno != EEXIST)
@@ -304,7 +340,7 @@ int main(int argc, char **argv) {
   const char *export_path = NULL;
   const char *state_init[64];
   int n_state_init = 0;
-  long steps = 0;
+  long steps = 0, repeat = 0, threads = 0;
   int npy = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -326,7 +362,8 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "--inputs") || !strcmp(a, "--outputs") || !strcmp(a, "--entry") ||
                !strcmp(a, "--log") || !strcmp(a, "--grads") || !strcmp(a, "--load-checkpoint") ||
                !strcmp(a, "--save-checkpoint") || !strcmp(a, "--steps") ||
-               !strcmp(a, "--export-onnx")) {
+               !strcmp(a, "--export-onnx") || !strcmp(a, "--repeat") ||
+               !strcmp(a, "--threads")) {
       if (!has_next) return bad_usage("missing value for", a);
       const char *v = argv[++i];
       if (!strcmp(a, "--inputs")) in_dir = v;
@@ -337,7 +374,16 @@ int main(int argc, char **argv) {
       else if (!strcmp(a, "--load-checkpoint")) load_ckpt = v;
       else if (!strcmp(a, "--save-checkpoint")) save_ckpt = v;
       else if (!strcmp(a, "--export-onnx")) export_path = v;
-      else {
+      else if (!strcmp(a, "--repeat") || !strcmp(a, "--threads")) {
+        char *end;
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (errno || *end || end == v || n < 1 || n > 1000000)
+          return bad_usage(!strcmp(a, "--repeat") ? "--repeat takes a count >= 1"
+                                                  : "--threads takes a count >= 1", v);
+        if (!strcmp(a, "--repeat")) repeat = n;
+        else threads = n;
+      } else {
         char *end;
         errno = 0;
         steps = strtol(v, &end, 10);
@@ -351,10 +397,12 @@ int main(int argc, char **argv) {
     }
   }
   if (!plan_path) return bad_usage("no plan given", NULL);
-  int run = steps || out_dir;
+  if (steps && repeat) return bad_usage("--steps and --repeat cannot be used together", NULL);
+  int run = steps || out_dir || repeat;
   if (run && !in_dir) return bad_usage("no --inputs DIR given", NULL);
   if (!run && !export_path && !save_ckpt)
-    return bad_usage("nothing to do: give --outputs DIR, --steps N or --export-onnx FILE", NULL);
+    return bad_usage("nothing to do: give --outputs DIR, --repeat N, --steps N or --export-onnx FILE",
+                     NULL);
   if (!steps && (log_path || grads_dir)) return bad_usage("--log and --grads need --steps", NULL);
   if (!entry_name) entry_name = steps ? "train_step" : "embed";
   oc_plan_t *plan = NULL;
@@ -366,7 +414,10 @@ int main(int argc, char **argv) {
     if (s && steps && !strcmp(entry_name, "train_step"))
       s = oc_status_wrap(s, "compile the model with onnxc --train to train it: ");
   }
-  if (!s) s = oc_context_create(plan, NULL, &ctx);
+  oc_context_options_t copts;
+  oc_context_options_init(&copts);
+  copts.threads = (int)threads;
+  if (!s) s = oc_context_create(plan, &copts, &ctx);
   if (!s && load_ckpt) s = oc_context_load_checkpoint(ctx, load_ckpt);
   for (int k = 0; k < n_state_init && !s; k++) {
     char name[512];
@@ -381,7 +432,9 @@ int main(int argc, char **argv) {
   }
   if (!s && run) s = bind_inputs(ctx, plan, entry, in_dir);
   if (!s && run)
-    s = steps ? train(ctx, plan, entry, steps, log_path, grads_dir) : oc_context_run(ctx, entry);
+    s = steps    ? train(ctx, plan, entry, steps, log_path, grads_dir)
+        : repeat ? time_runs(ctx, entry, repeat)
+                 : oc_context_run(ctx, entry);
   if (!s && out_dir) s = write_outputs(ctx, plan, entry, out_dir, npy);
   if (!s && save_ckpt) s = oc_context_save_checkpoint(ctx, save_ckpt);
   if (!s && export_path) s = oc_export_onnx(plan, ctx, export_path);

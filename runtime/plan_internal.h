@@ -72,6 +72,7 @@ struct oc_context_s {
   size_t arena_bytes;
   uint8_t *state; /* plan->state_bytes: parameters, optimizer state, ... */
   entry_exec_t *exec;
+  struct oc_pool_s *pool; /* the context's threads (runtime/parallel.h) */
 };
 
 /* Hash of the plan's state layout (names, types, offsets): a checkpoint

@@ -16,7 +16,8 @@
 # limited to libopenblas.
 #
 # Usage: scripts/memcheck.sh [BUILD_DIR]
-# MEMCHECK_FILTER=REGEX runs only the cases whose name matches.
+# MEMCHECK_FILTER=REGEX runs only the cases whose name matches under valgrind
+# (the others run natively, for the files later cases need).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -52,7 +53,10 @@ n=0 failed=0
 vg() {
   local want=$1 name=$2
   shift 2
-  if [ -n "${MEMCHECK_FILTER:-}" ] && ! [[ $name =~ $MEMCHECK_FILTER ]]; then return 0; fi
+  if [ -n "${MEMCHECK_FILTER:-}" ] && ! [[ $name =~ $MEMCHECK_FILTER ]]; then
+    "$@" >/dev/null 2>&1 || true   # without valgrind: later cases may need its output
+    return 0
+  fi
   n=$((n + 1))
   local log=$logs/$(printf '%03d' "$n")-$name.log rc
   set +e
@@ -60,9 +64,9 @@ vg() {
   rc=$?
   set -e
   local summary definite indirect
-  summary=$(grep -o 'ERROR SUMMARY: [0-9,]* errors' "$log" | tail -1)
-  definite=$(grep -o 'definitely lost: [0-9,]* bytes' "$log" | tail -1)
-  indirect=$(grep -o 'indirectly lost: [0-9,]* bytes' "$log" | tail -1)
+  summary=$(grep -o 'ERROR SUMMARY: [0-9,]* errors' "$log" | tail -1 || true)
+  definite=$(grep -o 'definitely lost: [0-9,]* bytes' "$log" | tail -1 || true)
+  indirect=$(grep -o 'indirectly lost: [0-9,]* bytes' "$log" | tail -1 || true)
   [ -n "$definite" ] || definite="definitely lost: 0 bytes"   # no leak section: nothing leaked
   [ -n "$indirect" ] || indirect="indirectly lost: 0 bytes"
   local problem=
@@ -76,7 +80,7 @@ vg() {
   if [ -n "$problem" ]; then
     failed=$((failed + 1))
     echo "FAIL $name: $problem (exit $rc; $summary) - $log"
-    grep -v '^==[0-9]*== *$' "$log" | head -60
+    grep -v '^==[0-9]*== *$' "$log" | head -60 || true
   else
     printf 'ok   %-44s exit %d  %s  %s  %s\n' "$name" "$rc" "$summary" "$definite" "$indirect"
   fi
@@ -209,7 +213,7 @@ in0=$inputs/input_0.pb
 mkdir -p "$bad/in-short" "$bad/in-npy" "$bad/in-shape"
 head -c $(( $(size_of "$in0") / 2 )) "$in0" >"$bad/in-short/input_0.pb"
 cp "$ex/batch.npy" "$bad/in-npy/input_0.npy" && flip "$bad/in-npy/input_0.npy" 20
-cp "$ex/batch.npy" "$bad/in-shape/input_0.npy"
+cp "$ref/a1_mlp_triplet/embed/test_data_set_0/input_0.pb" "$bad/in-shape/input_0.pb"
 vg 1 bad-input-truncated-pb "$ONNXRUN" "$plan" --inputs "$bad/in-short" --outputs "$bad/o1"
 vg 1 bad-input-garbled-npy "$ONNXRUN" "$plan" --inputs "$bad/in-npy" --outputs "$bad/o2"
 vg 1 bad-input-wrong-shape "$ONNXRUN" "$plan" --inputs "$bad/in-shape" --outputs "$bad/o3"

@@ -5,7 +5,8 @@
  * A contrastive trainer calls oc_augment_batch() (float images in [0,1]) or
  * oc_augment_batch_u8() (uint8 images, 0..255 read as value/255) once per
  * view per step. Every image gets its own random parameters, drawn from a
- * seeded oc_rng_t, so the same seed gives the same views on any machine.
+ * seeded oc_rng_t, so the same seed gives the same views (bit for bit with
+ * the same build; across compilers and C libraries up to libm rounding).
  *
  * The pipeline, in this order, each step applied with its own probability:
  *
@@ -26,8 +27,12 @@
  * one resampling so the image is interpolated once (with the affine off, the
  * geometry equals oc_aug_resized_crop() then oc_aug_hflip() bit for bit).
  *
- * Nothing is allocated for images up to 4096 pixels a side (the blur's line
- * buffer lives on the stack; beyond that one buffer is allocated per call).
+ * Nothing is allocated for usual sizes: the blur's line buffer lives on the
+ * stack up to 6144 floats (ksize + max(w + ksize, 16 (h + ksize)); about
+ * 32 KB of stack in all); larger images allocate one buffer per call. To log
+ * or replay views, call oc_augment_sample() and oc_augment_apply() yourself:
+ * oc_augment_batch() is exactly that loop.
+ *
  * Functions return OC_OK (NULL) or a status that the caller frees with
  * oc_status_free(); they never print or exit. The library is thread-compatible:
  * use one oc_rng_t per thread.
@@ -62,8 +67,9 @@ OC_API void oc_rng_seed(oc_rng_t *rng, uint64_t seed);
 OC_API uint64_t oc_rng_next(oc_rng_t *rng);
 /** A uniform double in [0, 1) with 53 random bits (one oc_rng_next()). */
 OC_API double oc_rng_uniform(oc_rng_t *rng);
-/** A standard normal double (mean 0, standard deviation 1), by the polar
- * method; consumes a variable number (two or more) of draws. */
+/** A standard normal double (mean 0, standard deviation 1), by Marsaglia
+ * and Tsang's ziggurat: one oc_rng_next() almost always (about 1.5% of calls
+ * take more). */
 OC_API double oc_rng_normal(oc_rng_t *rng);
 
 /* ------------------------------------------------------------------------ */
@@ -93,8 +99,8 @@ typedef struct oc_augment_options_s {
   /** Random affine map of the cropped image about its centre (bilinear,
    * fill 0): probability. Default 0. */
   double affine_p;
-  /** Rotation angle uniform in [-affine_degrees, affine_degrees] degrees,
-   * counter-clockwise positive. Default 0. */
+  /** Rotation angle uniform in [-affine_degrees, affine_degrees] degrees
+   * (clockwise positive, as torchvision's F.affine). Default 0. */
   double affine_degrees;
   /** Horizontal shear angle uniform in [-affine_shear, affine_shear] degrees,
    * in [0, 90). Default 0. */
@@ -132,9 +138,9 @@ typedef struct oc_augment_options_s {
 
   /** Gaussian blur: probability. Default 0.5. */
   double blur_p;
-  /** Kernel size in pixels (odd, >= 1), or 0 for about 10% of
-   * min(out_h, out_w): the nearest odd integer to 0.1 * size, at least 3
-   * (23 for 224, 3 for 28-32). Default 0. */
+  /** Kernel size in pixels (odd, >= 1), or 0 for about 10% of the side
+   * s = min(out_h, out_w), SimCLR's rule 2 * ((s / 10) / 2) + 1 in integers,
+   * at least 3 (23 for 224, 9 for 96, 3 for 28 or 32). Default 0. */
   int64_t blur_kernel_size;
   /** Blur sigma uniform in [blur_sigma_min, blur_sigma_max] pixels,
    * 0 < min <= max. Default 0.1. */
@@ -161,8 +167,11 @@ OC_API void oc_augment_options_init(oc_augment_options_t *o);
 /** Fills |o| with a recipe for MNIST-like digits (1 channel, flip-sensitive):
  * crop scale [0.5, 1], ratio [3/4, 4/3]; affine 0.8 with rotation +-15
  * degrees and shear +-10 degrees; no flip; jitter 0.8 with brightness 0.4 and
- * contrast 0.4 only; no grayscale; blur 0.2 with a 3x3 kernel and sigma in
- * [0.1, 1]; noise 0.5 with std 0.1; clamp. */
+ * contrast 0.4 only; no grayscale; blur 0.2 with SimCLR's kernel size (3
+ * for 28 x 28) and sigma in [0.1, 1]; noise 0.5 with std 0.1; clamp. The
+ * crop keeps at least half of the digit and the affine stays small so that
+ * views of a 6 never look like a 9 or a 7 like a 1; noise and blur stand in
+ * for the colour distortions that a gray digit does not have. */
 OC_API void oc_augment_options_init_digits(oc_augment_options_t *o);
 
 /** The random parameters of one view of one image: what
@@ -173,7 +182,7 @@ typedef struct oc_augment_params_s {
   int64_t crop_height; /**< crop box: rows (>= 1) */
   int64_t crop_width;  /**< crop box: columns (>= 1) */
   int affine;          /**< nonzero: apply the affine map below */
-  double angle;        /**< affine rotation, degrees counter-clockwise */
+  double angle;        /**< affine rotation, degrees clockwise */
   double shear;        /**< affine horizontal shear, degrees */
   double translate_x;  /**< affine translation, output pixels (right) */
   double translate_y;  /**< affine translation, output pixels (down) */
@@ -209,8 +218,8 @@ OC_API oc_status_t oc_augment_sample(const oc_augment_options_t *o, oc_rng_t *rn
 /** Applies |p| to one C x H x W float image |in| (values in [0,1]), writing
  * C x out_h x out_w to |out| (which must not overlap |in|). Errors: NULL
  * arguments, sizes < 1, a crop box outside the image, parameters out of
- * range (INVALID_ARGUMENT); OUT_OF_MEMORY when a side exceeds 4096 pixels and
- * the blur's line buffer cannot be allocated. */
+ * range (INVALID_ARGUMENT); OUT_OF_MEMORY when a large image's blur buffer
+ * cannot be allocated. */
 OC_API oc_status_t oc_augment_apply(const oc_augment_params_t *p, const float *in, int64_t c,
                                     int64_t h, int64_t w, float *out, int64_t out_h,
                                     int64_t out_w);
@@ -303,17 +312,20 @@ OC_API oc_status_t oc_aug_gaussian_blur(const float *in, int64_t c, int64_t h, i
 /** Affine map about the image centre, torchvision's F.affine on tensors:
  * output pixel (x, y) samples the input at the inverse of
  * T(translate) * C * R(angle) * Sh(shear) * S(scale) * C^-1, bilinear with
- * zero padding (grid_sample, align_corners=False). |angle| and |shear| (the
- * horizontal shear) are in degrees, |shear| in (-90, 90); translation in
- * pixels; |scale| > 0. Angle 0, shear 0, translation 0 and scale 1 is the
+ * zero padding (grid_sample, align_corners=False). |angle| is in degrees,
+ * clockwise positive (as F.affine; F.rotate's counter-clockwise angle a is
+ * angle -a here); |shear|, the horizontal shear, in degrees in (-90, 90):
+ * output (x, y) about the centre samples x + tan(shear) y; translation in
+ * pixels (right, down); |scale| > 0. Angle 0, shear 0, translation 0 and scale 1 is the
  * identity. |out| must not overlap |in|. */
 OC_API oc_status_t oc_aug_affine(const float *in, int64_t c, int64_t h, int64_t w, double angle,
                                  double shear, double translate_x, double translate_y,
                                  double scale, float *out);
 
-/** Additive Gaussian noise: out = in + std * N(0,1), one oc_rng_normal()-
- * distributed draw of |rng| per value in memory order (not clamped; std >= 0;
- * std 0 is a copy and draws nothing). |out| may equal |in|. */
+/** Additive Gaussian noise: out = in + std * z, one standard normal z per
+ * value drawn from |rng| as oc_rng_normal() does, in memory order. Not
+ * clamped; std >= 0; std 0 is a copy and draws nothing. |out| may equal
+ * |in|. */
 OC_API oc_status_t oc_aug_noise(const float *in, int64_t c, int64_t h, int64_t w, double std,
                                 oc_rng_t *rng, float *out);
 

@@ -229,6 +229,13 @@ typedef struct oc_context_options_s {
    * The context allocates everything in oc_context_create; running entry
    * points does not allocate. */
   oc_allocator_t allocator;
+  /** Threads that run the context's entry points: the calling thread and
+   * threads - 1 workers the context starts and owns. Kernels and matrix
+   * products split their work over them. 0 (the default) uses every online
+   * core; 1 runs everything on the calling thread. Contexts take over BLAS
+   * threading: creating one sets OpenBLAS to one thread for the process,
+   * since the context's own threads run the matrix products. */
+  int threads;
 } oc_context_options_t;
 
 /** Fills |options| with the defaults. */

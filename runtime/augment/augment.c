@@ -9,6 +9,7 @@
 #include "onnxc/augment.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,17 +58,66 @@ static inline double rng_uniform(oc_rng_t *r) {
   return (double)(rng_next(r) >> 11) * 0x1.0p-53;
 }
 
-/* Two independent standard normals (Marsaglia's polar method). */
-static inline void rng_normal2(oc_rng_t *r, double *z1, double *z2) {
-  double u, v, s;
-  do {
-    u = 2.0 * rng_uniform(r) - 1.0;
-    v = 2.0 * rng_uniform(r) - 1.0;
-    s = u * u + v * v;
-  } while (s >= 1.0 || s == 0.0);
-  double f = sqrt(-2.0 * log(s) / s);
-  *z1 = u * f;
-  *z2 = v * f;
+/* A uniform double in (0, 1), for logarithms. */
+static inline double rng_open01(oc_rng_t *r) {
+  return ((double)(rng_next(r) >> 11) + 0.5) * 0x1.0p-53;
+}
+
+/* Standard normals by Marsaglia and Tsang's ziggurat (128 layers), with the
+ * layer index and the 32-bit abscissa taken from disjoint bits of one draw.
+ * The tables are computed once (pthread_once). */
+#define ZIG_R 3.442619855899
+static uint32_t zig_k[128];
+static double zig_w[128], zig_f[128];
+static pthread_once_t zig_once = PTHREAD_ONCE_INIT;
+
+static void zig_init(void) {
+  const double m1 = 2147483648.0, vn = 9.91256303526217e-3;
+  double dn = ZIG_R, tn = dn;
+  const double q = vn / exp(-0.5 * dn * dn);
+  zig_k[0] = (uint32_t)((dn / q) * m1);
+  zig_k[1] = 0;
+  zig_w[0] = q / m1;
+  zig_w[127] = dn / m1;
+  zig_f[0] = 1.0;
+  zig_f[127] = exp(-0.5 * dn * dn);
+  for (int i = 126; i >= 1; --i) {
+    dn = sqrt(-2.0 * log(vn / dn + exp(-0.5 * dn * dn)));
+    zig_k[i + 1] = (uint32_t)((dn / tn) * m1);
+    tn = dn;
+    zig_f[i] = exp(-0.5 * dn * dn);
+    zig_w[i] = dn / m1;
+  }
+}
+
+static double zig_slow(oc_rng_t *r, int32_t hz, int iz) {
+  for (;;) {
+    const double x = (double)hz * zig_w[iz];
+    if (iz == 0) { /* the tail beyond R */
+      double t, y;
+      do {
+        t = -log(rng_open01(r)) * (1.0 / ZIG_R);
+        y = -log(rng_open01(r));
+      } while (y + y < t * t);
+      return hz > 0 ? ZIG_R + t : -ZIG_R - t;
+    }
+    if (zig_f[iz] + rng_uniform(r) * (zig_f[iz - 1] - zig_f[iz]) < exp(-0.5 * x * x)) return x;
+    const uint64_t b = rng_next(r);
+    hz = (int32_t)(uint32_t)(b >> 32);
+    iz = (int)(b & 127);
+    const uint32_t a = hz < 0 ? 0u - (uint32_t)hz : (uint32_t)hz;
+    if (a < zig_k[iz]) return (double)hz * zig_w[iz];
+  }
+}
+
+/* One standard normal; zig_init must have run. */
+static inline double rng_normal_fast(oc_rng_t *r) {
+  const uint64_t b = rng_next(r);
+  const int32_t hz = (int32_t)(uint32_t)(b >> 32);
+  const int iz = (int)(b & 127);
+  const uint32_t a = hz < 0 ? 0u - (uint32_t)hz : (uint32_t)hz;
+  if (a < zig_k[iz]) return (double)hz * zig_w[iz];
+  return zig_slow(r, hz, iz);
 }
 
 uint64_t oc_rng_next(oc_rng_t *rng) { return rng_next(rng); }
@@ -75,9 +125,8 @@ uint64_t oc_rng_next(oc_rng_t *rng) { return rng_next(rng); }
 double oc_rng_uniform(oc_rng_t *rng) { return rng_uniform(rng); }
 
 double oc_rng_normal(oc_rng_t *rng) {
-  double z1, z2;
-  rng_normal2(rng, &z1, &z2);
-  return z1;
+  pthread_once(&zig_once, zig_init);
+  return rng_normal_fast(rng);
 }
 
 /* Uniform in [a, b) (a when a == b). */
@@ -186,69 +235,116 @@ static inline double pad_weight(double u, int64_t n) {
   return d >= 1.0 ? 0.0 : 1.0 - d;
 }
 
-static inline float load_px(const void *in, bool u8, size_t i) {
+#if defined(__GNUC__)
+#define AUG_INLINE static inline __attribute__((always_inline))
+#else
+#define AUG_INLINE static inline
+#endif
+
+AUG_INLINE float load_px(const void *in, bool u8, size_t i) {
   if (u8) return (float)((const uint8_t *)in)[i] * (1.0f / 255.0f);
   return ((const float *)in)[i];
 }
 
+/* Bilinear blend of the four taps of every channel into out[k * out_plane + o]
+ * (times |fw|, the zero-padding weight, when |padded|). */
+AUG_INLINE void blend_px(const void *in, bool u8, int64_t c, size_t in_plane, size_t r0,
+                         size_t r1, tap_t tx, float h1, float *out, size_t out_plane, size_t o,
+                         bool padded, float fw) {
+  const float w1 = tx.l1, w0 = 1.0f - w1, h0 = 1.0f - h1;
+  for (int64_t k = 0; k < c; ++k) {
+    const size_t p = (size_t)k * in_plane;
+    const float a = load_px(in, u8, p + r0 + (size_t)tx.i0);
+    const float b = load_px(in, u8, p + r0 + (size_t)tx.i1);
+    const float d = load_px(in, u8, p + r1 + (size_t)tx.i0);
+    const float e = load_px(in, u8, p + r1 + (size_t)tx.i1);
+    const float v = h0 * (w0 * a + w1 * b) + h1 * (w0 * d + w1 * e);
+    out[(size_t)k * out_plane + o] = padded ? fw * v : v;
+  }
+}
+
+/* Column taps cached per call for outputs up to this width. */
+#define AUG_TAP_CACHE 512
+
 /* out (c x oh x ow) = flip(affine(resize(crop(in)))), with |aff| NULL for no
  * affine. The box lies inside the h x w image. */
-static void geometry(const void *in, bool u8, int64_t c, int64_t h, int64_t w, int64_t top,
-                     int64_t left, int64_t ch, int64_t cw, float *out, int64_t oh, int64_t ow,
-                     const affine_inv_t *aff, bool flip) {
+AUG_INLINE void geometry_impl(const void *in, bool u8, int64_t c, int64_t h, int64_t w,
+                              int64_t top, int64_t left, int64_t ch, int64_t cw, float *out,
+                              int64_t oh, int64_t ow, const affine_inv_t *aff, bool flip) {
   const double ry = (double)ch / (double)oh, rx = (double)cw / (double)ow;
   const size_t in_plane = (size_t)h * (size_t)w, out_plane = (size_t)oh * (size_t)ow;
   if (!aff) {
+    tap_t cache[AUG_TAP_CACHE];
+    const bool cached = ow <= AUG_TAP_CACHE;
+    if (cached)
+      for (int64_t x = 0; x < ow; ++x) cache[x] = crop_tap((double)(flip ? ow - 1 - x : x), rx, cw);
     for (int64_t y = 0; y < oh; ++y) {
       const tap_t ty = crop_tap((double)y, ry, ch);
-      const float h1 = ty.l1, h0 = 1.0f - h1;
       const size_t r0 = (size_t)(top + ty.i0) * (size_t)w + (size_t)left;
       const size_t r1 = (size_t)(top + ty.i1) * (size_t)w + (size_t)left;
+      const size_t o = (size_t)y * (size_t)ow;
       for (int64_t x = 0; x < ow; ++x) {
-        const tap_t tx = crop_tap((double)(flip ? ow - 1 - x : x), rx, cw);
-        const float w1 = tx.l1, w0 = 1.0f - w1;
-        const size_t o = (size_t)y * (size_t)ow + (size_t)x;
-        for (int64_t k = 0; k < c; ++k) {
-          const size_t p = (size_t)k * in_plane;
-          const float a = load_px(in, u8, p + r0 + (size_t)tx.i0);
-          const float b = load_px(in, u8, p + r0 + (size_t)tx.i1);
-          const float d = load_px(in, u8, p + r1 + (size_t)tx.i0);
-          const float e = load_px(in, u8, p + r1 + (size_t)tx.i1);
-          out[(size_t)k * out_plane + o] = h0 * (w0 * a + w1 * b) + h1 * (w0 * d + w1 * e);
-        }
+        const tap_t tx =
+            cached ? cache[x] : crop_tap((double)(flip ? ow - 1 - x : x), rx, cw);
+        blend_px(in, u8, c, in_plane, r0, r1, tx, ty.l1, out, out_plane, o + (size_t)x, false,
+                 1.0f);
       }
     }
     return;
   }
+  /* Output (x, y) -> crop-grid (u, v), linear along a row: with the flip,
+   * x' = ow - 1 - x, so xc = cx - x. */
   const double cx = 0.5 * (double)(ow - 1), cy = 0.5 * (double)(oh - 1);
   const double *m = aff->m;
+  const double du = flip ? -m[0] : m[0], dv = flip ? -m[3] : m[3];
+  const double xc0 = flip ? cx : -cx;
+  const double umax = (double)ow, vmax = (double)oh;
   for (int64_t y = 0; y < oh; ++y) {
     const double yc = (double)y - cy;
+    const double u0 = m[0] * xc0 + m[1] * yc + m[2] + cx;
+    const double v0 = m[3] * xc0 + m[4] * yc + m[5] + cy;
+    const size_t orow = (size_t)y * (size_t)ow;
     for (int64_t x = 0; x < ow; ++x) {
-      const double xc = (double)(flip ? ow - 1 - x : x) - cx;
-      const double u = m[0] * xc + m[1] * yc + m[2] + cx;
-      const double v = m[3] * xc + m[4] * yc + m[5] + cy;
-      const size_t o = (size_t)y * (size_t)ow + (size_t)x;
-      const double pw = pad_weight(u, ow) * pad_weight(v, oh);
-      if (pw == 0.0) {
+      const double u = u0 + du * (double)x, v = v0 + dv * (double)x;
+      const size_t o = orow + (size_t)x;
+      if (!(u > -1.0 && u < umax && v > -1.0 && v < vmax)) {
         for (int64_t k = 0; k < c; ++k) out[(size_t)k * out_plane + o] = 0.0f;
         continue;
       }
-      const float fw = (float)pw;
+      const double pw = pad_weight(u, ow) * pad_weight(v, oh);
       const tap_t tx = crop_tap(u, rx, cw), ty = crop_tap(v, ry, ch);
-      const float w1 = tx.l1, w0 = 1.0f - w1, h1 = ty.l1, h0 = 1.0f - h1;
       const size_t r0 = (size_t)(top + ty.i0) * (size_t)w + (size_t)left;
       const size_t r1 = (size_t)(top + ty.i1) * (size_t)w + (size_t)left;
-      for (int64_t k = 0; k < c; ++k) {
-        const size_t p = (size_t)k * in_plane;
-        const float a = load_px(in, u8, p + r0 + (size_t)tx.i0);
-        const float b = load_px(in, u8, p + r0 + (size_t)tx.i1);
-        const float d = load_px(in, u8, p + r1 + (size_t)tx.i0);
-        const float e = load_px(in, u8, p + r1 + (size_t)tx.i1);
-        out[(size_t)k * out_plane + o] = fw * (h0 * (w0 * a + w1 * b) + h1 * (w0 * d + w1 * e));
-      }
+      blend_px(in, u8, c, in_plane, r0, r1, tx, ty.l1, out, out_plane, o, pw != 1.0, (float)pw);
     }
   }
+}
+
+static void geometry_f32(const float *in, int64_t c, int64_t h, int64_t w, int64_t top,
+                         int64_t left, int64_t ch, int64_t cw, float *out, int64_t oh, int64_t ow,
+                         const affine_inv_t *aff, bool flip) {
+  if (c == 1) /* the digits case, with the channel loop unrolled */
+    geometry_impl(in, false, 1, h, w, top, left, ch, cw, out, oh, ow, aff, flip);
+  else
+    geometry_impl(in, false, c, h, w, top, left, ch, cw, out, oh, ow, aff, flip);
+}
+
+static void geometry_u8(const uint8_t *in, int64_t c, int64_t h, int64_t w, int64_t top,
+                        int64_t left, int64_t ch, int64_t cw, float *out, int64_t oh, int64_t ow,
+                        const affine_inv_t *aff, bool flip) {
+  if (c == 1) /* the digits case, with the channel loop unrolled */
+    geometry_impl(in, true, 1, h, w, top, left, ch, cw, out, oh, ow, aff, flip);
+  else
+    geometry_impl(in, true, c, h, w, top, left, ch, cw, out, oh, ow, aff, flip);
+}
+
+static void geometry(const void *in, bool u8, int64_t c, int64_t h, int64_t w, int64_t top,
+                     int64_t left, int64_t ch, int64_t cw, float *out, int64_t oh, int64_t ow,
+                     const affine_inv_t *aff, bool flip) {
+  if (u8)
+    geometry_u8(in, c, h, w, top, left, ch, cw, out, oh, ow, aff, flip);
+  else
+    geometry_f32(in, c, h, w, top, left, ch, cw, out, oh, ow, aff, flip);
 }
 
 static void hflip_inplace(float *x, int64_t c, int64_t h, int64_t w) {
@@ -266,7 +362,28 @@ static void hflip_inplace(float *x, int64_t c, int64_t h, int64_t w) {
 /* Colour                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
+/* max then min: compiles to maxss/minss, so loops of it vectorise. */
+static inline float clamp01(float v) {
+  v = v > 0.0f ? v : 0.0f;
+  return v < 1.0f ? v : 1.0f;
+}
+
+/* Sum of n floats in double, through 8 float lanes per block of 1024. */
+static double sum_floats(const float *x, size_t n) {
+  double total = 0.0;
+  size_t i = 0;
+  while (i < n) {
+    const size_t end = n - i > 1024 ? i + 1024 : n;
+    float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (; i + 8 <= end; i += 8)
+      for (int j = 0; j < 8; ++j) lane[j] += x[i + j];
+    for (; i < end; ++i) lane[0] += x[i];
+    double blk = 0.0;
+    for (int j = 0; j < 8; ++j) blk += lane[j];
+    total += blk;
+  }
+  return total;
+}
 
 static inline float luma(float r, float g, float b) {
   return 0.2989f * r + 0.587f * g + 0.114f * b;
@@ -283,8 +400,7 @@ static void contrast_inplace(float *x, int64_t c, size_t plane, float f) {
     for (size_t i = 0; i < plane; ++i) sum += luma(x[i], x[plane + i], x[2 * plane + i]);
     sum /= (double)plane;
   } else {
-    for (size_t i = 0; i < n; ++i) sum += x[i];
-    sum /= (double)n;
+    sum = sum_floats(x, n) / (double)n;
   }
   const float m = (float)sum, g = 1.0f - f;
   for (size_t i = 0; i < n; ++i) x[i] = clamp01(f * x[i] + g * m);
@@ -308,35 +424,38 @@ static void grayscale_inplace(float *x, size_t plane) {
   }
 }
 
-/* torchvision's _rgb2hsv, hue shift, _hsv2rgb (float). */
+/* torchvision's _rgb2hsv, hue shift, _hsv2rgb, in float with the same
+ * formulas (the fmod and remainder by 1 are written for the ranges that
+ * occur, where they are exact). */
 static void hue_inplace(float *x, size_t plane, float shift) {
   float *pr = x, *pg = x + plane, *pb = x + 2 * plane;
   for (size_t i = 0; i < plane; ++i) {
     const float r = pr[i], g = pg[i], b = pb[i];
-    const float maxc = fmaxf(r, fmaxf(g, b)), minc = fminf(r, fminf(g, b));
+    const float mx0 = r > g ? r : g, maxc = mx0 > b ? mx0 : b;
+    const float mn0 = r < g ? r : g, minc = mn0 < b ? mn0 : b;
     const bool eqc = maxc == minc;
     const float cr = maxc - minc;
     const float s = cr / (eqc ? 1.0f : maxc);
     const float div = eqc ? 1.0f : cr;
-    const float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
     float hh;
     if (maxc == r)
-      hh = bc - gc;
+      hh = (maxc - b) / div - (maxc - g) / div;
     else if (maxc == g)
-      hh = 2.0f + rc - bc;
+      hh = 2.0f + (maxc - r) / div - (maxc - b) / div;
     else
-      hh = 4.0f + gc - rc;
-    hh = fmodf(hh / 6.0f + 1.0f, 1.0f);
-    /* (h + shift) % 1.0 with Python's sign convention. */
-    hh = hh + shift;
-    hh = hh - floorf(hh);
-    if (hh >= 1.0f) hh = 0.0f;
+      hh = 4.0f + (maxc - g) / div - (maxc - r) / div;
+    hh = hh / 6.0f + 1.0f; /* in [5/6, 11/6]: fmod(hh, 1) */
+    if (hh >= 1.0f) hh -= 1.0f;
+    hh += shift; /* in [-0.5, 1.5): remainder(hh, 1), which may round to 1 */
+    if (hh < 0.0f)
+      hh += 1.0f;
+    else if (hh >= 1.0f)
+      hh -= 1.0f;
     const float v = maxc;
-    const float h6 = hh * 6.0f;
-    const float fi = floorf(h6);
-    const float f = h6 - fi;
-    int sector = (int)fi % 6;
-    if (sector < 0) sector += 6;
+    const float h6 = hh * 6.0f; /* in [0, 6] */
+    const int fi = (int)h6;
+    const float f = h6 - (float)fi;
+    const int sector = fi % 6;
     const float p = clamp01(v * (1.0f - s));
     const float q = clamp01(v * (1.0f - s * f));
     const float t = clamp01(v * (1.0f - s * (1.0f - f)));
@@ -407,7 +526,15 @@ static void blur_inplace(float *x, int64_t c, int64_t h, int64_t w, double sigma
     /* Horizontal: each row through the padded line buffer. */
     for (int64_t y = 0; y < h; ++y) {
       float *row = img + (size_t)y * (size_t)w;
-      for (int64_t j = 0; j < w + 2 * rad; ++j) line[j] = row[mirror(j - rad, w)];
+      if (rad < w) {
+        for (int64_t j = 0; j < rad; ++j) {
+          line[j] = row[mirror(j - rad, w)];
+          line[w + rad + j] = row[mirror(w + j, w)];
+        }
+        memcpy(line + rad, row, (size_t)w * sizeof(float));
+      } else {
+        for (int64_t j = 0; j < w + 2 * rad; ++j) line[j] = row[mirror(j - rad, w)];
+      }
       for (int64_t i = 0; i < w; ++i) row[i] = ker[0] * line[i];
       for (int64_t t = 1; t < ksize; ++t) {
         const float kt = ker[t];
@@ -446,19 +573,10 @@ static void blur_inplace(float *x, int64_t c, int64_t h, int64_t w, double sigma
 
 static void noise_inplace(float *x, size_t n, double std, oc_rng_t *rng) {
   if (std == 0.0) return;
+  pthread_once(&zig_once, zig_init);
   oc_rng_t r = *rng;
-  size_t i = 0;
-  for (; i + 1 < n; i += 2) {
-    double z1, z2;
-    rng_normal2(&r, &z1, &z2);
-    x[i] += (float)(std * z1);
-    x[i + 1] += (float)(std * z2);
-  }
-  if (i < n) {
-    double z1, z2;
-    rng_normal2(&r, &z1, &z2);
-    x[i] += (float)(std * z1);
-  }
+  const float fs = (float)std;
+  for (size_t i = 0; i < n; ++i) x[i] += fs * (float)rng_normal_fast(&r);
   *rng = r;
 }
 

@@ -235,3 +235,148 @@ static oc_status_t ct_run(const oc_op_call_t *c) {
 }
 
 const oc_op_def_t oc_op_convtranspose = {"ConvTranspose", 2, 3, 1, 1, ct_infer, ct_run};
+
+/* --- backward --------------------------------------------------------------- */
+
+/*
+ * ConvTransposeBwdFilter: the gradient of ConvTranspose with respect to W.
+ *   inputs:  x (float32, (N, C, D1..Dn)), dy (float32, ConvTranspose's output
+ *            type (N, M, O1..On))
+ *   outputs: dw (float32, (C, M/group, k1..kn))
+ *   ints:    [group, strides[n], pads[2n], dilations[n], k1..kn]: the
+ *            forward's ints followed by the kernel's spatial dims (each in
+ *            [1, 2^40])
+ *   floats:  none
+ *   workspace: one (M/group * k1..kn) x (D1..Dn) float matrix.
+ * Per group, summed over the batch:
+ *   dw[g*Cg:(g+1)*Cg] (Cg, K) = x[n, group channels] (Cg, Pin) @ col^T
+ * where col (K, Pin), the adjoint of the forward's col2im, holds at row
+ * (m, kd, kh, kw) and input position (id, ih, iw) the dy element that tap
+ * landed on (0 when it fell outside the output).
+ * (The gradient with respect to x is a Conv of dy with W, the bias's a sum;
+ * the compiler emits those with existing ops.)
+ */
+static oc_status_t ct_bwd_filter_geom(const oc_op_call_t *c, ct_geom_t *g, oc_tensor_t *wt) {
+  const oc_tensor_t *x = c->in[0], *dy = c->in[1];
+  char b1[160], b2[160];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(x, OC_DTYPE_FLOAT32, "input X"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "input dY"));
+  if (x->rank < 3 || x->rank > 5 || dy->rank != x->rank)
+    return oc_make_status(OC_STATUS_UNSUPPORTED,
+                          "inputs X %s and dY %s: ConvTransposeBwdFilter takes (N, C, D1..Dn) "
+                          "and (N, M, O1..On) with 1 to 3 spatial axes",
+                          oc_type_str(x, b1, sizeof b1), oc_type_str(dy, b2, sizeof b2));
+  int n = x->rank - 2;
+  if (c->n_ints != 1 + 5 * n || c->n_floats != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "ConvTransposeBwdFilter with %d spatial axes takes %d ints and no "
+                          "floats, got %d and %d",
+                          n, 1 + 5 * n, c->n_ints, c->n_floats);
+  int64_t G = c->ints[0], M = dy->dims[1];
+  if (G < 1 || G > OC_MAX_DIM) return bad("group is %lld; it must be positive", G);
+  if (M % G != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "group %lld does not divide dY's %lld channels", (long long)G,
+                          (long long)M);
+  int64_t dims[OC_MAX_RANK] = {x->dims[1], M / G};
+  for (int i = 0; i < n; i++) {
+    int64_t k = c->ints[1 + 4 * n + i];
+    if (k < 1 || k > OC_MAX_DIM) return bad("kernel dim %lld is out of range", k);
+    dims[2 + i] = k;
+  }
+  memset(wt, 0, sizeof *wt);
+  oc_tensor_set_type(wt, OC_DTYPE_FLOAT32, x->rank, dims);
+  OC_RETURN_IF_ERROR(oc_check_type(wt, "output dW"));
+  oc_tensor_t *ins[2] = {(oc_tensor_t *)x, wt};
+  oc_op_call_t f = {.ints = c->ints, .n_ints = 1 + 4 * n, .n_in = 2, .in = ins};
+  OC_RETURN_IF_ERROR(ct_geom(&f, g));
+  int ok = dy->dims[0] == g->N && dy->dims[1] == g->M;
+  for (int i = 0; i < n && ok; i++) ok = dy->dims[2 + i] == g->out[3 - n + i];
+  if (!ok) {
+    oc_tensor_t yt = *x;
+    yt.dims[1] = g->M;
+    for (int i = 0; i < n; i++) yt.dims[2 + i] = g->out[3 - n + i];
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "input dY is %s; the forward ConvTranspose gives %s",
+                          oc_type_str(dy, b1, sizeof b1), oc_type_str(&yt, b2, sizeof b2));
+  }
+  return OC_OK;
+}
+
+static oc_status_t ct_bwd_filter_infer(const oc_op_call_t *c, size_t *ws) {
+  ct_geom_t g;
+  oc_tensor_t wt;
+  *ws = 0;
+  OC_RETURN_IF_ERROR(ct_bwd_filter_geom(c, &g, &wt));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, wt.rank, wt.dims);
+  uint64_t bytes;
+  if (oc_mul_overflows((uint64_t)g.K, (uint64_t)g.Pin, &bytes) ||
+      oc_mul_overflows(bytes, sizeof(float), &bytes) || bytes > OC_MAX_TENSOR_BYTES)
+    return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
+                          "ConvTransposeBwdFilter column workspace (%lld x %lld floats) exceeds "
+                          "the limit",
+                          (long long)g.K, (long long)g.Pin);
+  *ws = g.N && g.Cg && g.K ? (size_t)bytes : 0;
+  return OC_OK;
+}
+
+/* col is (Mg*kD*kH*kW, iD*iH*iW), dy is (Mg, oD, oH, oW), one (batch,
+ * group): row (m, kd, kh, kw) holds dy[m, id*sd - pd + kd*dd, ih*sh - ph +
+ * kh*dh, iw*sw - pw + kw*dw] at every input position, 0 outside dy. */
+static void im2col_t(float *col, const float *dy, const ct_geom_t *g) {
+  const int64_t iD = g->in[0], iH = g->in[1], iW = g->in[2];
+  const int64_t oD = g->out[0], oH = g->out[1], oW = g->out[2];
+  float *row = col;
+  for (int64_t m = 0; m < g->Mg; m++) {
+    const float *ym = dy + m * oD * oH * oW;
+    for (int64_t kd = 0; kd < g->k[0]; kd++)
+      for (int64_t kh = 0; kh < g->k[1]; kh++)
+        for (int64_t kw = 0; kw < g->k[2]; kw++, row += g->Pin) {
+          int64_t offd = kd * g->d[0] - g->pb[0], offh = kh * g->d[1] - g->pb[1];
+          int64_t offw = kw * g->d[2] - g->pb[2];
+          int64_t dlo, dhi, hlo, hhi, wlo, whi;
+          valid_range(offd, g->s[0], iD, oD, &dlo, &dhi);
+          valid_range(offh, g->s[1], iH, oH, &hlo, &hhi);
+          valid_range(offw, g->s[2], iW, oW, &wlo, &whi);
+          memset(row, 0, (size_t)g->Pin * sizeof(float));
+          const int64_t sw = g->s[2];
+          for (int64_t id = dlo; id < dhi; id++) {
+            int64_t od = id * g->s[0] + offd;
+            for (int64_t ih = hlo; ih < hhi; ih++) {
+              int64_t oh = ih * g->s[1] + offh;
+              int64_t base = (od * oH + oh) * oW + offw;
+              float *dst = row + (id * iH + ih) * iW;
+              for (int64_t iw = wlo; iw < whi; iw++) dst[iw] = ym[base + iw * sw];
+            }
+          }
+        }
+  }
+}
+
+static oc_status_t ct_bwd_filter_run(const oc_op_call_t *c) {
+  ct_geom_t g;
+  oc_tensor_t wt;
+  OC_RETURN_IF_ERROR(ct_bwd_filter_geom(c, &g, &wt));
+  const float *x = c->in[0]->data, *dy = c->in[1]->data;
+  float *dw = c->out[0]->data, *col = c->workspace;
+  if (oc_tensor_numel(&wt) == 0) return OC_OK;
+  if (g.N == 0) {
+    memset(dw, 0, oc_tensor_bytes(&wt));
+    return OC_OK;
+  }
+  for (int64_t gi = 0; gi < g.G; gi++) {
+    float *dwg = dw + gi * g.Cg * g.K;
+    for (int64_t n = 0; n < g.N; n++) {
+      const float *xg = x + (n * g.C + gi * g.Cg) * g.Pin;
+      const float *dyg = dy + (n * g.M + gi * g.Mg) * g.P;
+      im2col_t(col, dyg, &g);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)g.Cg, (blasint)g.K,
+                  (blasint)g.Pin, 1.0f, xg, (blasint)g.Pin, col, (blasint)g.Pin,
+                  n == 0 ? 0.0f : 1.0f, dwg, (blasint)g.K);
+    }
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_convtranspose_bwd_filter = {"ConvTransposeBwdFilter", 2, 2, 1, 1,
+                                                    ct_bwd_filter_infer, ct_bwd_filter_run};

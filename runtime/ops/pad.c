@@ -158,3 +158,107 @@ static oc_status_t pad_run(const oc_op_call_t *c) {
 }
 
 const oc_op_def_t oc_op_pad = {"Pad", 1, 2, 1, 1, pad_infer, pad_run};
+
+/* --- backward ------------------------------------------------------------- */
+
+/*
+ * PadBwd: the gradient of Pad with respect to x (float32).
+ *   inputs:  dy (float32, Pad's output type)
+ *   outputs: dx (float32, dims[i] = dy.dims[i] - begin_i - end_i, x's dims)
+ *   ints:    Pad's [mode, pads[2r]] (r = rank(dy))
+ *   floats:  none
+ * Every dy element adds into the x element the forward read for it (pad_src
+ * along each axis): constant mode crops (the compiler emits a Pad with the
+ * pads negated for it instead), edge adds the replicated borders into the
+ * edge elements, reflect adds each mirrored element into its source.
+ */
+static oc_status_t pad_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  const oc_tensor_t *dy = c->in[0];
+  *ws = 0;
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "input dY"));
+  int r = dy->rank;
+  if (c->n_ints != 1 + 2 * r || c->n_floats != 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "PadBwd of a rank-%d tensor takes ints [mode, pads[%d]] and no floats, "
+                          "got %d ints and %d floats",
+                          r, 2 * r, c->n_ints, c->n_floats);
+  int64_t mode = c->ints[0];
+  if (mode != PAD_CONSTANT && mode != PAD_REFLECT && mode != PAD_EDGE)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "Pad mode %lld is not 0, 1 or 2",
+                          (long long)mode);
+  const int64_t *pads = c->ints + 1;
+  int64_t dims[OC_MAX_RANK];
+  for (int i = 0; i < r; i++) {
+    int64_t b = pads[i], e = pads[r + i];
+    if (b < -OC_MAX_DIM || b > OC_MAX_DIM || e < -OC_MAX_DIM || e > OC_MAX_DIM)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "axis %d: pads %lld, %lld are out of range",
+                            i, (long long)b, (long long)e);
+    int64_t d = dy->dims[i] - b - e; /* each term within +-2^40: no overflow */
+    if (d < 0 || d > OC_MAX_DIM)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "axis %d: dY has %lld elements; pads %lld, %lld leave %lld for x", i,
+                            (long long)dy->dims[i], (long long)b, (long long)e, (long long)d);
+    if (dy->dims[i] > 0 && d == 0 && mode != PAD_CONSTANT)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "axis %d is empty: %s padding has nothing to copy", i,
+                            mode == PAD_EDGE ? "edge" : "reflect");
+    dims[i] = d;
+  }
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, r, dims);
+  return oc_check_type(c->out[0], "output dX");
+}
+
+/* dx is (in dims), dy is (out dims): dx[src(o)] += dy[o] for every o whose
+ * source along every axis is inside x, row by row along the last axis. */
+static void pad_bwd_kernel(float *dx, const float *dy, int r, const int64_t *in,
+                           const int64_t *out, const int64_t *begin, int mode) {
+  int64_t total = 1, n_in = 1;
+  for (int i = 0; i < r; i++) {
+    total *= out[i];
+    n_in *= in[i];
+  }
+  if (n_in == 0) return;
+  memset(dx, 0, (size_t)n_in * sizeof(float));
+  if (total == 0) return;
+  if (r == 0) {
+    dx[0] = dy[0];
+    return;
+  }
+  int64_t in_stride[OC_MAX_RANK], s = 1;
+  for (int i = r - 1; i >= 0; i--) {
+    in_stride[i] = s;
+    s *= in[i];
+  }
+  int64_t idx[OC_MAX_RANK] = {0};
+  int64_t W = out[r - 1], nW = in[r - 1], bW = begin[r - 1];
+  for (int64_t row = 0; row < total; row += W) {
+    int64_t off = 0;
+    int outside = 0;
+    for (int i = 0; i < r - 1; i++) {
+      int64_t src = pad_src(idx[i] - begin[i], in[i], mode);
+      if (src < 0) outside = 1;
+      off += src * in_stride[i];
+    }
+    if (!outside) {
+      const float *gr = dy + row;
+      float *xr = dx + off;
+      for (int64_t o = 0; o < W; o++) {
+        int64_t src = pad_src(o - bW, nW, mode);
+        if (src >= 0) xr[src] += gr[o];
+      }
+    }
+    for (int i = r - 2; i >= 0; i--) {
+      if (++idx[i] < out[i]) break;
+      idx[i] = 0;
+    }
+  }
+}
+
+static oc_status_t pad_bwd_run(const oc_op_call_t *c) {
+  const oc_tensor_t *dy = c->in[0];
+  pad_bwd_kernel(c->out[0]->data, dy->data, dy->rank, c->out[0]->dims, dy->dims, c->ints + 1,
+                 (int)c->ints[0]);
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_pad_bwd = {"PadBwd", 1, 1, 1, 1, pad_bwd_infer, pad_bwd_run};

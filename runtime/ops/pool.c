@@ -649,3 +649,79 @@ const oc_op_def_t oc_op_global_avgpool_bwd = {"GlobalAvgPoolBwd", 1, 1, 1, 1,
                                               global_avgpool_bwd_infer, global_avgpool_bwd_run};
 const oc_op_def_t oc_op_global_maxpool_bwd = {"GlobalMaxPoolBwd", 2, 2, 1, 1,
                                               global_maxpool_bwd_infer, global_maxpool_bwd_run};
+
+/* --- backward kernel for LpPool ---------------------------------------------- */
+
+/*
+ * LpPoolBwd: the gradient of LpPool with respect to x.
+ *   inputs:  x (float32, (N, C, D1..Dn), n = 1..3), dy (float32, LpPool's
+ *            output type)
+ *   outputs: dx (float32, x's type)
+ *   ints:    LpPool's [kernel[n], strides[n], pads[2n], dilations[n], ceil_mode]
+ *   floats:  LpPool's [p]
+ * With y = (sum over the window's taps of |x|^p)^(1/p) (recomputed from x
+ * in double), every tap of window o gets
+ *   dy[o] * sign(x) * |x|^(p-1) / y^(p-1)
+ * (p = 1: dy * sign(x); p = 2: dy * x / y); overlapping windows add up. A
+ * window with y = 0, and a tap with x = 0, contribute 0 (the subgradient
+ * PyTorch's p = 1 takes; no NaN for p >= 1 at 0).
+ */
+static oc_status_t lppool_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  pool_geom_t g;
+  *ws = 0;
+  OC_RETURN_IF_ERROR(pool_geom(c, POOL_LP, &g));
+  OC_RETURN_IF_ERROR(pool_check_dy(c->in[0], c->in[1], &g));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, c->in[0]->rank, c->in[0]->dims);
+  return OC_OK;
+}
+
+/* sign(v) * |v|^(p - 1) for v != 0, in double. */
+static double lp_dpow(double v, double p) {
+  if (v == 0.0) return 0.0;
+  double a = fabs(v), m = p == 1.0 ? 1.0 : p == 2.0 ? a : pow(a, p - 1.0);
+  return v < 0.0 ? -m : m;
+}
+
+/* dx and x are (planes, iD, iH, iW), dy is (planes, oD, oH, oW). */
+static oc_status_t lppool_bwd_run(const oc_op_call_t *c) {
+  pool_geom_t g;
+  OC_RETURN_IF_ERROR(pool_geom(c, POOL_LP, &g));
+  const float *x = c->in[0]->data, *dy = c->in[1]->data;
+  float *dx = c->out[0]->data;
+  const double p = (double)c->floats[0];
+  const int64_t iD = g.in[0], iH = g.in[1], iW = g.in[2];
+  const int64_t plane_in = iD * iH * iW, plane_out = g.out[0] * g.out[1] * g.out[2];
+  const int64_t d0 = g.d[0], d1 = g.d[1], d2 = g.d[2];
+  if (oc_tensor_numel(c->out[0]) == 0) return OC_OK;
+  memset(dx, 0, oc_tensor_bytes(c->out[0]));
+  for (int64_t pl = 0; pl < g.planes; pl++) {
+    const float *xp = x + pl * plane_in, *dyp = dy + pl * plane_out;
+    float *dxp = dx + pl * plane_in;
+    POOL_WINDOWS(&g, {
+      double sum = 0.0;
+      for (int64_t t0 = l0; t0 < h0; t0++)
+        for (int64_t t1 = l1; t1 < h1; t1++) {
+          int64_t row = ((s0 + t0 * d0) * iH + (s1 + t1 * d1)) * iW + s2;
+          for (int64_t t2 = l2; t2 < h2; t2++) {
+            double v = fabs((double)xp[row + t2 * d2]);
+            sum += p == 1.0 ? v : p == 2.0 ? v * v : pow(v, p);
+          }
+        }
+      double y = p == 1.0 ? sum : p == 2.0 ? sqrt(sum) : pow(sum, 1.0 / p);
+      if (y > 0.0 && !isinf(y)) {
+        double k = (double)dyp[o] / (p == 1.0 ? 1.0 : p == 2.0 ? y : pow(y, p - 1.0));
+        for (int64_t t0 = l0; t0 < h0; t0++)
+          for (int64_t t1 = l1; t1 < h1; t1++) {
+            int64_t row = ((s0 + t0 * d0) * iH + (s1 + t1 * d1)) * iW + s2;
+            for (int64_t t2 = l2; t2 < h2; t2++) {
+              int64_t at = row + t2 * d2;
+              dxp[at] += (float)(k * lp_dpow((double)xp[at], p));
+            }
+          }
+      }
+    })
+  }
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_lppool_bwd = {"LpPoolBwd", 2, 2, 1, 1, lppool_bwd_infer, lppool_bwd_run};

@@ -265,3 +265,150 @@ static oc_status_t resize_run(const oc_op_call_t *c) {
 }
 
 const oc_op_def_t oc_op_resize = {"Resize", 1, 1, 1, 1, resize_infer, resize_run};
+
+/* --- backward ------------------------------------------------------------- */
+
+/*
+ * ResizeBwd: the gradient of Resize (float32) with respect to x.
+ *   inputs:  dy (float32, Resize's output type)
+ *   outputs: dx (float32, dims in[r])
+ *   ints:    Resize's [mode, coord, nearest, from_sizes, out[r]] followed by
+ *            in[r], x's dims (each in [0, 2^40])
+ *   floats:  Resize's
+ *   workspace: the forward's tap tables.
+ * The transpose of the forward: nearest adds dy[o] into the input element
+ * output o picked; linear adds w * dy[o] into every corner tap of weight
+ * w != 0 (the same taps and weights as the forward, for every coordinate
+ * transformation). Accumulated in float32, as PyTorch's upsample backward.
+ */
+
+/* Rebuilds the forward call from the backward one: x of type |xt| (dims
+ * from the ints), y of type |yt| (filled by the forward shape rule). */
+static oc_status_t rs_bwd_forward(const oc_op_call_t *c, oc_tensor_t *xt, oc_tensor_t *yt,
+                                  oc_tensor_t **pin, oc_tensor_t **pout, oc_op_call_t *f,
+                                  size_t *ws) {
+  const oc_tensor_t *dy = c->in[0];
+  char b1[160], b2[160];
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "input dY"));
+  int r = dy->rank;
+  if (r < 1 || c->n_ints != RS_HEAD + 2 * r)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "ResizeBwd of rank %d takes %d ints (the forward's and x's dims), got %d",
+                          r, RS_HEAD + 2 * r, c->n_ints);
+  memset(xt, 0, sizeof *xt);
+  memset(yt, 0, sizeof *yt);
+  const int64_t *in = c->ints + RS_HEAD + r;
+  for (int i = 0; i < r; i++)
+    if (in[i] < 0 || in[i] > OC_MAX_DIM)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input dim %d is %lld; out of range", i,
+                            (long long)in[i]);
+  oc_tensor_set_type(xt, OC_DTYPE_FLOAT32, r, in);
+  OC_RETURN_IF_ERROR(oc_check_type(xt, "output dX"));
+  pin[0] = xt;
+  pout[0] = yt;
+  *f = (oc_op_call_t){.ints = c->ints, .n_ints = RS_HEAD + r, .floats = c->floats,
+                      .n_floats = c->n_floats, .n_in = 1, .in = pin, .n_out = 1, .out = pout};
+  OC_RETURN_IF_ERROR(resize_infer(f, ws));
+  int same = yt->rank == r;
+  for (int i = 0; i < r && same; i++) same = yt->dims[i] == dy->dims[i];
+  if (!same)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input dY is %s; the forward Resize gives %s",
+                          oc_type_str(dy, b1, sizeof b1), oc_type_str(yt, b2, sizeof b2));
+  return OC_OK;
+}
+
+static oc_status_t resize_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  oc_tensor_t xt, yt, *pin[1], *pout[1];
+  oc_op_call_t f;
+  *ws = 0;
+  OC_RETURN_IF_ERROR(rs_bwd_forward(c, &xt, &yt, pin, pout, &f, ws));
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, xt.rank, xt.dims);
+  return OC_OK;
+}
+
+/* dx (in dims) += the transpose of the forward taps applied to dy (out
+ * dims); dx starts at 0. */
+static void rs_linear_bwd(float *dx, const float *dy, int r, const int64_t *out, const int64_t *t0,
+                          const int64_t *t1, const double *w1, const int *active) {
+  int64_t start[OC_MAX_RANK], idx[OC_MAX_RANK] = {0}, total = 1, s = 0;
+  int act[OC_MAX_RANK], k = 0;
+  for (int a = 0; a < r; a++) {
+    start[a] = s;
+    s += out[a];
+    total *= out[a];
+    if (active[a]) act[k++] = a;
+  }
+  for (int64_t i = 0; i < total; i++) {
+    int64_t base = 0;
+    for (int a = 0; a < r; a++)
+      if (!active[a]) base += t0[start[a] + idx[a]];
+    double g = dy[i];
+    for (int corner = 0; corner < (1 << k); corner++) {
+      int64_t off = base;
+      double w = 1.0;
+      for (int j = 0; j < k; j++) {
+        int64_t e = start[act[j]] + idx[act[j]];
+        if (corner >> j & 1) {
+          off += t1[e];
+          w *= w1[e];
+        } else {
+          off += t0[e];
+          w *= 1.0 - w1[e];
+        }
+      }
+      if (w != 0.0) dx[off] += (float)(w * g);
+    }
+    for (int a = r - 1; a >= 0; a--) {
+      if (++idx[a] < out[a]) break;
+      idx[a] = 0;
+    }
+  }
+}
+
+/* dx (in dims) += dy (out dims) at the nearest tap of every output index. */
+static void rs_nearest_bwd(float *dx, const float *dy, int r, const int64_t *out,
+                           const int64_t *t0) {
+  int64_t start[OC_MAX_RANK], idx[OC_MAX_RANK] = {0}, total = 1, s = 0;
+  for (int a = 0; a < r; a++) {
+    start[a] = s;
+    s += out[a];
+    total *= out[a];
+  }
+  const int64_t W = out[r - 1], *tw = t0 + start[r - 1];
+  for (int64_t row = 0; row < total; row += W) {
+    int64_t off = 0;
+    for (int a = 0; a < r - 1; a++) off += t0[start[a] + idx[a]];
+    const float *gr = dy + row;
+    float *xr = dx + off;
+    for (int64_t o = 0; o < W; o++) xr[tw[o]] += gr[o];
+    for (int a = r - 2; a >= 0; a--) {
+      if (++idx[a] < out[a]) break;
+      idx[a] = 0;
+    }
+  }
+}
+
+static oc_status_t resize_bwd_run(const oc_op_call_t *c) {
+  oc_tensor_t xt, yt, *pin[1], *pout[1];
+  oc_op_call_t f;
+  size_t ws;
+  OC_RETURN_IF_ERROR(rs_bwd_forward(c, &xt, &yt, pin, pout, &f, &ws));
+  const oc_tensor_t *dy = c->in[0];
+  float *dx = c->out[0]->data;
+  int64_t nx = oc_tensor_numel(&xt);
+  if (nx == 0) return OC_OK;
+  memset(dx, 0, (size_t)nx * sizeof(float));
+  if (oc_tensor_numel(dy) == 0) return OC_OK;
+  int64_t n = rs_table_entries(&yt);
+  int64_t *t0 = c->workspace, *t1 = t0 + n;
+  double *w1 = (double *)(t1 + n);
+  int active[OC_MAX_RANK];
+  rs_tables(t0, t1, w1, active, &f);
+  if (c->ints[0] == RS_NEAREST)
+    rs_nearest_bwd(dx, dy->data, dy->rank, dy->dims, t0);
+  else
+    rs_linear_bwd(dx, dy->data, dy->rank, dy->dims, t0, t1, w1, active);
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_resize_bwd = {"ResizeBwd", 1, 1, 1, 1, resize_bwd_infer, resize_bwd_run};

@@ -8,11 +8,14 @@
  *   ints:    [blocksize b >= 1, mode]: mode 0 = DCR, 1 = CRD
  *     DCR: y[n, c, h*b + i, w*b + j] = x[n, (i*b + j) * C/(b*b) + c, h, w]
  *     CRD: y[n, c, h*b + i, w*b + j] = x[n, c * b*b + i*b + j, h, w]
- * SpaceToDepth (the inverse of DCR):
+ * SpaceToDepth (the inverse of DepthToSpace):
  *   inputs:  x ((N, C, H, W), any computed dtype), H and W divisible by b
  *   outputs: y ((N, C * b*b, H / b, W / b))
- *   ints:    [blocksize b >= 1]
- *     y[n, (i*b + j) * C + c, h, w] = x[n, c, h*b + i, w*b + j]
+ *   ints:    [blocksize b >= 1] or [b, mode]: mode 0 (the default; ONNX's
+ *            SpaceToDepth) inverts DCR, 1 inverts CRD (the gradient of a CRD
+ *            DepthToSpace)
+ *     mode 0: y[n, (i*b + j) * C + c, h, w] = x[n, c, h*b + i, w*b + j]
+ *     mode 1: y[n, c * b*b + i*b + j, h, w] = x[n, c, h*b + i, w*b + j]
  *   floats:  none (both)
  */
 #include <string.h>
@@ -67,7 +70,10 @@ static oc_status_t s2d_infer(const oc_op_call_t *c, size_t *ws) {
   int64_t b, bb;
   *ws = 0;
   OC_RETURN_IF_ERROR(check_x(x));
-  OC_RETURN_IF_ERROR(read_block(c, 1, &b, &bb));
+  OC_RETURN_IF_ERROR(read_block(c, c->n_ints == 2 ? 2 : 1, &b, &bb));
+  if (c->n_ints == 2 && c->ints[1] != 0 && c->ints[1] != 1)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "mode %lld is not 0 (DCR) or 1 (CRD)",
+                          (long long)c->ints[1]);
   if (x->dims[2] % b != 0 || x->dims[3] % b != 0)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
                           "spatial dims %lld x %lld are not divisible by blocksize %lld",
@@ -115,7 +121,7 @@ static oc_status_t s2d_run(const oc_op_call_t *c) {
   const oc_tensor_t *x = c->in[0];
   int64_t b = c->ints[0];
   block_move(x->data, c->out[0]->data, oc_dtype_size(x->dtype), x->dims[0], x->dims[1],
-             x->dims[2] / b, x->dims[3] / b, b, 0, 0);
+             x->dims[2] / b, x->dims[3] / b, b, c->n_ints == 2 ? (int)c->ints[1] : 0, 0);
   return OC_OK;
 }
 
