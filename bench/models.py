@@ -4,8 +4,6 @@
   models.py export WORK          exports every benchmark model into WORK/<case>/
                                  (model.onnx, inputs/input_K.npy); skips cases
                                  already exported
-  models.py flops MODEL [NAMES]  multiply-add FLOPs (2 per MAC) of the Conv, Gemm
-                                 and MatMul nodes of MODEL (ONNX shape inference)
   models.py train CASE WORK REPEAT
                                  times REPEAT train steps of CASE in PyTorch after
                                  2 warm-up steps; prints median_ms/min_ms/max_ms
@@ -204,40 +202,6 @@ def export(work):
                                "export", d + "/model.onnx", "64"], stdout=subprocess.DEVNULL)
 
 
-# --- FLOPs --------------------------------------------------------------------
-
-
-def flops(path):
-    import onnx
-    from onnx import shape_inference
-    m = shape_inference.infer_shapes(onnx.load(path))
-    shapes = {}
-    for v in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output):
-        dims = [d.dim_value if d.HasField("dim_value") else -1
-                for d in v.type.tensor_type.shape.dim]
-        shapes[v.name] = dims
-    for t in m.graph.initializer:
-        shapes[t.name] = list(t.dims)
-    total = 0
-    for n in m.graph.node:
-        if n.op_type == "Conv":
-            y = shapes.get(n.output[0])
-            w = shapes.get(n.input[1])
-            if not y or not w or min(y) < 0:
-                continue
-            total += 2 * int(np.prod(y)) * int(np.prod(w[1:]))
-        elif n.op_type in ("Gemm", "MatMul"):
-            a, b, y = shapes.get(n.input[0]), shapes.get(n.input[1]), shapes.get(n.output[0])
-            if not a or not b or not y or min(y) < 0:
-                continue
-            k = a[-1]
-            if n.op_type == "Gemm":
-                trans_a = any(at.name == "transA" and at.i for at in n.attribute)
-                k = a[0] if trans_a else a[-1]
-            total += 2 * int(np.prod(y)) * int(k)
-    return total
-
-
 # --- PyTorch train steps --------------------------------------------------------
 
 
@@ -266,8 +230,6 @@ def main():
     cmd = sys.argv[1]
     if cmd == "export":
         export(sys.argv[2])
-    elif cmd == "flops":
-        print(flops(sys.argv[2]))
     elif cmd == "train":
         train_time(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "compile.h"
+#include "fuse.h"
 #include "import.h"
 #include "lower.h"
 #include "lowering.h"
@@ -192,6 +193,7 @@ static oc_status_t compile_entry(const void *data, size_t bytes, const char *bas
       return oc_make_status(OC_STATUS_NOT_FOUND, "output '%s' is not computed by the graph",
                             g->values[e->outputs[i]].name);
   if (spec->train) OC_RETURN_IF_ERROR(oc_train_build(g, e->outputs[0], spec->train, spec->params));
+  else OC_RETURN_IF_ERROR(oc_fuse_program(g, e->outputs, n_out));
   prune(g, e->outputs, n_out);
   /* The signature: every graph input for a whole-graph compile (callers bind
    * what the model declares), else the inputs the program reads. */

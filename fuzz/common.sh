@@ -43,25 +43,24 @@ fuzz_install_deps() {
     fuzz_die "apt-get install$missing failed"
 }
 
-# fuzz_build [cmake targets...]: configure (once) and build.
+# fuzz_build [cmake targets...]: configure (once) and build, holding a lock
+# on the build folder (flock) so that parallel run.sh invocations do not
+# build the same objects at once.
 fuzz_build() {
   fuzz_install_deps
-  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-    cmake -S "$ROOT/fuzz" -B "$BUILD" -DCMAKE_C_COMPILER=clang >"$BUILD.configure.log" 2>&1 ||
-      { cat "$BUILD.configure.log" >&2; fuzz_die "cmake configure failed"; }
-    rm -f "$BUILD.configure.log"
-  fi
-  jobs=$(nproc 2>/dev/null || echo 2)
-  if [ $# -gt 0 ]; then
+  mkdir -p "$BUILD"
+  (
+    if command -v flock >/dev/null 2>&1; then flock 9; fi
+    if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+      cmake -S "$ROOT/fuzz" -B "$BUILD" -DCMAKE_C_COMPILER=clang >"$BUILD/configure.log" 2>&1 ||
+        { cat "$BUILD/configure.log" >&2; fuzz_die "cmake configure failed"; }
+    fi
     tflags=""
     for t in "$@"; do tflags="$tflags --target $t"; done
     # shellcheck disable=SC2086
-    cmake --build "$BUILD" -j"$jobs" $tflags >"$BUILD/build.log" 2>&1 ||
+    cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)" $tflags >"$BUILD/build.log" 2>&1 ||
       { tail -40 "$BUILD/build.log" >&2; fuzz_die "build failed (log: $BUILD/build.log)"; }
-  else
-    cmake --build "$BUILD" -j"$jobs" >"$BUILD/build.log" 2>&1 ||
-      { tail -40 "$BUILD/build.log" >&2; fuzz_die "build failed (log: $BUILD/build.log)"; }
-  fi
+  ) 9>"$BUILD/.build.lock" || exit 2
 }
 
 # The dictionary a target uses (empty: none).

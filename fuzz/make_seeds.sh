@@ -6,12 +6,14 @@
 #
 #   compile/     a flags byte (fuzz_compile.c) + model: the reference training
 #                graphs (train flags: SGD, Adam, AdamW, LARS, momentum,
-#                cosine), their embed models, tests/data/models, and one
-#                node-test model per distinct op set that compiles, plus a
-#                few that fail (unsupported op, dtype, runtime shape input)
+#                cosine), their embed models, tests/data/models, two tiny
+#                hand-made training graphs (fuzz/tools/tiny_models.py) with
+#                every train flag, and one node-test model per distinct op
+#                set that compiles, plus a few that fail (unsupported op,
+#                dtype, value type, runtime shape input)
 #   plan/        plans compiled from the reference embed models, a1's
-#                training plan (state, two entries, source model) and the
-#                node-test models above
+#                training plan (state, two entries, source model), the tiny
+#                training graphs (SGD, Adam, LARS) and the node-test models
 #   checkpoint/  a valid checkpoint of fuzz_checkpoint's plan, truncated
 #                copies, a bad version, an empty file
 #   tensor/      small node-test .pb tensors of every dtype, rank and payload
@@ -58,7 +60,7 @@ NODE_COMPILE="
   nllloss_NCd1d2d3_none_no_weight_negative_ii_expanded
   layer_normalization_2d_axis1_expanded layer_normalization_default_axis_expanded"
 # Node tests that fail to compile, for the error paths.
-NODE_FAIL="trilu cumsum_2d_axis_0 cast_FLOAT_to_FLOAT16 nonmaxsuppression_center_point_box_format
+NODE_FAIL="tril_neg cumsum_2d_axis_0 cast_FLOAT_to_FLOAT16 nonmaxsuppression_center_point_box_format
   rnn_seq_length resize_upsample_scales_cubic einsum_inner_prod sequence_insert_at_back
   reshape_reordered_all_dims slice loop11 if"
 # name:tensor of small node-test .pb tensors, one per (dtype, rank, payload field).
@@ -98,8 +100,9 @@ flagged() { # FLAGS_OCTAL SRC DST
   { printf "\\$1"; cat "$2"; } >"$out/compile/$3"
 }
 # flags: bit 0 --train, bits 1-2 optimizer (0 sgd, 1 adam, 2 adamw, 3 lars),
-# bit 3 momentum/nesterov/weight decay, bit 4 cosine schedule.
-set -- 001 003 005 007 031 013
+# bit 3 momentum/nesterov/weight decay, bit 4 cosine schedule, bit 5 --freeze
+# '.*weight.*', bit 6 --trainable '.*(bias|running).*'.
+set -- 001 003 045 007 031 113
 for case in a1_mlp_triplet a2_simclr_smallcnn a2b_simclr_smallcnn_opset17 a4_clip_dual \
             a5_moco_v2 a6_audio_cpc; do
   flagged "$1" "$data/reference/$case/model.onnx" "ref-$case-train.onnx"
@@ -112,6 +115,15 @@ done
 for m in "$data"/models/*/model.onnx; do
   flagged 000 "$m" "model-$(basename "$(dirname "$m")").onnx"
 done
+# Hand-made training graphs of a few hundred bytes (fuzz/tools/tiny_models.py):
+# cheap --train compiles, every optimizer.
+tiny=$BUILD/tiny-models
+python3 "$ROOT/fuzz/tools/tiny_models.py" "$tiny"
+for m in tiny_mlp_train tiny_cnn_bn_train; do
+  for f in 001 003 005 007 013 031 041 103; do
+    flagged "$f" "$tiny/$m.onnx" "$m-$f.onnx"
+  done
+done
 for t in $NODE_COMPILE $NODE_FAIL; do
   if [ -f "$data/node/test_$t/model.onnx" ]; then
     flagged 000 "$data/node/test_$t/model.onnx" "node-$t.onnx"
@@ -122,11 +134,11 @@ done
 
 # --- plan --------------------------------------------------------------------
 clean plan
-plan() { # MODEL DST [onnxc options]
-  m=$1 dst=$2
+plan() { # MODEL DST [onnxc options]  (sh has no locals: _-prefixed names)
+  _model=$1 _dst=$2
   shift 2
-  "$onnxc" "$m" -o "$out/plan/$dst" "$@" 2>/dev/null ||
-    echo "make_seeds.sh: onnxc $m $* failed (skipped)" >&2
+  "$onnxc" "$_model" -o "$out/plan/$_dst" "$@" 2>/dev/null ||
+    echo "make_seeds.sh: onnxc $_model $* failed (skipped)" >&2
 }
 for e in "$data"/reference/*/embed*/model.onnx; do
   case_dir=$(dirname "$(dirname "$e")")
@@ -135,6 +147,13 @@ done
 plan "$data/reference/a1_mlp_triplet/model.onnx" ref-a1_mlp_triplet-train-adam.plan --train \
   --optimizer adam --schedule cosine --warmup-steps 2 --total-steps 10 \
   --freeze 'encoder\.net\.0\..*'
+for m in tiny_mlp_train tiny_cnn_bn_train; do
+  plan "$tiny/$m.onnx" "$m.plan"
+  plan "$tiny/$m.onnx" "$m-train-sgd.plan" --train --momentum 0.9 --nesterov --weight-decay 1e-4
+  plan "$tiny/$m.onnx" "$m-train-adam.plan" --train --optimizer adam --schedule cosine \
+    --warmup-steps 2 --total-steps 10
+  plan "$tiny/$m.onnx" "$m-train-lars.plan" --train --optimizer lars --momentum 0.9
+done
 plan "$data/models/dynamic_batch_mlp/model.onnx" model-dynamic_batch_mlp.plan --dim batch=2
 plan "$data/models/shape_arithmetic/model.onnx" model-shape_arithmetic.plan
 plan "$data/models/typed_fields_mlp/model.onnx" model-typed_fields_mlp.plan

@@ -38,7 +38,9 @@ for t in "$@"; do
     echo "replay: $t: $n inputs ok ($(($(date +%s) - start))s)"
   else
     echo "replay: $t: FAILED ($(($(date +%s) - start))s); the report:" >&2
-    grep -E 'Running: |ERROR|SUMMARY|^    #[0-9]+ |fuzz_[a-z]+: ' "$log" | tail -40 >&2
+    # The input that failed (the last one started) and the report.
+    grep -E '^Running: ' "$log" | tail -1 >&2
+    grep -E 'ERROR|SUMMARY|^    #[0-9]+ |^fuzz_[a-z]+: ' "$log" | head -30 >&2
     echo "replay: $t: full log $log" >&2
     failed="$failed $t"
   fi

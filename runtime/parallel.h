@@ -35,17 +35,34 @@ void oc_pool_release(oc_pool_t *pool);
 /* Threads in all (1 for NULL). */
 int oc_pool_threads(const oc_pool_t *pool);
 
-/* A part of a parallel loop: items [begin, end), run by thread |thread| (0
- * is the caller) of |parts| parts. */
+/* A chunk of a parallel loop: items [begin, end), run by thread |thread| (0
+ * is the caller). A thread may run several chunks of one loop. */
 typedef void (*oc_parallel_fn)(void *arg, int64_t begin, int64_t end, int thread);
 
-/* Splits [0, n) into at most oc_pool_threads(pool) contiguous parts of at
- * least |grain| items (the last part may be shorter) and runs |fn| on each,
- * the caller taking the first; returns when every part is done. */
+/* Splits [0, n) into contiguous chunks of at least |grain| items (the last
+ * may be shorter), up to 4 per thread, and runs |fn| on each; the threads
+ * (the caller among them) take chunks in turn until none is left, so a
+ * thread slowed down by another process takes fewer. Returns when every
+ * chunk is done. One chunk (n < 2 * grain, a one-thread pool, a call from
+ * inside a chunk): |fn| runs on the caller over [0, n). */
 void oc_parallel_for(oc_pool_t *pool, int64_t n, int64_t grain, oc_parallel_fn fn, void *arg);
+/* oc_parallel_for with up to |per_thread| chunks per thread. */
+void oc_parallel_for_chunks(oc_pool_t *pool, int64_t n, int64_t grain, int per_thread,
+                            oc_parallel_fn fn, void *arg);
 
-/* Splits [0, n) like oc_parallel_for would; the bounds of part |i| of the
- * returned count. */
+/* The smallest part worth a thread (waking one costs microseconds): about
+ * 2^17 elementary operations (an element read and written, or 16 multiply-
+ * adds). oc_grain(cost) is the matching grain for items of |cost| such
+ * operations each. */
+#define OC_PARALLEL_MIN_WORK ((int64_t)1 << 17)
+static inline int64_t oc_grain(int64_t cost_per_item) {
+  if (cost_per_item < 1) cost_per_item = 1;
+  return (OC_PARALLEL_MIN_WORK + cost_per_item - 1) / cost_per_item;
+}
+
+/* 1 when oc_parallel_for(pool, n, grain, ...) would run on the caller alone,
+ * else the number of threads it would use. oc_part_begin: the start of part
+ * |i| of |parts| equal parts of [0, n). */
 int oc_parallel_parts(const oc_pool_t *pool, int64_t n, int64_t grain);
 static inline int64_t oc_part_begin(int64_t n, int parts, int i) {
   return (int64_t)((__int128)n * i / parts);

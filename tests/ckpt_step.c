@@ -62,7 +62,7 @@ static int kill_in_write(long delay_us, const char *ckpt, char **cmd) {
   char *dir = strdup(ckpt);
   if (!dir) return 2;
   char *slash = strrchr(dir, '/');
-  const char *base = slash ? slash + 1 : ckpt;
+  const char *base = strrchr(ckpt, '/') ? strrchr(ckpt, '/') + 1 : ckpt;
   if (slash == dir) dir[1] = '\0';
   else if (slash) *slash = '\0';
   else strcpy(dir, ".");

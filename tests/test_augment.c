@@ -107,12 +107,19 @@ START_TEST(rng_repeats_and_is_uniform) {
 
   const int n = 200000;
   double s = 0, s2 = 0, ns = 0, ns2 = 0, ns4 = 0;
+  int beyond1 = 0, beyond3 = 0, beyond_r = 0, draws_one = 0;
   for (int i = 0; i < n; ++i) {
     double u = oc_rng_uniform(&a);
     ck_assert(u >= 0.0 && u < 1.0);
     s += u;
     s2 += u * u;
+    oc_rng_t probe = a;
     double z = oc_rng_normal(&a);
+    oc_rng_next(&probe);
+    draws_one += memcmp(&probe, &a, sizeof(a)) == 0;
+    beyond1 += fabs(z) > 1.0;
+    beyond3 += fabs(z) > 3.0;
+    beyond_r += fabs(z) > 3.5; /* the ziggurat's tail */
     ns += z;
     ns2 += z * z;
     ns4 += z * z * z * z;
@@ -122,6 +129,11 @@ START_TEST(rng_repeats_and_is_uniform) {
   ck_assert_double_eq_tol(ns / n, 0.0, 0.01);
   ck_assert_double_eq_tol(ns2 / n, 1.0, 0.015);
   ck_assert_double_eq_tol(ns4 / n, 3.0, 0.1); /* Gaussian kurtosis */
+  /* Two-sided tail probabilities of N(0,1): 0.3173, 0.0027, 0.000465. */
+  ck_assert_double_eq_tol((double)beyond1 / n, 0.31731, 0.005);
+  ck_assert_double_eq_tol((double)beyond3 / n, 0.0026998, 0.0005);
+  ck_assert_double_eq_tol((double)beyond_r / n, 0.00046525, 0.0002);
+  ck_assert_int_gt(draws_one, n * 95 / 100);
 }
 END_TEST
 

@@ -83,10 +83,8 @@ rand_us() { # uniform in [0, $1)
   echo $(( (RANDOM * 32768 + RANDOM) % $1 ))
 }
 
-steps_in() { # prints the step count of checkpoint $1; fails when it does not load
-  local out
-  out=$("$CKPT_STEP" "$plan" "$1" 2>"$work/err") || fail "$2: checkpoint $1 does not load: $(cat "$work/err")"
-  echo "$out"
+load_step() { # load_step CKPT WHAT: sets $new to CKPT's step count; fails when it does not load
+  new=$("$CKPT_STEP" "$plan" "$1" 2>"$work/err") || fail "$2: checkpoint $1 does not load: $(cat "$work/err")"
 }
 
 step=0          # the checkpoint's step count (0: no checkpoint yet)
@@ -137,12 +135,13 @@ while [ "$kills" -lt "$KILLS" ] || [ "$step" -lt "$N_MIN" ]; do
     [ -z "$tmp" ] || fail "run $runs exited 0 but left its temp file $tmp"
     completed=$((completed + 1))
     [ -e "$ck" ] || fail "run $runs exited 0 but wrote no checkpoint"
-    new=$(steps_in "$ck" "run $runs")
+    load_step "$ck" "run $runs"
     [ "$new" -eq $((step + k)) ] || fail "run $runs: $k steps from step $step gave step $new"
   elif [ "$rc" -eq 137 ]; then
     [ "$mode" != none ] || fail "run $runs was killed, but not by this test"
     kills=$((kills + 1))
-    if [ -e "$ck" ]; then new=$(steps_in "$ck" "kill $kills"); else new=0; fi
+    new=0
+    [ -e "$ck" ] && load_step "$ck" "kill $kills"
     if [ -n "$tmp" ]; then
       # Killed between creating the temp file and renaming it.
       midwrite=$((midwrite + 1))

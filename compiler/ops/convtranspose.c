@@ -150,3 +150,73 @@ oc_status_t oc_lower_convtranspose(oc_lower_t *lw) {
   int out[1] = {oc_lower_out(lw, 0)};
   return oc_lower_emit(lw, OC_OP_CONVTRANSPOSE, n_in, in, 1, out, ints, 1 + 4 * n, NULL, 0);
 }
+
+/* --- gradient ---------------------------------------------------------------- */
+
+#include "autodiff.h"
+
+/* ConvTranspose (ints [group, strides[n], pads[2n], dilations[n]]):
+ *   dX = Conv(dY, W) with the same group, strides and dilations: W
+ *        (C, M/group, k) is exactly a Conv weight from M to C channels, and
+ *        that Conv's output size is X's. Conv takes pads >= 0 only, so the
+ *        negative pads (output_padding, a larger output_shape) first crop dY
+ *        with a Pad; the cropped positions received only the bias.
+ *   dW = ConvTransposeBwdFilter(X, dY), ints the forward's + W's spatial dims
+ *   dB = ReduceSum(dY) over N and the spatial axes. */
+oc_status_t oc_grad_convtranspose(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_convtranspose(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0) return OC_OK;
+  oc_graph_t *g = oc_grad_graph(gc);
+  const oc_tensor_t x = g->values[fwd->in[0]].type, w = g->values[fwd->in[1]].type;
+  int r = x.rank, n = r - 2;
+  if (n < 1 || n > 3 || fwd->n_ints != 1 + 4 * n)
+    return oc_grad_error(gc, OC_STATUS_INTERNAL, "unexpected ConvTranspose instruction (%d ints)",
+                         fwd->n_ints);
+  const int64_t *pads = fwd->ints + 1 + n;
+  if (oc_grad_wants(gc, 0)) {
+    int src = dy[0], crop = 0;
+    int64_t pad_ints[1 + 2 * OC_MAX_RANK] = {0};
+    for (int i = 0; i < n; i++) {
+      if (pads[i] < 0) crop = 1, pad_ints[1 + 2 + i] = pads[i];
+      if (pads[n + i] < 0) crop = 1, pad_ints[1 + r + 2 + i] = pads[n + i];
+    }
+    if (crop) {
+      src = oc_grad_temp(gc, "dy_cropped");
+      if (src < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+      OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_PAD, 1, &dy[0], 1, &src, pad_ints, 1 + 2 * r,
+                                      NULL, 0));
+    }
+    int64_t conv_ints[1 + 4 * 3];
+    for (int i = 0; i < 1 + 4 * n; i++) conv_ints[i] = fwd->ints[i];
+    for (int i = 0; i < 2 * n; i++)
+      if (conv_ints[1 + n + i] < 0) conv_ints[1 + n + i] = 0;
+    int dx = oc_grad_temp(gc, "dx");
+    if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    int in[2] = {src, fwd->in[1]};
+    OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_CONV, 2, in, 1, &dx, conv_ints, 1 + 4 * n, NULL, 0));
+    OC_RETURN_IF_ERROR(oc_grad_accumulate(gc, 0, dx));
+  }
+  if (oc_grad_wants(gc, 1)) {
+    int64_t ints[1 + 5 * 3];
+    for (int i = 0; i < 1 + 4 * n; i++) ints[i] = fwd->ints[i];
+    for (int i = 0; i < n; i++) ints[1 + 4 * n + i] = w.dims[2 + i];
+    int dw = oc_grad_temp(gc, "dw");
+    if (dw < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    int in[2] = {fwd->in[0], dy[0]};
+    OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_CONVTRANSPOSE_BWD_FILTER, 2, in, 1, &dw, ints,
+                                    1 + 5 * n, NULL, 0));
+    OC_RETURN_IF_ERROR(oc_grad_accumulate(gc, 1, dw));
+  }
+  if (fwd->n_in > 2 && fwd->in[2] >= 0 && oc_grad_wants(gc, 2)) {
+    int64_t ints[1 + OC_MAX_RANK];
+    int k = 0;
+    ints[k++] = 0; /* keepdims */
+    ints[k++] = 0;
+    for (int i = 2; i < r; i++) ints[k++] = i;
+    int db = oc_grad_temp(gc, "db");
+    if (db < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_REDUCE_SUM, 1, &dy[0], 1, &db, ints, k, NULL, 0));
+    OC_RETURN_IF_ERROR(oc_grad_accumulate(gc, 2, db));
+  }
+  return OC_OK;
+}

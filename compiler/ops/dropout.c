@@ -13,8 +13,10 @@
  * instruction reading a persistent RNG state {seed, counter} of its own
  * (int64[2]; seed = the 'seed' attribute, else a fixed default mixed with the
  * node's name so that two unseeded nodes draw different masks), which the
- * kernel advances once per run. The mask is bool from opset 10 on and of x's
- * dtype (1 / 0) before, as those versions define it.
+ * kernel advances once per run. That instruction always writes the bool mask
+ * (its second output), which the gradient rule reads. The node's mask output
+ * is bool from opset 10 on and of x's dtype (1 / 0) before, as those versions
+ * define it.
  */
 #include <string.h>
 
@@ -105,16 +107,43 @@ oc_status_t oc_lower_dropout_train(oc_lower_t *lw) {
   if (rng < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
   float fr = (float)ratio;
   int in[2] = {oc_lower_in(lw, 0), rng};
-  if (mask < 0) {
-    int out[1] = {y};
-    return oc_lower_emit(lw, OC_OP_DROPOUT, 2, in, 1, out, NULL, 0, &fr, 1);
-  }
-  int bmask = mask_dtype == OC_DTYPE_BOOL ? mask : oc_lower_temp(lw, "mask_bool");
+  /* The bool mask is always an output, requested or not: the gradient rule
+   * reads it (see oc_grad_dropout). */
+  int bmask = mask >= 0 && mask_dtype == OC_DTYPE_BOOL ? mask : oc_lower_temp(lw, "mask_bool");
   if (bmask < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
   int out[2] = {y, bmask};
   OC_RETURN_IF_ERROR(oc_lower_emit(lw, OC_OP_DROPOUT, 2, in, 2, out, NULL, 0, &fr, 1));
-  if (bmask == mask) return OC_OK;
+  if (mask < 0 || bmask == mask) return OC_OK;
   int64_t to = mask_dtype;
   int cin[1] = {bmask}, cout[1] = {mask};
   return oc_lower_emit(lw, OC_OP_CAST, 1, cin, 1, cout, &to, 1, NULL, 0);
+}
+
+/* --- gradient ---------------------------------------------------------------- */
+
+#include "autodiff.h"
+
+/* Training-mode Dropout: DropoutBwd(dY, mask) with the forward floats
+ * [ratio]: dX = dY * mask / (1 - ratio), exactly the forward's scale.
+ *
+ * The mask is the forward's own bool output (the lowering always emits it),
+ * not a second draw: the kernel advances its RNG counter after drawing, so a
+ * redraw would have to assume "counter - 1", which breaks as soon as the
+ * forward instruction runs twice before the backward (a recomputing
+ * scheduler, an evaluation pass between, a plan whose state was restored
+ * from a checkpoint in between) or the counter wraps. Keeping the mask costs
+ * one byte per element until the backward runs, as PyTorch's saved mask. */
+oc_status_t oc_grad_dropout(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_dropout(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  if (fwd->n_out < 2 || fwd->out[1] < 0)
+    return oc_grad_error(gc, OC_STATUS_UNSUPPORTED,
+                         "training-mode Dropout without its mask output (the compiler's lowering "
+                         "always emits it): the gradient needs the mask the forward drew");
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  int in[2] = {dy[0], fwd->out[1]};
+  OC_RETURN_IF_ERROR(
+      oc_grad_emit(gc, OC_OP_DROPOUT_BWD, 2, in, 1, &dx, NULL, 0, fwd->floats, fwd->n_floats));
+  return oc_grad_accumulate(gc, 0, dx);
 }

@@ -112,3 +112,37 @@ oc_status_t oc_lower_pad(oc_lower_t *lw) {
   int in[2] = {oc_lower_in(lw, 0), value}, out[1] = {oc_lower_out(lw, 0)};
   return oc_lower_emit(lw, OC_OP_PAD, value >= 0 ? 2 : 1, in, 1, out, ints, 1 + 2 * r, NULL, 0);
 }
+
+/* --- gradient ---------------------------------------------------------------- */
+
+#include "autodiff.h"
+
+/* Pad: constant mode crops dY back to x (a Pad with the pads negated, which
+ * also zero-fills what a negative pad cropped away); reflect and edge add
+ * the mirrored / replicated borders back into their sources (PadBwd with the
+ * forward ints). The constant value gets no gradient (a plain number in
+ * PyTorch's F.pad). */
+oc_status_t oc_grad_pad(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_pad(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  const oc_tensor_t *x = &oc_grad_graph(gc)->values[fwd->in[0]].type;
+  if (x->dtype != OC_DTYPE_FLOAT32)
+    return oc_grad_error(gc, OC_STATUS_UNSUPPORTED, "gradients are float32; x is %s",
+                         oc_dtype_name(x->dtype));
+  int r = x->rank;
+  if (fwd->n_ints != 1 + 2 * r)
+    return oc_grad_error(gc, OC_STATUS_INTERNAL, "unexpected Pad instruction (%d ints)",
+                         fwd->n_ints);
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  if (fwd->ints[0] == 0) {
+    int64_t ints[1 + 2 * OC_MAX_RANK];
+    ints[0] = 0;
+    for (int i = 0; i < 2 * r; i++) ints[1 + i] = -fwd->ints[1 + i];
+    OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_PAD, 1, &dy[0], 1, &dx, ints, 1 + 2 * r, NULL, 0));
+  } else {
+    OC_RETURN_IF_ERROR(
+        oc_grad_emit(gc, OC_OP_PAD_BWD, 1, &dy[0], 1, &dx, fwd->ints, fwd->n_ints, NULL, 0));
+  }
+  return oc_grad_accumulate(gc, 0, dx);
+}

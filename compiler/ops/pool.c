@@ -181,3 +181,17 @@ oc_status_t oc_grad_global_maxpool(oc_grad_t *gc, const oc_instr_t *fwd, const i
   int in[2] = {fwd->in[0], dy[0]};
   return pool_grad_emit(gc, OC_OP_GLOBAL_MAXPOOL_BWD, 2, in, NULL, 0);
 }
+
+/* LpPool: LpPoolBwd(X, dY) with the forward ints and floats [p]: each window
+ * adds dY * sign(x) |x|^(p-1) / y^(p-1) into its taps (y recomputed from X;
+ * windows with y = 0 add nothing). */
+oc_status_t oc_grad_lppool(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_lppool(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  int in[2] = {fwd->in[0], dy[0]};
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_LPPOOL_BWD, 2, in, 1, &dx, fwd->ints, fwd->n_ints,
+                                  fwd->floats, fwd->n_floats));
+  return oc_grad_accumulate(gc, 0, dx);
+}

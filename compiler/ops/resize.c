@@ -180,3 +180,33 @@ oc_status_t oc_lower_upsample(oc_lower_t *lw) {
   }
   return emit_resize(lw, mode, 1 /* asymmetric */, 4 /* simple */, scales, NULL);
 }
+
+/* --- gradient ---------------------------------------------------------------- */
+
+#include "autodiff.h"
+
+/* Resize / Upsample: ResizeBwd(dY) with the forward ints followed by X's dims
+ * and the forward floats: the transpose of the same taps and weights (nearest:
+ * dY adds into the pixel each output picked; linear: the interpolation
+ * weights transposed), for every coordinate transformation. Scales and sizes
+ * are compile-time constants: no gradient. */
+oc_status_t oc_grad_resize(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
+oc_status_t oc_grad_resize(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
+  if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
+  const oc_tensor_t *x = &oc_grad_graph(gc)->values[fwd->in[0]].type;
+  if (x->dtype != OC_DTYPE_FLOAT32)
+    return oc_grad_error(gc, OC_STATUS_UNSUPPORTED, "gradients are float32; X is %s",
+                         oc_dtype_name(x->dtype));
+  int r = x->rank;
+  if (fwd->n_ints != 4 + r)
+    return oc_grad_error(gc, OC_STATUS_INTERNAL, "unexpected Resize instruction (%d ints)",
+                         fwd->n_ints);
+  int64_t ints[4 + 2 * OC_MAX_RANK];
+  for (int i = 0; i < 4 + r; i++) ints[i] = fwd->ints[i];
+  for (int i = 0; i < r; i++) ints[4 + r + i] = x->dims[i];
+  int dx = oc_grad_temp(gc, "dx");
+  if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_RESIZE_BWD, 1, &dy[0], 1, &dx, ints, 4 + 2 * r,
+                                  fwd->floats, fwd->n_floats));
+  return oc_grad_accumulate(gc, 0, dx);
+}

@@ -112,7 +112,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out", nargs="?", default=os.path.join(here, "model.onnx"))
-    ap.add_argument("--batch", type=int, default=256, help="images per view (default 256)")
+    ap.add_argument("--batch", type=int, default=128, help="images per view (default 128)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     model = build(a.seed)

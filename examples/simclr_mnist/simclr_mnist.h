@@ -42,14 +42,17 @@ void digits_free(digits_t *d);
 double eval_knn(const float *train, const int *train_labels, int n_train, const float *test,
                 const int *test_labels, int n_test, int dim, int k);
 
-/* Accuracy of a linear probe: multinomial logistic regression (softmax, L2
- * penalty |l2| on the weights) on standardized features (mean and standard
+/* Accuracy of a linear probe: multinomial logistic regression (softmax, mean
+ * cross-entropy + l2/2 ||W||^2) on standardized features (mean and standard
  * deviation of the train rows), fitted on the train rows by full-batch
- * L-BFGS, evaluated on the test rows. |out_train_acc| (may be NULL) gets the
- * accuracy on the train rows. */
+ * L-BFGS, evaluated on the test rows. |l2| <= 0 chooses the penalty from a
+ * grid by the cross-entropy on the last fifth of the train rows (fitted on
+ * the other four fifths), then refits on all of them. |out_l2| and
+ * |out_train_acc| (either may be NULL) get the penalty used and the accuracy
+ * on the train rows. */
 double eval_linear_probe(const float *train, const int *train_labels, int n_train,
                          const float *test, const int *test_labels, int n_test, int dim,
-                         double l2, double *out_train_acc);
+                         double l2, double *out_l2, double *out_train_acc);
 
 /* The first two principal components of the rows (n x dim) after L2
  * normalization of each row: writes n x 2 coordinates to |out_xy| and the

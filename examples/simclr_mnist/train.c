@@ -57,7 +57,11 @@ typedef struct {
   int progress; /* 1 bar, 0 per-epoch lines, -1 auto */
   int eval_only;
   int verbose;
+  int threads; /* of each context; 0 = every core */
+  int bench; /* > 0: time this many steps (after 3 untimed ones), no files */
 } options_t;
+
+#define BENCH_WARMUP 3
 
 static volatile sig_atomic_t g_interrupted = 0;
 static void on_sigint(int sig) {
@@ -258,6 +262,34 @@ static int read_losses(const char *path, float *loss, int64_t steps) {
   return got == steps ? 0 : -1;
 }
 
+/* A C-order .npy (version 1.0) of |rows| x |cols| values (|cols| 0: a
+ * vector): '<f4' floats or '<i4' ints (|is_int|). */
+static int write_npy(const char *path, const void *data, int rows, int cols, int is_int) {
+  char header[160], shape[48];
+  if (cols > 0) snprintf(shape, sizeof shape, "(%d, %d)", rows, cols);
+  else snprintf(shape, sizeof shape, "(%d,)", rows);
+  int n = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                   is_int ? "<i4" : "<f4", shape);
+  int pad = (64 - (10 + n + 1) % 64) % 64;
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return -1;
+  unsigned hl = (unsigned)(n + pad + 1);
+  unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xFF),
+                           (unsigned char)(hl >> 8)};
+  int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, (size_t)n, f) == (size_t)n;
+  for (int i = 0; i < pad && ok; i++) ok = fputc(' ', f) != EOF;
+  size_t count = (size_t)rows * (size_t)(cols > 0 ? cols : 1);
+  ok = ok && fputc('\n', f) != EOF && fwrite(data, 4, count, f) == count;
+  ok = (fclose(f) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    remove(tmp);
+    return -1;
+  }
+  return 0;
+}
+
 static void save_state(oc_context_t *ctx, const char *ckpt, const char *loss_path,
                        const float *loss, int64_t steps) {
   check(oc_context_save_checkpoint(ctx, ckpt), "save checkpoint");
@@ -286,6 +318,42 @@ static void embed_all(oc_context_t *ctx, int embed, int out_index, const float *
   }
 }
 
+/* ---- evaluation jobs -------------------------------------------------------- */
+
+typedef struct {
+  const char *name;
+  const float *tr, *te; /* train and test rows */
+  int dim;
+  double knn, lin, lin_train, l2, knn_s, lin_s;
+} eval_job_t;
+
+typedef struct {
+  eval_job_t *jobs;
+  int n_jobs, next;
+  const digits_t *train, *test;
+  double probe_l2;
+  pthread_mutex_t mu;
+} eval_queue_t;
+
+static void *eval_worker(void *arg) {
+  eval_queue_t *q = arg;
+  for (;;) {
+    pthread_mutex_lock(&q->mu);
+    int j = q->next < q->n_jobs ? q->next++ : -1;
+    pthread_mutex_unlock(&q->mu);
+    if (j < 0) return NULL;
+    eval_job_t *e = &q->jobs[j];
+    double t0 = now_s();
+    e->knn = eval_knn(e->tr, q->train->labels, q->train->n, e->te, q->test->labels, q->test->n,
+                      e->dim, KNN_K);
+    double t1 = now_s();
+    e->lin = eval_linear_probe(e->tr, q->train->labels, q->train->n, e->te, q->test->labels,
+                               q->test->n, e->dim, q->probe_l2, &e->l2, &e->lin_train);
+    e->knn_s = t1 - t0;
+    e->lin_s = now_s() - t1;
+  }
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static void usage(void) {
@@ -306,17 +374,21 @@ static void usage(void) {
           "  --resume             continue from DIR/checkpoint.bin if present\n"
           "  --time-limit SEC     stop training after SEC seconds in this run (checkpoint\n"
           "                       saved; --resume continues), then evaluate\n"
-          "  --probe-l2 X         L2 penalty of the linear probe (default 1e-4)\n"
+          "  --probe-l2 X         L2 penalty of the linear probe (default: chosen on a\n"
+          "                       validation fifth of the train digits)\n"
           "  --progress MODE      bar | lines | auto (default: bar on a terminal)\n"
           "  --eval-only          evaluate DIR/checkpoint.bin (or the untrained plan)\n"
-          "  --verbose            time each evaluation\n");
+          "  --verbose            time each evaluation\n"
+          "  --threads N          threads of the plan's contexts (default: every core)\n"
+          "  --bench N            time N train steps (after 3 untimed ones) and print the\n"
+          "                       views/s; no files, no evaluation (bench/simclr_step)\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
   options_t o = {0};
   o.seed = 1;
-  o.probe_l2 = 1e-4;
+  o.probe_l2 = 0;
   o.progress = -1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -332,15 +404,25 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--probe-l2")) o.probe_l2 = atof(TAKE());
     else if (!strcmp(a, "--eval-only")) o.eval_only = 1, o.resume = 1;
     else if (!strcmp(a, "--verbose")) o.verbose = 1;
+    else if (!strcmp(a, "--bench")) o.bench = atoi(TAKE());
+    else if (!strcmp(a, "--threads")) o.threads = atoi(TAKE());
     else if (!strcmp(a, "--progress")) {
       const char *m = TAKE();
       o.progress = !strcmp(m, "bar") ? 1 : !strcmp(m, "lines") ? 0 : -1;
     } else usage();
 #undef TAKE
   }
+  if (o.bench > 0) { /* bench/simclr_step: steps, not epochs; nothing written */
+    o.out_dir = o.out_dir ? o.out_dir : ".";
+    o.epochs = 1;
+    o.resume = o.eval_only = 0;
+    o.progress = 0;
+  }
   if (!o.plan_path || !o.data_dir || !o.out_dir || o.epochs < 1) usage();
   if (o.progress < 0) o.progress = isatty(STDERR_FILENO);
-  if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST) die("cannot create %s", o.out_dir);
+  setvbuf(stdout, NULL, _IOLBF, 0); /* lines in order with stderr's in a log */
+  if (!o.bench && mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)
+    die("cannot create %s", o.out_dir);
   char ckpt_path[4096], loss_path[4096], path[4096];
   snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.bin", o.out_dir);
   snprintf(loss_path, sizeof loss_path, "%s/loss.tsv", o.out_dir);
@@ -380,11 +462,14 @@ int main(int argc, char **argv) {
     die("embed must map [B,1,28,28] to [B,D]");
   const int D = (int)ei.dims[1];
   const int spe = N_TRAIN / B; /* steps per epoch (the last partial batch is dropped) */
-  const int64_t total = (int64_t)o.epochs * spe;
+  const int64_t total = o.bench > 0 ? o.bench + BENCH_WARMUP : (int64_t)o.epochs * spe;
   if (spe < 1) die("batch %d is larger than the train set", B);
 
+  oc_context_options_t copt;
+  oc_context_options_init(&copt);
+  copt.threads = o.threads;
   oc_context_t *ctx;
-  check(oc_context_create(plan, NULL, &ctx), "context");
+  check(oc_context_create(plan, &copt, &ctx), "context");
   int64_t done = 0;
   float *losses = xmalloc((size_t)total * sizeof(float));
   if (o.resume && access(ckpt_path, F_OK) == 0) {
@@ -417,6 +502,7 @@ int main(int argc, char **argv) {
   pf.end_step = total;
   pthread_mutex_init(&pf.mu, NULL);
   pthread_cond_init(&pf.cv, NULL);
+  if (o.eval_only) pf.end_step = done; /* no views to make */
   if (pthread_create(&pf.thread, NULL, prefetch_main, &pf) != 0) die("cannot start a thread");
 
   void *x1, *x2;
@@ -430,7 +516,7 @@ int main(int argc, char **argv) {
   int64_t step = done, steps_run = 0;
   int stopped = 0; /* 1 time limit, 2 interrupted */
   double ema_step = 0; /* smoothed seconds per step, for the ETA */
-  double t_prev = t_start;
+  double t_prev = t_start, t_bench = 0;
   if (done < total)
     printf("train: SimCLR, 2 augmented views per image, %lld steps to go%s\n",
            (long long)(total - done), o.time_limit > 0 ? " (time limit set)" : "");
@@ -452,6 +538,10 @@ int main(int argc, char **argv) {
     if (o.progress && (t - t_last_draw > 0.1 || in_epoch == spe)) {
       progress_bar(epoch, o.epochs, in_epoch, spe, loss, img_s, ema_step * (double)(total - step));
       t_last_draw = t;
+    }
+    if (o.bench > 0) {
+      if (step == BENCH_WARMUP) t_bench = now_s();
+      continue;
     }
     if (in_epoch == spe) {
       double sum = 0;
@@ -480,6 +570,12 @@ int main(int argc, char **argv) {
   pthread_mutex_unlock(&pf.mu);
   pthread_join(pf.thread, NULL);
   double train_s = now_s() - t_start;
+  if (o.bench > 0) {
+    double dt = now_s() - t_bench;
+    printf("onnxc views/s %.1f (%d steps in %.2f s, batch %d x 2 views, loss %.4f)\n",
+           2.0 * B * o.bench / dt, o.bench, dt, B, losses[step - 1]);
+    return 0;
+  }
   if (steps_run > 0)
     printf("train: %lld steps in %.1f s: %.0f images/s (%.0f views/s), final loss %.4f\n",
            (long long)steps_run, train_s, steps_run * B / train_s, 2.0 * steps_run * B / train_s,
@@ -501,34 +597,45 @@ int main(int argc, char **argv) {
   float *rnd_tr = xmalloc((size_t)train.n * D * sizeof(float));
   float *rnd_te = xmalloc((size_t)test.n * D * sizeof(float));
   oc_context_t *ctx0;
-  check(oc_context_create(plan, NULL, &ctx0), "context");
+  check(oc_context_create(plan, &copt, &ctx0), "context");
   embed_all(ctx, embed_entry, emb_out, train.images, train.n, B, D, emb_tr);
   embed_all(ctx, embed_entry, emb_out, test.images, test.n, B, D, emb_te);
   embed_all(ctx0, embed_entry, emb_out, train.images, train.n, B, D, rnd_tr);
   embed_all(ctx0, embed_entry, emb_out, test.images, test.n, B, D, rnd_te);
   oc_context_release(ctx0);
   double t_embed = now_s() - t_eval;
-
-  /* 5. Evaluation. */
   struct {
     const char *name;
-    const float *tr, *te;
-    int dim;
-    double knn, lin, lin_train;
-  } rows[3] = {{"raw pixels", train.images, test.images, MNIST_PIXELS, 0, 0, 0},
-               {"random encoder", rnd_tr, rnd_te, D, 0, 0, 0},
-               {"SimCLR encoder", emb_tr, emb_te, D, 0, 0, 0}};
-  for (int r = 0; r < 3; r++) {
-    double t0 = now_s();
-    rows[r].knn = eval_knn(rows[r].tr, train.labels, train.n, rows[r].te, test.labels, test.n,
-                           rows[r].dim, KNN_K);
-    double t1 = now_s();
-    rows[r].lin = eval_linear_probe(rows[r].tr, train.labels, train.n, rows[r].te, test.labels,
-                                    test.n, rows[r].dim, o.probe_l2, &rows[r].lin_train);
-    if (o.verbose)
-      fprintf(stderr, "eval %s: kNN %.1f s, probe %.1f s (train accuracy %.2f%%)\n", rows[r].name,
-              t1 - t0, now_s() - t1, 100 * rows[r].lin_train);
+    const void *data;
+    int rows, cols, is_int;
+  } saves[] = {{"embeddings_train.npy", emb_tr, train.n, D, 0},
+               {"embeddings_test.npy", emb_te, test.n, D, 0},
+               {"labels_train.npy", train.labels, train.n, 0, 1},
+               {"labels_test.npy", test.labels, test.n, 0, 1}};
+  for (size_t i = 0; i < sizeof saves / sizeof saves[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", o.out_dir, saves[i].name);
+    if (write_npy(path, saves[i].data, saves[i].rows, saves[i].cols, saves[i].is_int) != 0)
+      die("cannot write %s", path);
   }
+
+  /* 5. Evaluation. */
+  /* The three rows run as jobs on two threads (the raw pixels' probe is the
+   * longest). */
+  eval_job_t rows[3] = {
+      {"raw pixels", train.images, test.images, MNIST_PIXELS},
+      {"random encoder", rnd_tr, rnd_te, D},
+      {"SimCLR encoder", emb_tr, emb_te, D}};
+  eval_queue_t eq = {.jobs = rows, .n_jobs = 3, .train = &train, .test = &test,
+                    .probe_l2 = o.probe_l2};
+  pthread_mutex_init(&eq.mu, NULL);
+  pthread_t helper;
+  int have_helper = pthread_create(&helper, NULL, eval_worker, &eq) == 0;
+  eval_worker(&eq);
+  if (have_helper) pthread_join(helper, NULL);
+  for (int r = 0; r < 3; r++)
+    if (o.verbose)
+      fprintf(stderr, "eval %s: kNN %.1f s, probe %.1f s (l2 %g, train accuracy %.2f%%)\n",
+              rows[r].name, rows[r].knn_s, rows[r].lin_s, rows[r].l2, 100 * rows[r].lin_train);
   char table[2048];
   int k = 0;
   k += snprintf(table + k, sizeof table - k,
@@ -566,8 +673,8 @@ int main(int argc, char **argv) {
   snprintf(title, sizeof title, "PCA of the %d test embeddings (%d-d, L2-normalized)", test.n, D);
   snprintf(path, sizeof path, "%s/embeddings.svg", o.out_dir);
   if (svg_scatter(path, xy, test.labels, test.n, title, xl, yl) != 0) die("cannot write %s", path);
-  printf("wrote %s/{loss.svg,embeddings.svg,results.txt,loss.tsv,checkpoint.bin} "
-         "(embeddings %.1f s, evaluation %.1f s)\n",
+  printf("wrote %s/{loss.svg,embeddings.svg,results.txt,loss.tsv,checkpoint.bin,"
+         "embeddings_*.npy,labels_*.npy} (embeddings %.1f s, evaluation %.1f s)\n",
          o.out_dir, t_embed, now_s() - t_eval - t_embed);
 
   free(xy);
@@ -578,8 +685,8 @@ int main(int argc, char **argv) {
   free(losses);
   free(pf.vm.perm);
   free(pf.vm.gather);
-  for (int q = 0; q < 2; q++)
-    for (int v = 0; v < 2; v++) free(pf.slot_x[q][v]);
+  for (int s = 0; s < 2; s++)
+    for (int v = 0; v < 2; v++) free(pf.slot_x[s][v]);
   oc_context_release(ctx);
   oc_plan_release(plan);
   digits_free(&train);

@@ -7,8 +7,9 @@
  * (import, shape inference, folding, pruning, memory planning); when flags
  * bit 0 is set it is also compiled as `onnxc --train` (autodiff, optimizer,
  * a train_step and an eval-mode embed entry), with bits 1-2 choosing the
- * optimizer (SGD, Adam, AdamW, LARS), bit 3 momentum/Nesterov/weight decay
- * and bit 4 the cosine schedule. Symbolic dims with a common name (batch,
+ * optimizer (SGD, Adam, AdamW, LARS), bit 3 momentum/Nesterov/weight decay,
+ * bit 4 the cosine schedule, bit 5 --freeze '.*weight.*' and bit 6
+ * --trainable '.*(bias|running).*'. Symbolic dims with a common name (batch,
  * N, ...) are bound to 2. External data resolves against
  * tests/data/models/external_data_mlp/ (its weights.bin; the importer's
  * path rules keep reads inside that folder).
@@ -93,6 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       o.train.warmup_steps = 2;
       o.train.total_steps = 10;
     }
+    if (flags & 32) o.train.freeze[o.train.n_freeze++] = ".*weight.*";
+    if (flags & 64) o.train.trainable[o.train.n_trainable++] = ".*(bias|running).*";
     compile_one(model, n, &o);
   }
   return 0;

@@ -13,6 +13,9 @@
  *      would stop at a checksum and the metadata decoder and validator would
  *      see nothing.
  *
+ * ONNXC_FUZZ_WRITE_REPAIRED=path writes the repaired copy of the (last)
+ * input to |path|: a finding as a plan file with valid checksums, for onnxrun.
+ *
  * When a plan opens, the target queries every entry's signature and the
  * state tensors, creates a context, sets every input of entry 0 (and of
  * "embed") to zeros, runs "embed" if the plan has it (its status is ignored:
@@ -145,6 +148,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   exercise(data, size);
   size_t m = 0;
   uint8_t *fixed = repair(data, size, &m);
+  /* ONNXC_FUZZ_WRITE_REPAIRED=path: save the repaired plan (valid checksums),
+   * e.g. to reproduce a finding with onnxrun. */
+  const char *save = getenv("ONNXC_FUZZ_WRITE_REPAIRED");
+  if (fixed && save && *save) {
+    FILE *f = fopen(save, "wb");
+    if (!f || fwrite(fixed, 1, m, f) != m || fclose(f) != 0) abort();
+  }
   if (fixed && (m != size || memcmp(fixed, data, size) != 0)) exercise(fixed, m);
   free(fixed);
   return 0;

@@ -68,8 +68,8 @@ OC_API uint64_t oc_rng_next(oc_rng_t *rng);
 /** A uniform double in [0, 1) with 53 random bits (one oc_rng_next()). */
 OC_API double oc_rng_uniform(oc_rng_t *rng);
 /** A standard normal double (mean 0, standard deviation 1), by Marsaglia
- * and Tsang's ziggurat: one oc_rng_next() almost always (about 1.5% of calls
- * take more). */
+ * and Tsang's ziggurat: one oc_rng_next() for all but a few percent of
+ * calls, which take more. */
 OC_API double oc_rng_normal(oc_rng_t *rng);
 
 /* ------------------------------------------------------------------------ */
@@ -236,7 +236,8 @@ OC_API oc_status_t oc_augment_apply_u8(const oc_augment_params_t *p, const uint8
  * views, and the views of image i do not depend on the other images. For two
  * views, call it twice (the second call continues the stream). Errors: as
  * oc_augment_sample() and oc_augment_apply(), plus sizes whose product
- * overflows (INVALID_ARGUMENT); on error |out| is unspecified. */
+ * overflows (INVALID_ARGUMENT). Everything is checked before anything is
+ * drawn or written: on error |out| and |rng| are untouched. */
 OC_API oc_status_t oc_augment_batch(const oc_augment_options_t *o, oc_rng_t *rng,
                                     const float *in, int64_t n, int64_t c, int64_t h, int64_t w,
                                     float *out, int64_t out_h, int64_t out_w);

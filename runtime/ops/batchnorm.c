@@ -34,6 +34,8 @@
 #include <stdio.h>
 
 #include "oc_ops.h"
+#include "parallel.h"
+#include "simd.h"
 
 enum { BN_MODE_INFERENCE = 0, BN_MODE_TRAINING = 1 };
 
@@ -96,8 +98,8 @@ static oc_status_t batchnorm_infer(const oc_op_call_t *c, size_t *ws) {
 /* y and x are (N, C, S); scale, bias, mean, var are (C). */
 static void batchnorm_forward(float *y, const float *x, const float *scale, const float *bias,
                               const float *mean, const float *var, float eps, int64_t N,
-                              int64_t C, int64_t S) {
-  for (int64_t ch = 0; ch < C; ch++) {
+                              int64_t C, int64_t S, int64_t c0, int64_t c1) {
+  for (int64_t ch = c0; ch < c1; ch++) {
     float a = (float)((double)scale[ch] / sqrt((double)var[ch] + (double)eps));
     float m = mean[ch], b = bias[ch];
     for (int64_t n = 0; n < N; n++) {
@@ -108,30 +110,162 @@ static void batchnorm_forward(float *y, const float *x, const float *scale, cons
   }
 }
 
+/* Sums: 16 float lanes (simd.h) over runs of at most 1024 values, each run
+ * added into a double; the error stays that of a 64-term float sum. */
+enum { BN_RUN = 1024 };
+
+OC_VINLINE double bn_lanes(oc_v16f v) {
+  double s = 0.0;
+  for (int k = 0; k < OC_V16; k++) s += (double)v[k];
+  return s;
+}
+
+/* sum(x[0..S)) */
+OC_SIMD_CLONES static double bn_sum_v(const float *x, int64_t S) {
+  double total = 0.0;
+  for (int64_t r = 0; r < S; r += BN_RUN) {
+    int64_t e = r + BN_RUN < S ? r + BN_RUN : S, i = r;
+    oc_v16f acc = oc_v16_set(0.0f);
+    for (; i + OC_V16 <= e; i += OC_V16) acc += oc_v16_load(x + i);
+    total += bn_lanes(acc);
+    for (; i < e; i++) total += (double)x[i];
+  }
+  return total;
+}
+
+/* sum((x - m)^2), the deviation from the float mean */
+OC_SIMD_CLONES static double bn_sum_sqdev_v(const float *x, int64_t S, double m) {
+  const float mf = (float)m;
+  const oc_v16f vm = oc_v16_set(mf);
+  double total = 0.0;
+  for (int64_t r = 0; r < S; r += BN_RUN) {
+    int64_t e = r + BN_RUN < S ? r + BN_RUN : S, i = r;
+    oc_v16f acc = oc_v16_set(0.0f);
+    for (; i + OC_V16 <= e; i += OC_V16) {
+      oc_v16f d = oc_v16_load(x + i) - vm;
+      acc += d * d;
+    }
+    total += bn_lanes(acc);
+    for (; i < e; i++) {
+      double d = (double)(x[i] - mf);
+      total += d * d;
+    }
+  }
+  return total;
+}
+
+/* sum(g) and sum(g * (x - m)) */
+OC_SIMD_CLONES static void bn_sum_dy_v(const float *g, const float *x, int64_t S, double m,
+                                       double *sg, double *sgx) {
+  const float mf = (float)m;
+  const oc_v16f vm = oc_v16_set(mf);
+  for (int64_t r = 0; r < S; r += BN_RUN) {
+    int64_t e = r + BN_RUN < S ? r + BN_RUN : S, i = r;
+    oc_v16f a = oc_v16_set(0.0f), b = oc_v16_set(0.0f);
+    for (; i + OC_V16 <= e; i += OC_V16) {
+      oc_v16f gv = oc_v16_load(g + i);
+      a += gv;
+      b += gv * (oc_v16_load(x + i) - vm);
+    }
+    *sg += bn_lanes(a);
+    *sgx += bn_lanes(b);
+    for (; i < e; i++) {
+      *sg += (double)g[i];
+      *sgx += (double)(g[i] * (x[i] - mf));
+    }
+  }
+}
+
+/* Rows shorter than a few vectors (deep layers of small images) in plain
+ * loops: a vector call per row costs more than the row. */
+enum { BN_SHORT = 64 };
+
+static double bn_sum(const float *x, int64_t S) {
+  if (S >= BN_SHORT) return bn_sum_v(x, S);
+  double t = 0.0;
+  for (int64_t i = 0; i < S; i++) t += (double)x[i];
+  return t;
+}
+
+static double bn_sum_sqdev(const float *x, int64_t S, double m) {
+  if (S >= BN_SHORT) return bn_sum_sqdev_v(x, S, m);
+  const float mf = (float)m;
+  double t = 0.0;
+  for (int64_t i = 0; i < S; i++) {
+    double d = (double)(x[i] - mf);
+    t += d * d;
+  }
+  return t;
+}
+
+static void bn_sum_dy(const float *g, const float *x, int64_t S, double m, double *sg,
+                      double *sgx) {
+  if (S >= BN_SHORT) {
+    bn_sum_dy_v(g, x, S, m, sg, sgx);
+    return;
+  }
+  const float mf = (float)m;
+  for (int64_t i = 0; i < S; i++) {
+    *sg += (double)g[i];
+    *sgx += (double)(g[i] * (x[i] - mf));
+  }
+}
+
+/* y = (x - m) * a + b over n values (float, as PyTorch's kernel) */
+OC_SIMD_CLONES static void bn_affine_v(float *y, const float *x, int64_t n, float m, float a,
+                                       float b) {
+  const oc_v16f vm = oc_v16_set(m), va = oc_v16_set(a), vb = oc_v16_set(b);
+  int64_t i = 0;
+  for (; i + OC_V16 <= n; i += OC_V16) oc_v16_store(y + i, (oc_v16_load(x + i) - vm) * va + vb);
+  for (; i < n; i++) y[i] = (x[i] - m) * a + b;
+}
+
+/* dx = (g - mg - (x - m) * r * mgx) * f over n values: the training-mode
+ * gradient with mg = sum(g) / count, mgx = sum(g * xhat) / count. */
+OC_SIMD_CLONES static void bn_dx_v(float *dx, const float *g, const float *x, int64_t n, float m,
+                                   float r, float mg, float mgx, float f) {
+  const oc_v16f vm = oc_v16_set(m), vr = oc_v16_set(r), vmg = oc_v16_set(mg);
+  const oc_v16f vmgx = oc_v16_set(mgx), vf = oc_v16_set(f);
+  int64_t i = 0;
+  for (; i + OC_V16 <= n; i += OC_V16) {
+    oc_v16f xhat = (oc_v16_load(x + i) - vm) * vr;
+    oc_v16_store(dx + i, (oc_v16_load(g + i) - vmg - xhat * vmgx) * vf);
+  }
+  for (; i < n; i++) dx[i] = (g[i] - mg - (x[i] - m) * r * mgx) * f;
+}
+
+static void bn_affine(float *y, const float *x, int64_t n, float m, float a, float b) {
+  if (n >= BN_SHORT) {
+    bn_affine_v(y, x, n, m, a, b);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) y[i] = (x[i] - m) * a + b;
+}
+
+static void bn_dx(float *dx, const float *g, const float *x, int64_t n, float m, float r, float mg,
+                  float mgx, float f) {
+  if (n >= BN_SHORT) {
+    bn_dx_v(dx, g, x, n, m, r, mg, mgx, f);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) dx[i] = (g[i] - mg - (x[i] - m) * r * mgx) * f;
+}
+
 /* bmean, bvar are (C); x is (N, C, S). Two passes in double: the mean, then
  * the mean squared deviation (biased). */
 static void batchnorm_stats(double *bmean, double *bvar, const float *x, int64_t N, int64_t C,
-                            int64_t S) {
+                            int64_t S, int64_t c0, int64_t c1) {
   double count = (double)N * (double)S;
-  for (int64_t ch = 0; ch < C; ch++) {
+  for (int64_t ch = c0; ch < c1; ch++) {
     if (N == 0 || S == 0) { /* no values: skip the (possibly long) empty loops */
       bmean[ch] = bvar[ch] = NAN;
       continue;
     }
     double sum = 0.0;
-    for (int64_t n = 0; n < N; n++) {
-      const float *xr = x + (n * C + ch) * S;
-      for (int64_t i = 0; i < S; i++) sum += xr[i];
-    }
+    for (int64_t n = 0; n < N; n++) sum += bn_sum(x + (n * C + ch) * S, S);
     double m = sum / count; /* NaN for an empty batch */
     double sq = 0.0;
-    for (int64_t n = 0; n < N; n++) {
-      const float *xr = x + (n * C + ch) * S;
-      for (int64_t i = 0; i < S; i++) {
-        double d = (double)xr[i] - m;
-        sq += d * d;
-      }
-    }
+    for (int64_t n = 0; n < N; n++) sq += bn_sum_sqdev(x + (n * C + ch) * S, S, m);
     bmean[ch] = m;
     bvar[ch] = sq / count;
   }
@@ -141,16 +275,37 @@ static void batchnorm_stats(double *bmean, double *bvar, const float *x, int64_t
  * statistics: y = scale * (x - bmean) / sqrt(bvar + eps) + bias. */
 static void batchnorm_train_forward(float *y, const float *x, const float *scale,
                                     const float *bias, const double *bmean, const double *bvar,
-                                    float eps, int64_t N, int64_t C, int64_t S) {
-  for (int64_t ch = 0; ch < C; ch++) {
-    double a = (double)scale[ch] / sqrt(bvar[ch] + (double)eps);
-    double m = bmean[ch], b = bias[ch];
-    for (int64_t n = 0; n < N; n++) {
-      const float *xr = x + (n * C + ch) * S;
-      float *yr = y + (n * C + ch) * S;
-      for (int64_t i = 0; i < S; i++) yr[i] = (float)(((double)xr[i] - m) * a + b);
-    }
+                                    float eps, int64_t N, int64_t C, int64_t S, int64_t c0,
+                                    int64_t c1) {
+  for (int64_t ch = c0; ch < c1; ch++) {
+    float a = (float)((double)scale[ch] / sqrt(bvar[ch] + (double)eps));
+    float m = (float)bmean[ch], b = bias[ch];
+    for (int64_t n = 0; n < N; n++)
+      bn_affine(y + (n * C + ch) * S, x + (n * C + ch) * S, S, m, a, b);
   }
+}
+
+/* The kernels split the channels over the context's threads. */
+typedef struct bn_job_s {
+  const oc_op_call_t *c;
+  int64_t N, C, S;
+  int empty;
+} bn_job_t;
+
+static void bn_forward_part(void *arg, int64_t c0, int64_t c1, int thread) {
+  const bn_job_t *j = arg;
+  const oc_op_call_t *c = j->c;
+  if (c->ints[0] == BN_MODE_INFERENCE) {
+    batchnorm_forward(c->out[0]->data, c->in[0]->data, c->in[1]->data, c->in[2]->data,
+                      c->in[3]->data, c->in[4]->data, c->floats[0], j->N, j->C, j->S, c0, c1);
+    return;
+  }
+  double *bmean = c->workspace, *bvar = bmean + j->C;
+  batchnorm_stats(bmean, bvar, c->in[0]->data, j->N, j->C, j->S, c0, c1);
+  if (!j->empty)
+    batchnorm_train_forward(c->out[0]->data, c->in[0]->data, c->in[1]->data, c->in[2]->data,
+                            bmean, bvar, c->floats[0], j->N, j->C, j->S, c0, c1);
+  (void)thread;
 }
 
 static oc_status_t batchnorm_run(const oc_op_call_t *c) {
@@ -164,19 +319,12 @@ static oc_status_t batchnorm_run(const oc_op_call_t *c) {
     C = x->dims[0];
   }
   int empty = N == 0 || S == 0; /* y is empty; the statistics are still written */
-  if (c->ints[0] == BN_MODE_INFERENCE) {
-    if (empty) return OC_OK;
-    batchnorm_forward(c->out[0]->data, x->data, c->in[1]->data, c->in[2]->data, c->in[3]->data,
-                      c->in[4]->data, c->floats[0], N, C, S);
-    return OC_OK;
-  }
+  if (c->ints[0] == BN_MODE_INFERENCE && empty) return OC_OK;
+  bn_job_t j = {c, N, C, S, empty};
+  oc_parallel_for(c->pool, C, oc_grain(3 * N * S), bn_forward_part, &j);
+  if (c->ints[0] == BN_MODE_INFERENCE) return OC_OK;
   double *bmean = c->workspace, *bvar = bmean + C;
-  float eps = c->floats[0];
   double mom = c->floats[1];
-  batchnorm_stats(bmean, bvar, x->data, N, C, S);
-  if (!empty)
-    batchnorm_train_forward(c->out[0]->data, x->data, c->in[1]->data, c->in[2]->data, bmean,
-                            bvar, eps, N, C, S);
   const float *rmean = c->in[3]->data, *rvar = c->in[4]->data;
   double n = (double)N * (double)S;
   double corr = c->ints[1] && n > 1.0 ? n / (n - 1.0) : 1.0;
@@ -245,57 +393,61 @@ static oc_status_t batchnorm_bwd_infer(const oc_op_call_t *c, size_t *ws) {
   return OC_OK;
 }
 
+/* Channels [c0, c1) of the gradient (see batchnorm_bwd_run). */
+static void bn_bwd_part(void *arg, int64_t c0, int64_t c1, int thread) {
+  const bn_job_t *j = arg;
+  const oc_op_call_t *c = j->c;
+  const int64_t N = j->N, C = j->C, S = j->S;
+  const float *xp = c->in[0]->data, *scale = c->in[1]->data, *dy = c->in[2]->data;
+  int64_t mode = c->ints[0], mask = c->ints[1];
+  double *mean = c->workspace, *var = mean + C, *sdy = var + C, *sdyx = sdy + C;
+  float eps = c->floats[0];
+  if (mode == BN_MODE_TRAINING) {
+    batchnorm_stats(mean, var, xp, N, C, S, c0, c1);
+  } else {
+    for (int64_t ch = c0; ch < c1; ch++) {
+      mean[ch] = ((const float *)c->in[3]->data)[ch];
+      var[ch] = ((const float *)c->in[4]->data)[ch];
+    }
+  }
+  for (int64_t ch = c0; ch < c1; ch++) {
+    double rstd = 1.0 / sqrt(var[ch] + (double)eps), a = 0, b = 0;
+    for (int64_t n = 0; n < N; n++)
+      bn_sum_dy(dy + (n * C + ch) * S, xp + (n * C + ch) * S, S, mean[ch], &a, &b);
+    sdy[ch] = a;
+    sdyx[ch] = b * rstd;
+  }
+  if (!(mask & 1)) return;
+  float *dx = c->out[0]->data;
+  double count = (double)N * (double)S;
+  for (int64_t ch = c0; ch < c1; ch++) {
+    double rstd = 1.0 / sqrt(var[ch] + (double)eps);
+    for (int64_t n = 0; n < N; n++) {
+      const float *xr = xp + (n * C + ch) * S, *gr = dy + (n * C + ch) * S;
+      float *dr = dx + (n * C + ch) * S;
+      if (mode == BN_MODE_TRAINING) {
+        /* dx = scale * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)) */
+        bn_dx(dr, gr, xr, S, (float)mean[ch], (float)rstd, (float)(sdy[ch] / count),
+              (float)(sdyx[ch] / count), (float)(scale[ch] * rstd));
+      } else {
+        float f = (float)(scale[ch] * rstd);
+        for (int64_t i = 0; i < S; i++) dr[i] = gr[i] * f;
+      }
+    }
+  }
+  (void)thread;
+}
+
 /* x, dy, dx are (N, C, S); scale, dscale, dbias (C). */
 static oc_status_t batchnorm_bwd_run(const oc_op_call_t *c) {
   const oc_tensor_t *x = c->in[0];
   int64_t N = x->dims[0], C = x->dims[1], S = 1;
   for (int i = 2; i < x->rank; i++) S *= x->dims[i];
-  const float *xp = x->data, *scale = c->in[1]->data, *dy = c->in[2]->data;
-  int64_t mode = c->ints[0], mask = c->ints[1];
-  double *mean = c->workspace, *var = mean + C, *sdy = var + C, *sdyx = sdy + C;
-  if (mode == BN_MODE_TRAINING) {
-    batchnorm_stats(mean, var, xp, N, C, S);
-  } else {
-    for (int64_t ch = 0; ch < C; ch++) {
-      mean[ch] = ((const float *)c->in[3]->data)[ch];
-      var[ch] = ((const float *)c->in[4]->data)[ch];
-    }
-  }
-  float eps = c->floats[0];
-  for (int64_t ch = 0; ch < C; ch++) {
-    double rstd = 1.0 / sqrt(var[ch] + (double)eps), a = 0, b = 0;
-    for (int64_t n = 0; n < N; n++) {
-      const float *xr = xp + (n * C + ch) * S, *gr = dy + (n * C + ch) * S;
-      for (int64_t i = 0; i < S; i++) {
-        a += gr[i];
-        b += (double)gr[i] * ((double)xr[i] - mean[ch]) * rstd;
-      }
-    }
-    sdy[ch] = a;
-    sdyx[ch] = b;
-  }
-  int k = 0;
-  if (mask & 1) {
-    float *dx = c->out[k++]->data;
-    double count = (double)N * (double)S;
-    for (int64_t ch = 0; ch < C; ch++) {
-      double rstd = 1.0 / sqrt(var[ch] + (double)eps);
-      for (int64_t n = 0; n < N; n++) {
-        const float *xr = xp + (n * C + ch) * S, *gr = dy + (n * C + ch) * S;
-        float *dr = dx + (n * C + ch) * S;
-        if (mode == BN_MODE_TRAINING) {
-          double f = scale[ch] * rstd / count;
-          for (int64_t i = 0; i < S; i++) {
-            double xhat = ((double)xr[i] - mean[ch]) * rstd;
-            dr[i] = (float)(f * (count * gr[i] - sdy[ch] - xhat * sdyx[ch]));
-          }
-        } else {
-          double f = scale[ch] * rstd;
-          for (int64_t i = 0; i < S; i++) dr[i] = (float)(gr[i] * f);
-        }
-      }
-    }
-  }
+  int64_t mask = c->ints[1];
+  bn_job_t j = {c, N, C, S, N == 0 || S == 0};
+  oc_parallel_for(c->pool, C, oc_grain(4 * N * S), bn_bwd_part, &j);
+  double *sdy = (double *)c->workspace + 2 * C, *sdyx = sdy + C;
+  int k = (mask & 1) ? 1 : 0;
   if (mask & 2) {
     float *ds = c->out[k++]->data;
     for (int64_t ch = 0; ch < C; ch++) ds[ch] = (float)sdyx[ch];

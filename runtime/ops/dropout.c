@@ -76,3 +76,53 @@ static oc_status_t dropout_run(const oc_op_call_t *c) {
 
 const oc_op_def_t oc_op_dropout = {"Dropout", 2, 2, 1, 2, dropout_infer, dropout_run,
                                    1u << 1 /* rng */};
+
+/* --- backward --------------------------------------------------------------- */
+
+/*
+ * DropoutBwd: the gradient of training-mode Dropout with respect to x.
+ *   inputs:  dy (float32, any shape), mask (bool, dy's shape: the mask the
+ *            forward drew, its second output)
+ *   outputs: dx (float32, dy's shape)
+ *   ints:    none          floats: the forward's [ratio] in [0, 1]
+ * dx = mask ? dy * scale : 0 with the forward's scale (float)(1 / (1 - ratio))
+ * (0 for ratio 1), so a kept element's gradient is exactly the factor its
+ * value was multiplied by. The mask is read, never redrawn: the forward's RNG
+ * counter has already moved on when the backward runs.
+ */
+static oc_status_t dropout_bwd_infer(const oc_op_call_t *c, size_t *ws) {
+  const oc_tensor_t *dy = c->in[0], *mask = c->in[1];
+  char b1[160], b2[160];
+  *ws = 0;
+  OC_RETURN_IF_ERROR(oc_expect_dtype(dy, OC_DTYPE_FLOAT32, "input dY"));
+  OC_RETURN_IF_ERROR(oc_expect_dtype(mask, OC_DTYPE_BOOL, "input mask"));
+  int same = mask->rank == dy->rank;
+  for (int i = 0; i < dy->rank && same; i++) same = mask->dims[i] == dy->dims[i];
+  if (!same)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input mask is %s; dY is %s",
+                          oc_type_str(mask, b1, sizeof b1), oc_type_str(dy, b2, sizeof b2));
+  if (c->n_ints != 0 || c->n_floats != 1)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "DropoutBwd takes floats [ratio] and no ints, got %d ints and %d floats",
+                          c->n_ints, c->n_floats);
+  float ratio = c->floats[0];
+  if (!(ratio >= 0.0f && ratio <= 1.0f))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "ratio %g is not in [0, 1]", ratio);
+  oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, dy->rank, dy->dims);
+  return OC_OK;
+}
+
+/* dx, dy and mask are (n). */
+static oc_status_t dropout_bwd_run(const oc_op_call_t *c) {
+  const float *dy = c->in[0]->data;
+  const uint8_t *mask = c->in[1]->data;
+  float *dx = c->out[0]->data;
+  float ratio = c->floats[0];
+  float scale = ratio < 1.0f ? (float)(1.0 / (1.0 - (double)ratio)) : 0.0f;
+  int64_t n = oc_tensor_numel(c->in[0]);
+  for (int64_t i = 0; i < n; i++) dx[i] = mask[i] ? dy[i] * scale : 0.0f;
+  return OC_OK;
+}
+
+const oc_op_def_t oc_op_dropout_bwd = {"DropoutBwd", 2, 2, 1, 1, dropout_bwd_infer,
+                                       dropout_bwd_run, 0, 1u << 0 /* dx over dy */};

@@ -67,6 +67,183 @@
 #include <string.h>
 
 #include "oc_ops.h"
+#include "parallel.h"
+#include "simd.h"
+
+/* --- fast float32 paths --------------------------------------------------- */
+
+/* Add, Sub, Mul, Div of float32 and the hot float unary functions run as
+ * flat vector loops (simd.h) split over the context's threads when the
+ * operands are the same shape, a scalar, or a block broadcast (a per-channel
+ * bias); other broadcasts take the generic loops below. Same expressions as
+ * the scalar code, so the same results (Erf and Exp excepted: simd.h's
+ * approximations, within a few ulp). */
+enum { EW_ADD, EW_SUB, EW_MUL, EW_DIV };
+
+#define EW_OP(k, x, y) \
+  ((k) == EW_ADD ? (x) + (y) : (k) == EW_SUB ? (x) - (y) : (k) == EW_MUL ? (x) * (y) : (x) / (y))
+
+/* y[i] = a[i] op b[i] (sa, sb: 0 for a scalar operand, 1 for an array). */
+#define EW_BIN_KERNEL(name, K)                                                               \
+  OC_SIMD_CLONES static void name(float *y, const float *a, const float *b, int64_t n, int sa, \
+                                  int sb) {                                                  \
+    int64_t i = 0;                                                                           \
+    if (sa && sb) {                                                                          \
+      for (; i + OC_V16 <= n; i += OC_V16)                                                   \
+        oc_v16_store(y + i, EW_OP(K, oc_v16_load(a + i), oc_v16_load(b + i)));               \
+      for (; i < n; i++) y[i] = EW_OP(K, a[i], b[i]);                                        \
+    } else if (sa) {                                                                         \
+      const float s = b[0];                                                                  \
+      const oc_v16f vs = oc_v16_set(s);                                                      \
+      for (; i + OC_V16 <= n; i += OC_V16) oc_v16_store(y + i, EW_OP(K, oc_v16_load(a + i), vs)); \
+      for (; i < n; i++) y[i] = EW_OP(K, a[i], s);                                           \
+    } else {                                                                                 \
+      const float s = a[0];                                                                  \
+      const oc_v16f vs = oc_v16_set(s);                                                      \
+      for (; i + OC_V16 <= n; i += OC_V16) oc_v16_store(y + i, EW_OP(K, vs, oc_v16_load(b + i))); \
+      for (; i < n; i++) y[i] = EW_OP(K, s, b[i]);                                           \
+    }                                                                                        \
+  }
+EW_BIN_KERNEL(ew_add, EW_ADD)
+EW_BIN_KERNEL(ew_sub, EW_SUB)
+EW_BIN_KERNEL(ew_mul, EW_MUL)
+EW_BIN_KERNEL(ew_div, EW_DIV)
+
+typedef void (*ew_bin_fn)(float *, const float *, const float *, int64_t, int, int);
+static const ew_bin_fn ew_bin_fns[4] = {ew_add, ew_sub, ew_mul, ew_div};
+
+/* A binary float job: y[i] = a[ia(i)] op b[ib(i)] where each operand is
+ * full (index i), a scalar, or a block broadcast: index (i / inner) % nblk. */
+enum { EWM_FULL, EWM_SCALAR, EWM_BLOCK };
+typedef struct ew_bin_job_s {
+  ew_bin_fn fn;
+  const float *a, *b;
+  float *y;
+  int ma, mb;       /* EWM_* of a and b (at most one is EWM_BLOCK) */
+  int64_t inner, nblk;
+} ew_bin_job_t;
+
+static void ew_bin_part(void *arg, int64_t i0, int64_t i1, int thread) {
+  const ew_bin_job_t *j = arg;
+  (void)thread;
+  if (j->ma != EWM_BLOCK && j->mb != EWM_BLOCK) {
+    j->fn(j->y + i0, j->ma == EWM_FULL ? j->a + i0 : j->a, j->mb == EWM_FULL ? j->b + i0 : j->b,
+          i1 - i0, j->ma == EWM_FULL, j->mb == EWM_FULL);
+    return;
+  }
+  /* runs of |inner| elements share the broadcast operand's value */
+  for (int64_t i = i0; i < i1;) {
+    int64_t r = i / j->inner, e = (r + 1) * j->inner < i1 ? (r + 1) * j->inner : i1;
+    const float *a = j->ma == EWM_FULL ? j->a + i : j->ma == EWM_SCALAR ? j->a : j->a + r % j->nblk;
+    const float *b = j->mb == EWM_FULL ? j->b + i : j->mb == EWM_SCALAR ? j->b : j->b + r % j->nblk;
+    j->fn(j->y + i, a, b, e - i, j->ma == EWM_FULL, j->mb == EWM_FULL);
+    i = e;
+  }
+}
+
+/* How |t| maps onto the output |y|: EWM_FULL (same element count), EWM_SCALAR
+ * (one element), EWM_BLOCK (its non-1 dims are one contiguous run of y's
+ * dims: *inner is the product of y's dims after the run, *nblk the run's),
+ * or -1. */
+static int ew_mode(const oc_tensor_t *t, const oc_tensor_t *y, int64_t *inner, int64_t *nblk) {
+  int64_t n = oc_tensor_numel(t);
+  if (n == oc_tensor_numel(y)) return EWM_FULL;
+  if (n == 1) return EWM_SCALAR;
+  int off = y->rank - t->rank, first = -1, last = -1;
+  for (int i = 0; i < t->rank; i++) {
+    if (t->dims[i] == 1) continue;
+    if (t->dims[i] != y->dims[off + i]) return -1;
+    if (first < 0) first = i;
+    else if (last != i - 1) return -1; /* a gap of 1s between its non-1 dims */
+    last = i;
+  }
+  if (first < 0) return -1;
+  *inner = 1;
+  for (int i = off + last + 1; i < y->rank; i++) *inner *= y->dims[i];
+  *nblk = n;
+  return *inner >= 16 ? EWM_BLOCK : -1; /* short runs: the generic loop */
+}
+
+/* The fast path of float32 Add/Sub/Mul/Div; 0 when the shapes need the
+ * generic loop. */
+static int ew_bin_fast(const oc_op_call_t *c, int k) {
+  const oc_tensor_t *a = c->in[0], *b = c->in[1];
+  oc_tensor_t *y = c->out[0];
+  int64_t n = oc_tensor_numel(y), inner = 1, nblk = 1, inner_b = 1, nblk_b = 1;
+  int ma = ew_mode(a, y, &inner, &nblk), mb = ew_mode(b, y, &inner_b, &nblk_b);
+  if (ma < 0 || mb < 0 || (ma == EWM_BLOCK && mb == EWM_BLOCK)) return 0;
+  if (ma != EWM_FULL && mb != EWM_FULL) return 0; /* both broadcast: rare */
+  if (mb == EWM_BLOCK) {
+    inner = inner_b;
+    nblk = nblk_b;
+  }
+  ew_bin_job_t j = {ew_bin_fns[k], a->data, b->data, y->data, ma, mb, inner, nblk};
+  oc_parallel_for(c->pool, n, oc_grain(1), ew_bin_part, &j);
+  return 1;
+}
+
+/* Unary float32 maps: Relu, Neg, Erf, Exp, Sqrt, Clip. */
+enum { EWU_RELU, EWU_NEG, EWU_ERF, EWU_EXP, EWU_SQRT, EWU_CLIP };
+typedef struct ew_un_job_s {
+  int fn;
+  const float *x;
+  float *y;
+  float lo, hi;
+} ew_un_job_t;
+
+OC_SIMD_CLONES static void ew_unary(int fn, float *y, const float *x, int64_t n, float lo,
+                                    float hi) {
+  int64_t i = 0;
+  const oc_v16f zero = oc_v16_set(0.0f), vlo = oc_v16_set(lo), vhi = oc_v16_set(hi);
+  switch (fn) {
+    case EWU_RELU:
+      for (; i + OC_V16 <= n; i += OC_V16) {
+        oc_v16f v = oc_v16_load(x + i);
+        oc_v16_store(y + i, oc_v16_select(v < zero, zero, v));
+      }
+      for (; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+      break;
+    case EWU_NEG:
+      for (; i + OC_V16 <= n; i += OC_V16) oc_v16_store(y + i, -oc_v16_load(x + i));
+      for (; i < n; i++) y[i] = -x[i];
+      break;
+    case EWU_ERF:
+      for (; i + OC_V16 <= n; i += OC_V16) oc_v16_store(y + i, oc_erf16(oc_v16_load(x + i)));
+      if (i < n) oc_v16_store_n(y + i, oc_erf16(oc_v16_load_n(x + i, n - i)), n - i);
+      break;
+    case EWU_CLIP: /* v = v < lo ? lo : v; v = v > hi ? hi : v (NaN stays) */
+      for (; i + OC_V16 <= n; i += OC_V16) {
+        oc_v16f v = oc_v16_load(x + i);
+        v = oc_v16_select(v < vlo, vlo, v);
+        oc_v16_store(y + i, oc_v16_select(v > vhi, vhi, v));
+      }
+      for (; i < n; i++) {
+        float v = x[i];
+        v = v < lo ? lo : v;
+        y[i] = v > hi ? hi : v;
+      }
+      break;
+    case EWU_EXP:
+      for (; i + OC_V16 <= n; i += OC_V16) oc_v16_store(y + i, oc_exp16(oc_v16_load(x + i)));
+      if (i < n) oc_v16_store_n(y + i, oc_exp16(oc_v16_load_n(x + i, n - i)), n - i);
+      break;
+    default:
+      for (; i < n; i++) y[i] = sqrtf(x[i]);
+      break;
+  }
+}
+
+static void ew_un_part(void *arg, int64_t i0, int64_t i1, int thread) {
+  const ew_un_job_t *j = arg;
+  (void)thread;
+  ew_unary(j->fn, j->y + i0, j->x + i0, i1 - i0, j->lo, j->hi);
+}
+
+static void ew_unary_run(const oc_op_call_t *c, int fn, float lo, float hi) {
+  ew_un_job_t j = {fn, c->in[0]->data, c->out[0]->data, lo, hi};
+  int64_t cost = fn == EWU_ERF || fn == EWU_EXP || fn == EWU_SQRT ? 8 : 1;
+  oc_parallel_for(c->pool, oc_tensor_numel(c->in[0]), oc_grain(cost), ew_un_part, &j);
+}
 
 /* --- broadcasting ------------------------------------------------------- */
 
@@ -355,7 +532,15 @@ static void pow_kernel(const oc_tensor_t *a, const oc_tensor_t *b, oc_tensor_t *
 static oc_status_t binary_run_kind(const oc_op_call_t *c, bin_kind_t k) {
   const oc_tensor_t *a = c->in[0], *b = c->in[1];
   oc_tensor_t *y = c->out[0];
+  if (a->dtype == OC_DTYPE_FLOAT32 && k <= BIN_DIV && ew_bin_fast(c, (int)k)) return OC_OK;
   if (k == BIN_POW) {
+    if (a->dtype == OC_DTYPE_FLOAT32 && b->dtype == OC_DTYPE_FLOAT32 && oc_tensor_numel(b) == 1 &&
+        *(const float *)b->data == 2.0f && oc_tensor_numel(a) == oc_tensor_numel(y)) {
+      /* x^2 (LayerNorm's variance): x * x, as pow_kernel computes it */
+      ew_bin_job_t j = {ew_mul, a->data, a->data, y->data, EWM_FULL, EWM_FULL, 1, 1};
+      oc_parallel_for(c->pool, oc_tensor_numel(y), oc_grain(1), ew_bin_part, &j);
+      return OC_OK;
+    }
     pow_kernel(a, b, y);
     return OC_OK;
   }
@@ -495,10 +680,16 @@ static oc_status_t unary_float_infer(const oc_op_call_t *c, size_t *ws) {
   const oc_op_def_t oc_op_##lower = {NAME, 1, 1, 1, 1, unary_float_infer, lower##_run, 0, 0x1};
 
 /* Relu keeps NaN (x > 0 is false for NaN, so write it as a select on x < 0). */
-UNARY_FLOAT_OP(relu, "Relu", x < 0.0f ? 0.0f : x)
-UNARY_FLOAT_OP(exp, "Exp", expf(x))
-UNARY_FLOAT_OP(sqrt, "Sqrt", sqrtf(x))
-UNARY_FLOAT_OP(erf, "Erf", erff(x))
+#define UNARY_FAST_OP(lower, NAME, FN)                                                 \
+  static oc_status_t lower##_run(const oc_op_call_t *c) {                             \
+    ew_unary_run(c, FN, 0.0f, 0.0f);                                                  \
+    return OC_OK;                                                                     \
+  }                                                                                   \
+  const oc_op_def_t oc_op_##lower = {NAME, 1, 1, 1, 1, unary_float_infer, lower##_run, 0, 0x1};
+UNARY_FAST_OP(relu, "Relu", EWU_RELU)
+UNARY_FAST_OP(exp, "Exp", EWU_EXP)
+UNARY_FAST_OP(sqrt, "Sqrt", EWU_SQRT)
+UNARY_FAST_OP(erf, "Erf", EWU_ERF)
 
 static oc_status_t neg_infer(const oc_op_call_t *c, size_t *ws) {
   (void)ws;
@@ -512,12 +703,9 @@ static oc_status_t neg_infer(const oc_op_call_t *c, size_t *ws) {
 static oc_status_t neg_run(const oc_op_call_t *c) {
   int64_t n = oc_tensor_numel(c->in[0]);
   switch (c->in[0]->dtype) {
-    case OC_DTYPE_FLOAT32: {
-      const float *x = c->in[0]->data;
-      float *y = c->out[0]->data;
-      for (int64_t i = 0; i < n; i++) y[i] = -x[i];
+    case OC_DTYPE_FLOAT32:
+      ew_unary_run(c, EWU_NEG, 0.0f, 0.0f);
       break;
-    }
     case OC_DTYPE_INT64: {
       const int64_t *x = c->in[0]->data;
       int64_t *y = c->out[0]->data;
@@ -855,16 +1043,8 @@ static oc_status_t clip_run(const oc_op_call_t *c) {
     case OC_DTYPE_INT8: CLIP_INT(int8_t); return OC_OK;
     case OC_DTYPE_UINT8: CLIP_INT(uint8_t); return OC_OK;
   }
-  const float *x = c->in[0]->data;
-  float *y = c->out[0]->data;
-  float lo = c->floats[0], hi = c->floats[1];
   /* ONNX: y = min(max(x, min), max); NaN stays NaN as in PyTorch's clamp. */
-  for (int64_t i = 0; i < n; i++) {
-    float v = x[i];
-    v = v < lo ? lo : v;
-    v = v > hi ? hi : v;
-    y[i] = v;
-  }
+  ew_unary_run(c, EWU_CLIP, c->floats[0], c->floats[1]);
   return OC_OK;
 }
 

@@ -1,5 +1,5 @@
 /*
- * Matrix products through OpenBLAS cblas_sgemm.
+ * Matrix products through OpenBLAS's sgemm (oc_sgemm: split over the context's threads).
  *
  * MatMul: y = a @ b with numpy semantics.
  *   inputs:  a float32 (..., M, K) or (K); b float32 (..., K, N) or (K)
@@ -15,10 +15,10 @@
  *   floats:  [alpha, beta]
  * M, K and N must fit in a 32-bit int (the BLAS interface).
  */
-#include <cblas.h>
 #include <string.h>
 
 #include "oc_ops.h"
+#include "parallel.h"
 
 #define MM_MAX_BLAS_DIM ((int64_t)INT32_MAX)
 
@@ -114,14 +114,43 @@ static oc_status_t matmul_infer(const oc_op_call_t *c, size_t *ws) {
 }
 
 /* y = a @ b for one matrix: a is (m,k), b is (k,n), y is (m,n); k may be 0. */
-static void sgemm_nn(float *y, const float *a, const float *b, int64_t m, int64_t k, int64_t n) {
+static void sgemm_nn(oc_pool_t *pool, float *y, const float *a, const float *b, int64_t m,
+                     int64_t k, int64_t n) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
     memset(y, 0, sizeof(float) * (size_t)(m * n));
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, 1.0f,
-              a, (blasint)k, b, (blasint)n, 0.0f, y, (blasint)n);
+  oc_sgemm(pool, 0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, y, n);
+}
+
+/* The offsets (in matrices) into a and b of product |t| of the batch. */
+static void mm_offsets(const mm_geom_t *g, int64_t t, int64_t *ia, int64_t *ib) {
+  *ia = *ib = 0;
+  for (int d = g->brank - 1; d >= 0; d--) {
+    int64_t i = t % g->bdims[d];
+    t /= g->bdims[d];
+    *ia += i * g->astride[d];
+    *ib += i * g->bstride[d];
+  }
+}
+
+typedef struct mm_job_s {
+  const mm_geom_t *g;
+  const float *a, *b;
+  float *y;
+} mm_job_t;
+
+/* Products [t0, t1) of the batch, one thread. */
+static void mm_part(void *arg, int64_t t0, int64_t t1, int thread) {
+  const mm_job_t *j = arg;
+  const mm_geom_t *g = j->g;
+  for (int64_t t = t0; t < t1; t++) {
+    int64_t ia, ib;
+    mm_offsets(g, t, &ia, &ib);
+    sgemm_nn(NULL, j->y + t * g->m * g->n, j->a + ia * g->m * g->k, j->b + ib * g->k * g->n, g->m,
+             g->k, g->n);
+  }
 }
 
 /* a is (batch_a..., m, k), b is (batch_b..., k, n), y is (batch..., m, n). */
@@ -134,12 +163,19 @@ static oc_status_t matmul_run(const oc_op_call_t *c) {
   if (g.batch == 0 || ysz == 0) return OC_OK;
   /* One b for every a, and a not broadcast: one tall product. */
   if (g.bbatch == 1 && g.abatch == g.batch && g.batch * g.m <= MM_MAX_BLAS_DIM) {
-    sgemm_nn(y, a, b, g.batch * g.m, g.k, g.n);
+    sgemm_nn(c->pool, y, a, b, g.batch * g.m, g.k, g.n);
+    return OC_OK;
+  }
+  int64_t grain = oc_grain(g.m * g.n * g.k / 16 + g.m * g.n);
+  if (oc_parallel_parts(c->pool, g.batch, grain) > 1) {
+    /* Many products: one thread per range of them. */
+    mm_job_t j = {&g, a, b, y};
+    oc_parallel_for(c->pool, g.batch, grain, mm_part, &j);
     return OC_OK;
   }
   int64_t idx[OC_MAX_RANK] = {0}, ia = 0, ib = 0;
   for (int64_t t = 0; t < g.batch; t++) {
-    sgemm_nn(y + t * ysz, a + ia * asz, b + ib * bsz, g.m, g.k, g.n);
+    sgemm_nn(c->pool, y + t * ysz, a + ia * asz, b + ib * bsz, g.m, g.k, g.n);
     for (int d = g.brank - 1; d >= 0; d--) {
       idx[d]++;
       ia += g.astride[d];
@@ -231,9 +267,7 @@ static oc_status_t gemm_run(const oc_op_call_t *c) {
   else
     memset(y, 0, sizeof(float) * (size_t)(m * n));
   if (k == 0) return OC_OK;
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              (blasint)m, (blasint)n, (blasint)k, alpha, A->data, (blasint)A->dims[1], B->data,
-              (blasint)B->dims[1], 1.0f, y, (blasint)n);
+  oc_sgemm(c->pool, ta, tb, m, n, k, alpha, A->data, A->dims[1], B->data, B->dims[1], 1.0f, y, n);
   return OC_OK;
 }
 
@@ -250,7 +284,7 @@ const oc_op_def_t oc_op_gemm = {"Gemm", 2, 3, 1, 1, gemm_infer, gemm_run};
  *            g = db (other is a); 1 to OC_MAX_RANK dims (MatMul operands have
  *            rank >= 1). MatMul(a, b) must have exactly dy's dims.
  *   floats:  none
- * Per matrix, da = dy @ b^T and db = a^T @ dy, computed by cblas_sgemm with
+ * Per matrix, da = dy @ b^T and db = a^T @ dy, computed by sgemm with
  * its transpose flags (no transposed copies). A 1-D a is a (1,K) row and a
  * 1-D b a (K,1) column, as in the forward. Broadcast batches accumulate into
  * the same output matrix (beta = 1); an unbroadcast operand against an
@@ -334,25 +368,21 @@ static oc_status_t matmul_grad_run(const oc_op_call_t *c) {
   if (g.bbatch == 1 && g.abatch == g.batch && g.batch * g.m <= MM_MAX_BLAS_DIM) {
     /* b is one matrix and a is not broadcast: dy and a stack into tall
      * (batch*m, .) matrices. */
-    blasint bm = (blasint)(g.batch * g.m);
+    int64_t bm = g.batch * g.m;
     if (which == 0)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bm, (blasint)g.k, (blasint)g.n, 1.0f,
-                  dy, (blasint)g.n, pb, (blasint)g.n, 0.0f, out, (blasint)g.k);
+      oc_sgemm(c->pool, 0, 1, bm, g.k, g.n, 1.0f, dy, g.n, pb, g.n, 0.0f, out, g.k);
     else
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)g.k, (blasint)g.n, bm, 1.0f,
-                  pa, (blasint)g.k, dy, (blasint)g.n, 0.0f, out, (blasint)g.n);
+      oc_sgemm(c->pool, 1, 0, g.k, g.n, bm, 1.0f, pa, g.k, dy, g.n, 0.0f, out, g.n);
     return OC_OK;
   }
   int64_t idx[OC_MAX_RANK] = {0}, ia = 0, ib = 0;
   for (int64_t t = 0; t < g.batch; t++) {
     if (which == 0)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)g.m, (blasint)g.k,
-                  (blasint)g.n, 1.0f, dy + t * ysz, (blasint)g.n, pb + ib * bsz, (blasint)g.n,
-                  1.0f, out + ia * asz, (blasint)g.k);
+      oc_sgemm(c->pool, 0, 1, g.m, g.k, g.n, 1.0f, dy + t * ysz, g.n, pb + ib * bsz, g.n, 1.0f,
+               out + ia * asz, g.k);
     else
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)g.k, (blasint)g.n,
-                  (blasint)g.m, 1.0f, pa + ia * asz, (blasint)g.k, dy + t * ysz, (blasint)g.n,
-                  1.0f, out + ib * bsz, (blasint)g.n);
+      oc_sgemm(c->pool, 1, 0, g.k, g.n, g.m, 1.0f, pa + ia * asz, g.k, dy + t * ysz, g.n, 1.0f,
+               out + ib * bsz, g.n);
     for (int d = g.brank - 1; d >= 0; d--) {
       idx[d]++;
       ia += g.astride[d];

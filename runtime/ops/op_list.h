@@ -112,3 +112,10 @@ OC_OP(BATCHNORM_BWD, "BatchNormalizationBwd", oc_op_batchnorm_bwd) /* runtime/op
 OC_OP(EMA_UPDATE, "EmaUpdate", oc_op_ema_update)      /* runtime/ops/train.c */
 OC_OP(CLAMP_STATE, "ClampState", oc_op_clamp_state)
 OC_OP(QUEUE_PUSH, "QueuePush", oc_op_queue_push)
+OC_OP(PAD_BWD, "PadBwd", oc_op_pad_bwd)                /* ints Pad's [mode, pads...]: pad.c */
+OC_OP(RESIZE_BWD, "ResizeBwd", oc_op_resize_bwd)       /* ints Resize's + x dims, floats Resize's: resize.c */
+OC_OP(INSTANCENORM_BWD, "InstanceNormalizationBwd", oc_op_instancenorm_bwd) /* ints [mask], floats [eps]: norm.c */
+OC_OP(LPNORM_BWD, "LpNormalizationBwd", oc_op_lpnorm_bwd) /* ints [axis, p]: norm.c */
+OC_OP(LPPOOL_BWD, "LpPoolBwd", oc_op_lppool_bwd)       /* ints/floats LpPool's: pool.c */
+OC_OP(CONVTRANSPOSE_BWD_FILTER, "ConvTransposeBwdFilter", oc_op_convtranspose_bwd_filter) /* ints ConvTranspose's + k dims: convtranspose.c */
+OC_OP(DROPOUT_BWD, "DropoutBwd", oc_op_dropout_bwd)    /* floats [ratio]: dropout.c */

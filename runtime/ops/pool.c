@@ -44,6 +44,8 @@
 #include <string.h>
 
 #include "oc_ops.h"
+#include "parallel.h"
+#include "simd.h"
 
 typedef struct pool_geom_s {
   int64_t planes; /* N * C */
@@ -166,7 +168,13 @@ static oc_status_t lppool_infer(const oc_op_call_t *c, size_t *ws) {
 }
 
 /* The taps t in [0, k) with 0 <= start + t * d < n: [*lo, *hi). */
-static void tap_range(int64_t start, int64_t d, int64_t k, int64_t n, int64_t *lo, int64_t *hi) {
+static inline void tap_range(int64_t start, int64_t d, int64_t k, int64_t n, int64_t *lo,
+                             int64_t *hi) {
+  if (start >= 0 && start + (k - 1) * d < n) { /* the window is inside: no division */
+    *lo = 0;
+    *hi = k;
+    return;
+  }
   int64_t l = start >= 0 ? 0 : (-start + d - 1) / d;
   int64_t h = n - start <= 0 ? 0 : (n - start + d - 1) / d;
   if (l > k) l = k;
@@ -224,15 +232,221 @@ MAXPOOL_KERNEL(maxpool_f32, float, -INFINITY)
 MAXPOOL_KERNEL(maxpool_u8, uint8_t, 0)
 MAXPOOL_KERNEL(maxpool_i8, int8_t, INT8_MIN)
 
+/* 2-D float32 max pooling without dilation (the common case), one plane at a
+ * time: per output row the window's rows are fixed, and the columns whose
+ * window lies inside the row need no bounds checks. |dx| NULL: the forward
+ * (y = max); else the gradient: dx[argmax] += dy, first maximum in scan
+ * order as in maxpool_bwd_planes. */
+static int maxpool2d_fast(const pool_geom_t *g) {
+  return g->in[0] == 1 && g->k[0] == 1 && g->d[1] == 1 && g->d[2] == 1;
+}
+
+/* The forward of maxpool2d_planes, without the argmax: per output row, the
+ * column maxima over the window's rows (a vector loop), then the row maxima
+ * over each window's columns. Any NaN in a window gives NaN. */
+OC_SIMD_CLONES static void maxpool2d_forward(float *y, const float *x, const pool_geom_t *g,
+                                             float *colmax) {
+  const int64_t iH = g->in[1], iW = g->in[2], oH = g->out[1], oW = g->out[2];
+  const int64_t kh = g->k[1], kw = g->k[2], sh = g->s[1], sw = g->s[2];
+  const int64_t pt = g->pb[1], pl = g->pb[2];
+  for (int64_t p = 0; p < g->planes; p++) {
+    const float *xp = x + p * iH * iW;
+    for (int64_t oh = 0; oh < oH; oh++) {
+      int64_t r0 = oh * sh - pt, l1, h1;
+      tap_range(r0, 1, kh, iH, &l1, &h1);
+      float *ym = y + (p * oH + oh) * oW;
+      if (h1 <= l1) {
+        for (int64_t ow = 0; ow < oW; ow++) ym[ow] = -INFINITY;
+        continue;
+      }
+      /* colmax[i] = max over the rows of x[., i]; NaN once any is NaN */
+      int64_t i = 0;
+      const float *first = xp + (r0 + l1) * iW;
+      for (; i + OC_V16 <= iW; i += OC_V16) {
+        oc_v16f m = oc_v16_load(first + i);
+        for (int64_t t1 = l1 + 1; t1 < h1; t1++) {
+          oc_v16f v = oc_v16_load(xp + (r0 + t1) * iW + i);
+          m = oc_v16_select((v > m) | (v != v), v, m);
+        }
+        oc_v16_store(colmax + i, m);
+      }
+      for (; i < iW; i++) {
+        float m = first[i];
+        for (int64_t t1 = l1 + 1; t1 < h1; t1++) {
+          float v = xp[(r0 + t1) * iW + i];
+          m = (v > m || v != v) ? v : m;
+        }
+        colmax[i] = m;
+      }
+      /* Interior outputs, whose window [sw*ow - pl, +kw) lies inside the row,
+       * 16 at a time: with stride 2 the taps of 16 outputs are 16
+       * contiguous values of one phase of colmax (even or odd columns). */
+      int64_t lo = (pl + sw - 1) / sw, hi = iW + pl - kw < 0 ? 0 : (iW + pl - kw) / sw + 1;
+      if (hi > oW) hi = oW;
+      if (hi < lo) hi = lo;
+      int64_t v_end = lo; /* [lo, v_end): done by the vector loop */
+      if (sw == 2) {
+        float *p0 = colmax + 2048, *p1 = colmax + 3072;
+        for (int64_t k = 0; 2 * k < iW; k++) {
+          p0[k] = colmax[2 * k];
+          p1[k] = 2 * k + 1 < iW ? colmax[2 * k + 1] : 0.0f;
+        }
+        for (; v_end + OC_V16 <= hi; v_end += OC_V16) {
+          oc_v16f m = oc_v16_set(-INFINITY);
+          oc_v16i nan = {0};
+          for (int64_t t = 0; t < kw; t++) {
+            int64_t u = t - pl, q = u & 1, shift = (u - q) / 2; /* colmax[2*ow + u] */
+            oc_v16f v = oc_v16_load((q ? p1 : p0) + v_end + shift);
+            m = oc_v16_select(v > m, v, m);
+            nan |= v != v;
+          }
+          oc_v16_store(ym + v_end, oc_v16_select(nan, oc_v16_set(NAN), m));
+        }
+      } else if (sw == 1) {
+        for (; v_end + OC_V16 <= hi; v_end += OC_V16) {
+          oc_v16f m = oc_v16_set(-INFINITY);
+          oc_v16i nan = {0};
+          for (int64_t t = 0; t < kw; t++) {
+            oc_v16f v = oc_v16_load(colmax + v_end - pl + t);
+            m = oc_v16_select(v > m, v, m);
+            nan |= v != v;
+          }
+          oc_v16_store(ym + v_end, oc_v16_select(nan, oc_v16_set(NAN), m));
+        }
+      }
+      for (int64_t ow = 0; ow < oW; ow++) { /* the rest, branch-free */
+        if (ow == lo && v_end > lo) ow = v_end;
+        if (ow >= oW) break;
+        int64_t c0 = ow * sw - pl, l2, h2;
+        tap_range(c0, 1, kw, iW, &l2, &h2);
+        float m = -INFINITY;
+        int nan = 0;
+        for (int64_t t2 = l2; t2 < h2; t2++) {
+          float v = colmax[c0 + t2];
+          m = v > m ? v : m;
+          nan |= v != v;
+        }
+        ym[ow] = nan ? NAN : m;
+      }
+    }
+  }
+}
+
+static void maxpool2d_planes(float *y, float *dx, const float *x, const float *dy,
+                             const pool_geom_t *g) {
+  const int64_t iH = g->in[1], iW = g->in[2], oH = g->out[1], oW = g->out[2];
+  const int64_t kh = g->k[1], kw = g->k[2], sh = g->s[1], sw = g->s[2];
+  const int64_t pt = g->pb[1], pl = g->pb[2];
+  /* columns [ow_lo, ow_hi) have their whole window inside the row */
+  int64_t ow_lo = (pl + sw - 1) / sw, ow_hi = iW + pl - kw < 0 ? 0 : (iW + pl - kw) / sw + 1;
+  if (ow_hi > oW) ow_hi = oW;
+  if (ow_lo > ow_hi) ow_lo = ow_hi;
+  for (int64_t p = 0; p < g->planes; p++) {
+    const float *xp = x + p * iH * iW;
+    for (int64_t oh = 0; oh < oH; oh++) {
+      int64_t r0 = oh * sh - pt, l1, h1;
+      tap_range(r0, 1, kh, iH, &l1, &h1);
+      for (int64_t ow = 0; ow < oW; ow++) {
+        int64_t c0 = ow * sw - pl, l2 = 0, h2 = kw;
+        if (ow < ow_lo || ow >= ow_hi) tap_range(c0, 1, kw, iW, &l2, &h2);
+        float m = -INFINITY;
+        int64_t best = -1;
+        for (int64_t t1 = l1; t1 < h1; t1++) {
+          int64_t at = (r0 + t1) * iW + c0 + l2; /* inside the plane */
+          const float *r = xp + at;
+          for (int64_t t2 = 0; t2 < h2 - l2; t2++) {
+            float v = r[t2];
+            int take = (v > m) | (v != v); /* branch-free: random data mispredicts */
+            m = take ? v : m;
+            best = take ? at + t2 : best;
+          }
+        }
+        int64_t o = (p * oH + oh) * oW + ow;
+        if (!dx) {
+          y[o] = m;
+        } else if (best >= 0) {
+          dx[p * iH * iW + best] += dy[o];
+        } else if (h1 > l1 && h2 > l2) { /* all -inf: the first tap, as the generic kernel */
+          dx[p * iH * iW + (r0 + l1) * iW + c0 + l2] += dy[o];
+        }
+      }
+    }
+  }
+}
+
+/* The windowed pools and their gradients split the planes (N * C) over the
+ * context's threads: every plane is independent. */
+enum { PJ_MAX_F32, PJ_MAX_U8, PJ_MAX_I8, PJ_AVG, PJ_LP, PJ_MAX_BWD, PJ_AVG_BWD };
+
+typedef struct pool_job_s {
+  int kind;
+  const pool_geom_t *g;
+  void *out;
+  const void *in0, *in1;
+  double p;
+} pool_job_t;
+
+static void maxpool_bwd_planes(float *dx, const float *x, const float *dy, const pool_geom_t *g);
+static void avgpool_bwd_planes(float *dx, const float *dy, const pool_geom_t *g);
+static void avgpool_f32(float *y, const float *x, const pool_geom_t *g);
+static void lppool_f32(float *y, const float *x, const pool_geom_t *g, double p);
+
+static void pool_part(void *arg, int64_t p0, int64_t p1, int thread) {
+  const pool_job_t *j = arg;
+  pool_geom_t g = *j->g;
+  g.planes = p1 - p0;
+  const int64_t pin = g.in[0] * g.in[1] * g.in[2], pout = g.out[0] * g.out[1] * g.out[2];
+  const float *fin0 = j->in0, *fin1 = j->in1;
+  float *fout = j->out;
+  switch (j->kind) {
+    case PJ_MAX_F32:
+      if (maxpool2d_fast(&g) && g.in[2] <= 2048) {
+        float colmax[4096]; /* [0, 2048): column maxima, then the two phases */
+        maxpool2d_forward(fout + p0 * pout, fin0 + p0 * pin, &g, colmax);
+      } else if (maxpool2d_fast(&g)) {
+        maxpool2d_planes(fout + p0 * pout, NULL, fin0 + p0 * pin, NULL, &g);
+      } else {
+        maxpool_f32(fout + p0 * pout, fin0 + p0 * pin, &g);
+      }
+      break;
+    case PJ_MAX_U8:
+      maxpool_u8((uint8_t *)j->out + p0 * pout, (const uint8_t *)j->in0 + p0 * pin, &g);
+      break;
+    case PJ_MAX_I8:
+      maxpool_i8((int8_t *)j->out + p0 * pout, (const int8_t *)j->in0 + p0 * pin, &g);
+      break;
+    case PJ_AVG: avgpool_f32(fout + p0 * pout, fin0 + p0 * pin, &g); break;
+    case PJ_LP: lppool_f32(fout + p0 * pout, fin0 + p0 * pin, &g, j->p); break;
+    case PJ_MAX_BWD:
+      if (maxpool2d_fast(&g)) {
+        memset(fout + p0 * pin, 0, (size_t)(g.planes * pin) * sizeof(float));
+        maxpool2d_planes(NULL, fout + p0 * pin, fin0 + p0 * pin, fin1 + p0 * pout, &g);
+      } else {
+        maxpool_bwd_planes(fout + p0 * pin, fin0 + p0 * pin, fin1 + p0 * pout, &g);
+      }
+      break;
+    case PJ_AVG_BWD: avgpool_bwd_planes(fout + p0 * pin, fin0 + p0 * pout, &g); break;
+  }
+  (void)thread;
+}
+
+static void pool_parallel(const oc_op_call_t *c, int kind, const pool_geom_t *g, void *out,
+                          const void *in0, const void *in1, double p) {
+  pool_job_t j = {kind, g, out, in0, in1, p};
+  int64_t per_plane = g->out[0] * g->out[1] * g->out[2] * g->k[0] * g->k[1] * g->k[2] +
+                      g->in[0] * g->in[1] * g->in[2];
+  oc_parallel_for(c->pool, g->planes, oc_grain(per_plane), pool_part, &j);
+}
+
 static oc_status_t maxpool_run(const oc_op_call_t *c) {
   pool_geom_t g;
   OC_RETURN_IF_ERROR(pool_geom(c, POOL_MAX, &g));
   void *y = c->out[0]->data;
   const void *x = c->in[0]->data;
   switch (c->in[0]->dtype) {
-    case OC_DTYPE_FLOAT32: maxpool_f32(y, x, &g); break;
-    case OC_DTYPE_UINT8: maxpool_u8(y, x, &g); break;
-    case OC_DTYPE_INT8: maxpool_i8(y, x, &g); break;
+    case OC_DTYPE_FLOAT32: pool_parallel(c, PJ_MAX_F32, &g, y, x, NULL, 0); break;
+    case OC_DTYPE_UINT8: pool_parallel(c, PJ_MAX_U8, &g, y, x, NULL, 0); break;
+    case OC_DTYPE_INT8: pool_parallel(c, PJ_MAX_I8, &g, y, x, NULL, 0); break;
     default: return oc_make_status(OC_STATUS_INTERNAL, "MaxPool: unexpected dtype");
   }
   return OC_OK;
@@ -274,7 +488,7 @@ static void avgpool_f32(float *y, const float *x, const pool_geom_t *g) {
 static oc_status_t avgpool_run(const oc_op_call_t *c) {
   pool_geom_t g;
   OC_RETURN_IF_ERROR(pool_geom(c, POOL_AVG, &g));
-  avgpool_f32(c->out[0]->data, c->in[0]->data, &g);
+  pool_parallel(c, PJ_AVG, &g, c->out[0]->data, c->in[0]->data, NULL, 0);
   return OC_OK;
 }
 
@@ -305,7 +519,7 @@ static void lppool_f32(float *y, const float *x, const pool_geom_t *g, double p)
 static oc_status_t lppool_run(const oc_op_call_t *c) {
   pool_geom_t g;
   OC_RETURN_IF_ERROR(pool_geom(c, POOL_LP, &g));
-  lppool_f32(c->out[0]->data, c->in[0]->data, &g, (double)c->floats[0]);
+  pool_parallel(c, PJ_LP, &g, c->out[0]->data, c->in[0]->data, NULL, (double)c->floats[0]);
   return OC_OK;
 }
 
@@ -414,16 +628,12 @@ static oc_status_t maxpool_bwd_infer(const oc_op_call_t *c, size_t *ws) {
 
 /* dx is (planes, iD, iH, iW), x the same, dy is (planes, oD, oH, oW):
  * dx[argmax of window o] += dy[o]. */
-static oc_status_t maxpool_bwd_run(const oc_op_call_t *c) {
-  pool_geom_t g;
-  OC_RETURN_IF_ERROR(pool_geom(c, POOL_MAX, &g));
-  const float *x = c->in[0]->data, *dy = c->in[1]->data;
-  float *dx = c->out[0]->data;
+static void maxpool_bwd_planes(float *dx, const float *x, const float *dy, const pool_geom_t *gp) {
+  const pool_geom_t g = *gp;
   const int64_t iD = g.in[0], iH = g.in[1], iW = g.in[2];
   const int64_t plane_in = iD * iH * iW, plane_out = g.out[0] * g.out[1] * g.out[2];
   const int64_t d0 = g.d[0], d1 = g.d[1], d2 = g.d[2];
-  if (oc_tensor_numel(c->out[0]) == 0) return OC_OK;
-  memset(dx, 0, oc_tensor_bytes(c->out[0]));
+  memset(dx, 0, (size_t)(g.planes * plane_in) * sizeof(float));
   for (int64_t p = 0; p < g.planes; p++) {
     const float *xp = x + p * plane_in, *dyp = dy + p * plane_out;
     float *dxp = dx + p * plane_in;
@@ -446,6 +656,13 @@ static oc_status_t maxpool_bwd_run(const oc_op_call_t *c) {
       }
     })
   }
+}
+
+static oc_status_t maxpool_bwd_run(const oc_op_call_t *c) {
+  pool_geom_t g;
+  OC_RETURN_IF_ERROR(pool_geom(c, POOL_MAX, &g));
+  if (oc_tensor_numel(c->out[0]) == 0) return OC_OK;
+  pool_parallel(c, PJ_MAX_BWD, &g, c->out[0]->data, c->in[0]->data, c->in[1]->data, 0);
   return OC_OK;
 }
 
@@ -491,19 +708,14 @@ static oc_status_t avgpool_bwd_infer(const oc_op_call_t *c, size_t *ws) {
 
 /* dx is (planes, iD, iH, iW), dy is (planes, oD, oH, oW): every tap of
  * window o inside x gets dy[o] / count (count as in the forward). */
-static oc_status_t avgpool_bwd_run(const oc_op_call_t *c) {
-  pool_geom_t g;
-  oc_tensor_t xt;
-  OC_RETURN_IF_ERROR(avgpool_bwd_geom(c, &xt, &g));
-  const float *dy = c->in[0]->data;
-  float *dx = c->out[0]->data;
+static void avgpool_bwd_planes(float *dx, const float *dy, const pool_geom_t *gp) {
+  const pool_geom_t g = *gp;
   const int64_t iD = g.in[0], iH = g.in[1], iW = g.in[2];
   const int64_t plane_in = iD * iH * iW, plane_out = g.out[0] * g.out[1] * g.out[2];
   const int64_t d0 = g.d[0], d1 = g.d[1], d2 = g.d[2];
   const int64_t pD = iD + g.pb[0] + g.pe[0], pH = iH + g.pb[1] + g.pe[1];
   const int64_t pW = iW + g.pb[2] + g.pe[2];
-  if (oc_tensor_numel(c->out[0]) == 0) return OC_OK;
-  memset(dx, 0, oc_tensor_bytes(c->out[0]));
+  memset(dx, 0, (size_t)(g.planes * plane_in) * sizeof(float));
   for (int64_t p = 0; p < g.planes; p++) {
     const float *dyp = dy + p * plane_out;
     float *dxp = dx + p * plane_in;
@@ -528,6 +740,14 @@ static oc_status_t avgpool_bwd_run(const oc_op_call_t *c) {
       }
     })
   }
+}
+
+static oc_status_t avgpool_bwd_run(const oc_op_call_t *c) {
+  pool_geom_t g;
+  oc_tensor_t xt;
+  OC_RETURN_IF_ERROR(avgpool_bwd_geom(c, &xt, &g));
+  if (oc_tensor_numel(c->out[0]) == 0) return OC_OK;
+  pool_parallel(c, PJ_AVG_BWD, &g, c->out[0]->data, c->in[0]->data, NULL, 0);
   return OC_OK;
 }
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "oc_ops.h"
+#include "parallel.h"
 
 typedef enum {
   RD_SUM,
@@ -232,6 +233,70 @@ static void reduce_float(float *y, double *acc, const float *x, const rd_geom_t 
     }                                                                                   \
   } while (0)
 
+/* The common case of a float reduction over trailing axes: y[o] = f(row o
+ * of x), rows of |S| contiguous values (LayerNorm's mean, a loss's sum).
+ * Rows are split over the context's threads; sums use 8 interleaved double
+ * accumulators. */
+typedef struct rd_rows_job_s {
+  float *y;
+  const float *x;
+  int64_t S;
+  rd_kind_t k;
+} rd_rows_job_t;
+
+static void rd_rows_part(void *arg, int64_t o0, int64_t o1, int thread) {
+  const rd_rows_job_t *j = arg;
+  const int64_t S = j->S;
+  (void)thread;
+  for (int64_t o = o0; o < o1; o++) {
+    const float *x = j->x + o * S;
+    if (j->k == RD_MAX || j->k == RD_MIN) {
+      float m = j->k == RD_MAX ? -INFINITY : INFINITY;
+      if (j->k == RD_MAX)
+        for (int64_t i = 0; i < S; i++) {
+          float v = x[i];
+          if (v > m || v != v) m = v;
+        }
+      else
+        for (int64_t i = 0; i < S; i++) {
+          float v = x[i];
+          if (v < m || v != v) m = v;
+        }
+      j->y[o] = m;
+      continue;
+    }
+    double acc[8] = {0};
+    int64_t i = 0;
+    int sq = j->k == RD_L2 || j->k == RD_SUM_SQUARE;
+    if (sq)
+      for (; i + 8 <= S; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += (double)x[i + l] * x[i + l];
+    else
+      for (; i + 8 <= S; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += (double)x[i + l];
+    for (; i < S; i++) acc[i % 8] += sq ? (double)x[i] * x[i] : (double)x[i];
+    double a = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    j->y[o] = (float)(j->k == RD_MEAN ? a / (double)S : j->k == RD_L2 ? sqrt(a) : a);
+  }
+}
+
+/* 1 when |g| is rows of trailing reduced values and |k| has a row kernel. */
+static int rd_rows(const rd_geom_t *g, rd_kind_t k, int64_t *S) {
+  if (!(k == RD_SUM || k == RD_MEAN || k == RD_L2 || k == RD_SUM_SQUARE || k == RD_MAX ||
+        k == RD_MIN))
+    return 0;
+  if (g->in_numel == 0 || g->out_numel == 0) return 0;
+  if (g->nd == 1 && g->ostride[0] == 0) {
+    *S = g->size[0];
+    return 1;
+  }
+  if (g->nd == 2 && g->ostride[1] == 0 && g->ostride[0] == 1) {
+    *S = g->size[1];
+    return 1;
+  }
+  return 0;
+}
+
 static oc_status_t reduce_run_kind(const oc_op_call_t *c, rd_kind_t k) {
   const oc_tensor_t *x = c->in[0];
   oc_tensor_t *y = c->out[0];
@@ -241,6 +306,12 @@ static oc_status_t reduce_run_kind(const oc_op_call_t *c, rd_kind_t k) {
   OC_RETURN_IF_ERROR(rd_parse(c, &mask, &rank, dims));
   rd_geom_t geom, *g = &geom;
   rd_geometry(x, y, mask, g);
+  int64_t S;
+  if (x->dtype == OC_DTYPE_FLOAT32 && rd_rows(g, k, &S)) {
+    rd_rows_job_t j = {y->data, x->data, S, k};
+    oc_parallel_for(c->pool, g->out_numel, oc_grain(S), rd_rows_part, &j);
+    return OC_OK;
+  }
   switch (x->dtype) {
     case OC_DTYPE_FLOAT32: reduce_float(y->data, c->workspace, x->data, g, k); break;
     case OC_DTYPE_INT64: REDUCE_INT(int64_t, uint64_t, INT64_MIN, INT64_MAX); break;

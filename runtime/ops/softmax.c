@@ -14,6 +14,8 @@
 #include <math.h>
 
 #include "oc_ops.h"
+#include "parallel.h"
+#include "simd.h"
 
 /* x viewed as (outer, n, inner), normalized over n. */
 typedef struct sm_geom_s {
@@ -57,9 +59,42 @@ static oc_status_t softmax_infer(const oc_op_call_t *c, size_t *ws) {
   return OC_OK;
 }
 
+/* A contiguous row of Softmax (vector loops, simd.h's exp): y may alias x.
+ * The same steps as softmax_row. */
+OC_SIMD_CLONES static void softmax_row_contiguous(float *y, const float *x, int64_t n) {
+  oc_v16f vm = oc_v16_set(-INFINITY);
+  int64_t i = 0;
+  for (; i + OC_V16 <= n; i += OC_V16) {
+    oc_v16f v = oc_v16_load(x + i);
+    vm = oc_v16_select(v > vm, v, vm);
+  }
+  float mx = -INFINITY;
+  for (int k = 0; k < OC_V16; k++) mx = vm[k] > mx ? vm[k] : mx;
+  for (int64_t k = i; k < n; k++) mx = x[k] > mx ? x[k] : mx;
+  const oc_v16f vmx = oc_v16_set(mx);
+  double acc[OC_V16] = {0};
+  for (i = 0; i + OC_V16 <= n; i += OC_V16) {
+    oc_v16f e = oc_exp16(oc_v16_load(x + i) - vmx);
+    oc_v16_store(y + i, e);
+    for (int k = 0; k < OC_V16; k++) acc[k] += e[k];
+  }
+  if (i < n) { /* the tail as one vector */
+    oc_v16f e = oc_exp16(oc_v16_load_n(x + i, n - i) - vmx);
+    oc_v16_store_n(y + i, e, n - i);
+    for (int64_t k = 0; k < n - i; k++) acc[k] += e[k];
+  }
+  double sum = 0.0;
+  for (int k = 0; k < OC_V16; k++) sum += acc[k];
+  for (i = 0; i < n; i++) y[i] = (float)(y[i] / sum);
+}
+
 /* One row of n entries |stride| apart: x is (n), y is (n); y may alias x. */
 static void softmax_row(float *y, const float *x, int64_t n, int64_t stride, int log_out) {
   if (n == 0) return;
+  if (stride == 1 && !log_out) {
+    softmax_row_contiguous(y, x, n);
+    return;
+  }
   float mx = -INFINITY;
   for (int64_t i = 0; i < n; i++) {
     float v = x[i * stride];
@@ -81,17 +116,28 @@ static void softmax_row(float *y, const float *x, int64_t n, int64_t stride, int
   }
 }
 
+typedef struct sm_job_s {
+  const float *x;
+  float *y;
+  sm_geom_t g;
+  int log_out;
+} sm_job_t;
+
+/* Rows [r0, r1) of outer * inner (the context's threads split them). */
+static void softmax_rows(void *arg, int64_t r0, int64_t r1, int thread) {
+  const sm_job_t *j = arg;
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t o = r / j->g.inner, i = r % j->g.inner, base = o * j->g.n * j->g.inner + i;
+    softmax_row(j->y + base, j->x + base, j->g.n, j->g.inner, j->log_out);
+  }
+  (void)thread;
+}
+
 /* x is (outer, n, inner), y is (outer, n, inner). */
 static oc_status_t softmax_run_kind(const oc_op_call_t *c, int log_out) {
-  const float *x = c->in[0]->data;
-  float *y = c->out[0]->data;
-  sm_geom_t g;
-  OC_RETURN_IF_ERROR(sm_geometry(c, &g));
-  for (int64_t o = 0; o < g.outer; o++)
-    for (int64_t i = 0; i < g.inner; i++) {
-      int64_t base = o * g.n * g.inner + i;
-      softmax_row(y + base, x + base, g.n, g.inner, log_out);
-    }
+  sm_job_t j = {c->in[0]->data, c->out[0]->data, {0, 0, 0}, log_out};
+  OC_RETURN_IF_ERROR(sm_geometry(c, &j.g));
+  oc_parallel_for(c->pool, j.g.outer * j.g.inner, oc_grain(j.g.n * 8), softmax_rows, &j);
   return OC_OK;
 }
 

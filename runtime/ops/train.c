@@ -33,6 +33,8 @@
 #include <string.h>
 
 #include "oc_ops.h"
+#include "parallel.h"
+#include "simd.h"
 
 static int same_type(const oc_tensor_t *a, const oc_tensor_t *b) {
   if (a->dtype != b->dtype || a->rank != b->rank) return 0;
@@ -57,9 +59,22 @@ static oc_status_t assign_infer(const oc_op_call_t *c, size_t *ws) {
   return OC_OK;
 }
 
+/* Bytes [b0, b1) of the copy (the context's threads split large ones). */
+static void assign_part(void *arg, int64_t b0, int64_t b1, int thread) {
+  const oc_op_call_t *c = arg;
+  memcpy((uint8_t *)c->in[0]->data + b0, (const uint8_t *)c->in[1]->data + b0, (size_t)(b1 - b0));
+  (void)thread;
+}
+
 static oc_status_t assign_run(const oc_op_call_t *c) {
-  if (c->in[0]->data != c->in[1]->data)
-    memmove(c->in[0]->data, c->in[1]->data, oc_tensor_bytes(c->in[0]));
+  if (c->in[0]->data == c->in[1]->data) return OC_OK;
+  size_t bytes = oc_tensor_bytes(c->in[0]);
+  uint8_t *d = c->in[0]->data;
+  const uint8_t *s = c->in[1]->data;
+  if (d + bytes <= s || s + bytes <= d) /* disjoint: split it */
+    oc_parallel_for(c->pool, (int64_t)bytes, oc_grain(1) * 4, assign_part, (void *)c);
+  else
+    memmove(d, s, bytes);
   return OC_OK;
 }
 
@@ -74,11 +89,24 @@ static oc_status_t check_finite_infer(const oc_op_call_t *c, size_t *ws) {
   return OC_OK;
 }
 
+/* 0 when x[0..n) is all finite: x * 0 is 0 for finite x and NaN for Inf
+ * and NaN, and NaN survives the sum (vector loop, simd.h). */
+OC_SIMD_CLONES static int any_nonfinite(const float *x, int64_t n) {
+  oc_v16f acc = oc_v16_set(0.0f);
+  int64_t i = 0;
+  for (; i + OC_V16 <= n; i += OC_V16) acc += oc_v16_load(x + i) * 0.0f;
+  float s = 0.0f;
+  for (int k = 0; k < OC_V16; k++) s += acc[k];
+  for (; i < n; i++) s += x[i] * 0.0f;
+  return s != 0.0f;
+}
+
 static oc_status_t check_finite_run(const oc_op_call_t *c) {
   for (int i = 0; i < c->n_in; i++) {
     if (!c->in[i]) continue;
     const float *x = c->in[i]->data;
     int64_t n = oc_tensor_numel(c->in[i]);
+    if (!any_nonfinite(x, n)) continue;
     for (int64_t k = 0; k < n; k++)
       if (!isfinite(x[k]))
         return oc_make_status(OC_STATUS_NUMERIC, "input %d holds %s at element %lld", i,
@@ -163,16 +191,17 @@ static oc_status_t sgd_infer(const oc_op_call_t *c, size_t *ws) {
   return update_infer(c, 1, 4);
 }
 
-/* p, buf, g are (n). */
-static oc_status_t sgd_run(const oc_op_call_t *c) {
+/* p, buf, g are (n); elements [i0, i1) (the context's threads split them). */
+static void sgd_part(void *arg, int64_t i0, int64_t i1, int thread) {
+  const oc_op_call_t *c = arg;
   float *p = c->in[0]->data, *buf = c->in[1]->data;
   const float *grad = c->in[2]->data;
   float lr = *(const float *)c->in[3]->data;
   int first = *(const int64_t *)c->in[4]->data == 0;
   float momentum = c->floats[0], dampening = c->floats[1], wd = c->floats[2];
   int nesterov = c->floats[3] != 0;
-  int64_t n = oc_tensor_numel(c->in[0]);
-  for (int64_t i = 0; i < n; i++) {
+  (void)thread;
+  for (int64_t i = i0; i < i1; i++) {
     float g = grad[i];
     if (wd != 0) g = g + wd * p[i];
     if (momentum != 0) {
@@ -181,6 +210,10 @@ static oc_status_t sgd_run(const oc_op_call_t *c) {
     }
     p[i] = p[i] - lr * g;
   }
+}
+
+static oc_status_t sgd_run(const oc_op_call_t *c) {
+  oc_parallel_for(c->pool, oc_tensor_numel(c->in[0]), oc_grain(4), sgd_part, (void *)c);
   return OC_OK;
 }
 

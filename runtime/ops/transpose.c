@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "oc_ops.h"
+#include "parallel.h"
 
 /* Copies a strided view of src into the contiguous dst.
  * dst is (dims[0], ..., dims[rank-1]) row-major; its element (i0, ..., ir-1)
@@ -113,18 +114,43 @@ static oc_status_t transpose_infer(const oc_op_call_t *c, size_t *ws) {
   return OC_OK;
 }
 
+typedef struct tr_job_s {
+  const oc_tensor_t *x, *y;
+  int64_t strides[OC_MAX_RANK];
+  size_t esize;
+} tr_job_t;
+
+/* Output rows [i0, i1) along y's first axis (the context's threads split them). */
+static void transpose_part(void *arg, int64_t i0, int64_t i1, int thread) {
+  const tr_job_t *j = arg;
+  int64_t dims[OC_MAX_RANK], row = 1;
+  memcpy(dims, j->y->dims, sizeof dims);
+  for (int k = 1; k < j->y->rank; k++) row *= dims[k];
+  dims[0] = i1 - i0;
+  oc_strided_copy((char *)j->y->data + i0 * row * (int64_t)j->esize,
+                  (const char *)j->x->data + i0 * j->strides[0] * (int64_t)j->esize, j->y->rank,
+                  dims, j->strides, j->esize);
+  (void)thread;
+}
+
 /* x is (d_0, ..., d_{r-1}), y is (d_perm[0], ..., d_perm[r-1]). */
 static oc_status_t transpose_run(const oc_op_call_t *c) {
   const oc_tensor_t *x = c->in[0];
   oc_tensor_t *y = c->out[0];
-  int64_t xstride[OC_MAX_RANK], strides[OC_MAX_RANK];
+  tr_job_t j = {x, y, {0}, oc_dtype_size(x->dtype)};
+  int64_t xstride[OC_MAX_RANK];
   int64_t s = 1;
   for (int i = x->rank - 1; i >= 0; i--) {
     xstride[i] = s;
     s *= x->dims[i];
   }
-  for (int i = 0; i < x->rank; i++) strides[i] = xstride[c->ints[i]];
-  oc_strided_copy(y->data, x->data, y->rank, y->dims, strides, oc_dtype_size(x->dtype));
+  for (int i = 0; i < x->rank; i++) j.strides[i] = xstride[c->ints[i]];
+  if (y->rank == 0 || oc_tensor_numel(y) == 0) {
+    oc_strided_copy(y->data, x->data, y->rank, y->dims, j.strides, j.esize);
+    return OC_OK;
+  }
+  oc_parallel_for(c->pool, y->dims[0], oc_grain(oc_tensor_numel(y) / y->dims[0] * 2),
+                  transpose_part, &j);
   return OC_OK;
 }
 
