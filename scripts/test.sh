@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then builds and runs the whole
 # suite twice, a normal build (build/) and one with AddressSanitizer and
-# UndefinedBehaviorSanitizer (build-asan/).
+# UndefinedBehaviorSanitizer (build-asan/); then the ThreadSanitizer tests,
+# a replay of every fuzz target's committed corpus, and valgrind memcheck of
+# the CLIs.
 # Usage: scripts/test.sh [--quick]     --quick: the normal build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +24,10 @@ if [ "${1:-}" != "--quick" ]; then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
   run_suite build-asan -DONNXC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+  echo "== ThreadSanitizer: concurrency and runtime tests"
+  scripts/tsan.sh
+  echo "== fuzz corpus replay (libFuzzer, ASan+UBSan)"
+  fuzz/replay.sh
+  echo "== valgrind memcheck of the command-line tools"
+  scripts/memcheck.sh
 fi
