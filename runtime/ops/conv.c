@@ -775,10 +775,17 @@ OC_SIMD_CLONES static void dw_planes(const dw_job_t *j, int64_t q0, int64_t q1) 
           }
           for (; i + OC_V16 <= ld && 2 * i + b + 32 <= iW; i += OC_V16) {
             oc_v16f lo = oc_v16_load(xr + 2 * i + b), hi = oc_v16_load(xr + 2 * i + b + 16);
+#if defined(__clang__)
+            oc_v16_store(d0 + i, __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
+                                                         20, 22, 24, 26, 28, 30));
+            oc_v16_store(d1 + i, __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19,
+                                                         21, 23, 25, 27, 29, 31));
+#else
             const oc_v16i even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
             const oc_v16i odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
             oc_v16_store(d0 + i, __builtin_shuffle(lo, hi, even));
             oc_v16_store(d1 + i, __builtin_shuffle(lo, hi, odd));
+#endif
           }
           for (; i < wph; i++) {
             int64_t e = 2 * i + b, o = e + 1;
