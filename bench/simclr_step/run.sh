@@ -19,7 +19,7 @@
 #   --rounds R   rounds (default 3)
 #   --threads T  threads on both sides (default 2): the context's threads,
 #                torch.set_num_threads(T)
-#   --batch B    digits per view (default 256, the committed model's batch;
+#   --batch B    digits per view (default 128, the committed model's batch;
 #                another B re-exports the model, which needs PyTorch anyway)
 #
 # Installs what it needs: scripts/setup.sh (build tools), Debian's
@@ -27,7 +27,7 @@
 # builds a Release tree in build-bench/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-steps=20 rounds=3 threads=2 batch=256
+steps=20 rounds=3 threads=2 batch=128
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) steps=$2; shift 2 ;;
@@ -55,14 +55,14 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 model=examples/simclr_mnist/model.onnx
-if [ "$batch" != 256 ]; then
+if [ "$batch" != 128 ]; then
   /usr/bin/python3 examples/simclr_mnist/export.py "$work/model.onnx" --batch "$batch" \
     >/dev/null 2>&1
   model="$work/model.onnx"
 fi
 total=$((steps + 3))
 warm=$(( total / 10 > 1 ? total / 10 : 1 ))
-"$bin/onnxc" "$model" -o "$work/plan.bin" --train --optimizer adamw --lr 2e-3 \
+"$bin/onnxc" "$model" -o "$work/plan.bin" --train --optimizer adamw --lr 6e-3 \
   --weight-decay 1e-4 --schedule cosine --warmup-steps "$warm" --total-steps "$total"
 
 vps() { sed -n 's/.*views\/s \([0-9.]*\).*/\1/p' | tail -n 1; }

