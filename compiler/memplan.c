@@ -58,8 +58,7 @@ static oc_status_t add_workspaces(oc_graph_t *g) {
   return OC_OK;
 }
 
-/* first/last step of every arena value (INT32_MIN when unused). */
-static void lifetimes(const oc_entry_t *e, int *first, int *last) {
+void oc_memplan_lifetimes(const oc_entry_t *e, int *first, int *last) {
   const oc_graph_t *g = e->graph;
   for (int v = 0; v < g->n_values; v++) first[v] = last[v] = INT32_MIN;
   for (int k = 0; k < e->n_inputs; k++) {
@@ -263,7 +262,7 @@ oc_status_t oc_memplan_run(oc_entry_t *e) {
     s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory planning memory");
     goto done;
   }
-  lifetimes(e, first, last);
+  oc_memplan_lifetimes(e, first, last);
   choose_inplace(e, first, last, e->inplace_of);
   /* Buffers: one per chain of in-place values. */
   int n = 0;
@@ -374,7 +373,7 @@ oc_status_t oc_memplan_validate(const oc_entry_t *e) {
     s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
     goto done;
   }
-  lifetimes(e, first, last);
+  oc_memplan_lifetimes(e, first, last);
   int n = 0;
   for (int v = 0; v < nv; v++)
     if (first[v] != INT32_MIN && in_arena(&g->values[v])) ids[n++] = v;

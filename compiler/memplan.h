@@ -12,6 +12,11 @@
  * Workspaces become values named "<node>/workspace". */
 oc_status_t oc_memplan_run(oc_entry_t *e);
 
+/* The step at which each arena value of |e| is first and last live
+ * (INT32_MIN for values that are not in the arena or not used). Arrays hold
+ * e->graph->n_values entries. */
+void oc_memplan_lifetimes(const oc_entry_t *e, int *first, int *last);
+
 /* Checks the memory plan of |e|: no two arena values whose lifetimes overlap share
  * a byte. Returns OC_STATUS_INTERNAL naming the pair otherwise. */
 oc_status_t oc_memplan_validate(const oc_entry_t *e);

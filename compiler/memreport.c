@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memplan.h"
 #include "memreport.h"
 #include "tensor_file.h"
 
@@ -60,30 +61,6 @@ static const oc_entry_t *largest_entry(const oc_compiled_t *c) {
   for (int k = 0; k < c->n_entries; k++)
     if (!strcmp(c->entries[k].name, "train_step")) return &c->entries[k];
   return &c->entries[0];
-}
-
-/* first/last step of each arena value of |e|, as the planner sees them. */
-static void value_steps(const oc_entry_t *e, int *first, int *last) {
-  const oc_graph_t *g = e->graph;
-  for (int v = 0; v < g->n_values; v++) first[v] = last[v] = INT32_MIN;
-  for (int k = 0; k < e->n_inputs; k++) {
-    first[e->inputs[k]] = -1;
-    last[e->inputs[k]] = g->n_instrs;
-  }
-  for (int i = 0; i < g->n_instrs; i++) {
-    const oc_instr_t *ins = &g->instrs[i];
-    for (int k = 0; k < ins->n_in; k++)
-      if (ins->in[k] >= 0 && e->arena_offset[ins->in[k]] != UINT64_MAX && last[ins->in[k]] < i)
-        last[ins->in[k]] = i;
-    for (int k = 0; k < ins->n_out; k++) {
-      int v = ins->out[k];
-      if (first[v] == INT32_MIN) first[v] = i;
-      if (last[v] < i) last[v] = i;
-    }
-    if (ins->workspace >= 0) first[ins->workspace] = last[ins->workspace] = i;
-  }
-  for (int k = 0; k < e->n_outputs; k++)
-    if (e->arena_offset[e->outputs[k]] != UINT64_MAX) last[e->outputs[k]] = g->n_instrs;
 }
 
 /* Bytes of the persistent regions, by what they hold. */
@@ -154,7 +131,7 @@ oc_status_t oc_memory_report_json(const oc_compiled_t *c, char **out) {
     free(last);
     return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
   }
-  value_steps(e, first, last);
+  oc_memplan_lifetimes(e, first, last);
   regions_t r;
   count_regions(c, &r);
   text_t t = {0};
@@ -227,7 +204,7 @@ oc_status_t oc_memory_report_svg(const oc_compiled_t *c, char **out) {
     free(last);
     return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
   }
-  value_steps(e, first, last);
+  oc_memplan_lifetimes(e, first, last);
   const double W = 1000, H = 600, L = 80, T = 50, PW = W - L - 200, PH = H - T - 60;
   int steps = g->n_instrs + 2; /* -1 .. n */
   double arena = e->arena_bytes ? (double)e->arena_bytes : 1;

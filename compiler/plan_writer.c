@@ -19,12 +19,6 @@
 #define ONNXC_VERSION_STRING "0.1.0"
 #endif
 
-static void wr32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void wr64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* One plan tensor under construction. */
 typedef struct ptensor_s {
@@ -267,16 +261,16 @@ oc_status_t oc_plan_serialize(const oc_compiled_t *c, uint8_t **out, size_t *out
       memcpy(buf + data_off + w.t[t].offset, w.t[t].value->type.data,
              oc_tensor_bytes(&w.t[t].value->type));
   memcpy(buf, OC_PLAN_MAGIC, 8);
-  wr32(buf + OC_PLAN_OFF_VERSION, OC_PLAN_FORMAT_VERSION);
-  wr32(buf + OC_PLAN_OFF_HEADER_BYTES, OC_PLAN_HEADER_BYTES);
-  wr64(buf + OC_PLAN_OFF_FILE_BYTES, total);
-  wr64(buf + OC_PLAN_OFF_META_OFFSET, meta_off);
-  wr64(buf + OC_PLAN_OFF_META_BYTES, meta_bytes);
-  wr64(buf + OC_PLAN_OFF_DATA_OFFSET, data_off);
-  wr64(buf + OC_PLAN_OFF_DATA_BYTES, w.const_bytes);
-  wr64(buf + OC_PLAN_OFF_META_HASH, oc_hash64(buf + meta_off, meta_bytes, OC_PLAN_HASH_SEED));
-  wr64(buf + OC_PLAN_OFF_DATA_HASH, oc_hash64(buf + data_off, w.const_bytes, OC_PLAN_HASH_SEED));
-  wr64(buf + OC_PLAN_OFF_HEADER_HASH, oc_hash64(buf, OC_PLAN_OFF_HEADER_HASH, OC_PLAN_HASH_SEED));
+  oc_store_le32(buf + OC_PLAN_OFF_VERSION, OC_PLAN_FORMAT_VERSION);
+  oc_store_le32(buf + OC_PLAN_OFF_HEADER_BYTES, OC_PLAN_HEADER_BYTES);
+  oc_store_le64(buf + OC_PLAN_OFF_FILE_BYTES, total);
+  oc_store_le64(buf + OC_PLAN_OFF_META_OFFSET, meta_off);
+  oc_store_le64(buf + OC_PLAN_OFF_META_BYTES, meta_bytes);
+  oc_store_le64(buf + OC_PLAN_OFF_DATA_OFFSET, data_off);
+  oc_store_le64(buf + OC_PLAN_OFF_DATA_BYTES, w.const_bytes);
+  oc_store_le64(buf + OC_PLAN_OFF_META_HASH, oc_hash64(buf + meta_off, meta_bytes, OC_PLAN_HASH_SEED));
+  oc_store_le64(buf + OC_PLAN_OFF_DATA_HASH, oc_hash64(buf + data_off, w.const_bytes, OC_PLAN_HASH_SEED));
+  oc_store_le64(buf + OC_PLAN_OFF_HEADER_HASH, oc_hash64(buf, OC_PLAN_OFF_HEADER_HASH, OC_PLAN_HASH_SEED));
   *out = buf;
   *out_bytes = (size_t)total;
   buf = NULL;

@@ -30,14 +30,6 @@
 #define CKPT_VERSION 1
 #define CKPT_HEADER 64
 
-static void wr64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t rd64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
 
 /* --- state tensors --------------------------------------------------------------- */
 
@@ -136,14 +128,14 @@ oc_status_t oc_context_save_checkpoint(const oc_context_t *ctx, const char *path
   if (!buf) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory saving a checkpoint");
   memset(buf, 0, CKPT_HEADER);
   memcpy(buf, CKPT_MAGIC, 8);
-  for (int i = 0; i < 4; i++) buf[8 + i] = (uint8_t)(CKPT_VERSION >> (8 * i));
+  oc_store_le32(buf + 8, CKPT_VERSION);
   buf[12] = CKPT_HEADER;
-  wr64(buf + 16, CKPT_HEADER + bytes);
-  wr64(buf + 24, bytes);
-  wr64(buf + 32, oc_plan_state_layout_hash(ctx->plan));
+  oc_store_le64(buf + 16, CKPT_HEADER + bytes);
+  oc_store_le64(buf + 24, bytes);
+  oc_store_le64(buf + 32, oc_plan_state_layout_hash(ctx->plan));
   memcpy(buf + CKPT_HEADER, ctx->state, (size_t)bytes);
-  wr64(buf + 40, oc_hash64(buf + CKPT_HEADER, (size_t)bytes, OC_PLAN_HASH_SEED_CKPT));
-  wr64(buf + 48, oc_hash64(buf, 48, OC_PLAN_HASH_SEED_CKPT));
+  oc_store_le64(buf + 40, oc_hash64(buf + CKPT_HEADER, (size_t)bytes, OC_PLAN_HASH_SEED_CKPT));
+  oc_store_le64(buf + 48, oc_hash64(buf, 48, OC_PLAN_HASH_SEED_CKPT));
   oc_status_t s = oc_file_write_atomic(path, buf, (size_t)(CKPT_HEADER + bytes));
   free(buf);
   return s;
@@ -158,23 +150,23 @@ oc_status_t oc_context_load_checkpoint(oc_context_t *ctx, const char *path) {
   uint64_t want = ctx->plan->state_bytes;
   if (n < CKPT_HEADER || memcmp(b, CKPT_MAGIC, 8) != 0) {
     s = oc_make_status(OC_STATUS_CORRUPT, "%s: byte 0: not an onnxc checkpoint", path);
-  } else if (rd64(b + 48) != oc_hash64(b, 48, OC_PLAN_HASH_SEED_CKPT)) {
+  } else if (oc_load_le64(b + 48) != oc_hash64(b, 48, OC_PLAN_HASH_SEED_CKPT)) {
     s = oc_make_status(OC_STATUS_CORRUPT, "%s: byte 48: header checksum mismatch", path);
-  } else if ((b[8] | b[9] << 8 | b[10] << 16 | (uint32_t)b[11] << 24) != CKPT_VERSION) {
+  } else if (oc_load_le32(b + 8) != CKPT_VERSION) {
     s = oc_make_status(OC_STATUS_VERSION, "%s: checkpoint format version %u; this build reads "
-                       "version %d", path, (unsigned)(b[8] | b[9] << 8 | b[10] << 16 | (uint32_t)b[11] << 24),
+                       "version %d", path, (unsigned)oc_load_le32(b + 8),
                        CKPT_VERSION);
-  } else if (rd64(b + 16) != n) {
+  } else if (oc_load_le64(b + 16) != n) {
     s = oc_make_status(OC_STATUS_CORRUPT, "%s: byte 16: header says %llu bytes, the file has %zu "
-                       "(truncated?)", path, (unsigned long long)rd64(b + 16), n);
-  } else if (rd64(b + 24) != want || n != CKPT_HEADER + want) {
+                       "(truncated?)", path, (unsigned long long)oc_load_le64(b + 16), n);
+  } else if (oc_load_le64(b + 24) != want || n != CKPT_HEADER + want) {
     s = oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s: the checkpoint holds %llu bytes of state; "
-                       "this plan has %llu", path, (unsigned long long)rd64(b + 24),
+                       "this plan has %llu", path, (unsigned long long)oc_load_le64(b + 24),
                        (unsigned long long)want);
-  } else if (rd64(b + 32) != oc_plan_state_layout_hash(ctx->plan)) {
+  } else if (oc_load_le64(b + 32) != oc_plan_state_layout_hash(ctx->plan)) {
     s = oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s: the checkpoint was written by a plan with "
                        "a different state layout", path);
-  } else if (rd64(b + 40) != oc_hash64(b + CKPT_HEADER, (size_t)want, OC_PLAN_HASH_SEED_CKPT)) {
+  } else if (oc_load_le64(b + 40) != oc_hash64(b + CKPT_HEADER, (size_t)want, OC_PLAN_HASH_SEED_CKPT)) {
     s = oc_make_status(OC_STATUS_CORRUPT, "%s: state bytes at [64, %llu): checksum mismatch",
                        path, (unsigned long long)(CKPT_HEADER + want));
   } else {

@@ -44,6 +44,20 @@ static inline bool oc_add_overflows(uint64_t a, uint64_t b, uint64_t *out) {
   return __builtin_add_overflow(a, b, out);
 }
 
+/* Little-endian integers in file formats (plans, checkpoints). */
+static inline void oc_store_le32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void oc_store_le64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint32_t oc_load_le32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t oc_load_le64(const uint8_t *p) {
+  return (uint64_t)oc_load_le32(p) | (uint64_t)oc_load_le32(p + 4) << 32;
+}
+
 /* 64-bit hash of a byte range (XXH64 construction). Used for plan and
  * checkpoint checksums. */
 uint64_t oc_hash64(const void *data, size_t bytes, uint64_t seed);

@@ -28,14 +28,6 @@ void oc_plan_format_versions(uint32_t *out_min, uint32_t *out_max) {
 
 uint32_t oc_plan_format_version(const oc_plan_t *plan) { return plan->version; }
 
-static uint64_t rd64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 #define CORRUPT(...) oc_make_status(OC_STATUS_CORRUPT, __VA_ARGS__)
 
@@ -48,11 +40,11 @@ static oc_status_t check_header(oc_plan_t *plan, const uint8_t *b, size_t size, 
                    OC_PLAN_HEADER_BYTES);
   if (memcmp(b, OC_PLAN_MAGIC, 8) != 0)
     return CORRUPT("byte 0: bad magic number (not an onnxc plan)");
-  uint32_t version = rd32(b + OC_PLAN_OFF_VERSION);
+  uint32_t version = oc_load_le32(b + OC_PLAN_OFF_VERSION);
   uint64_t header_hash = oc_hash64(b, OC_PLAN_OFF_HEADER_HASH, OC_PLAN_HASH_SEED);
   if (version < OC_PLAN_FORMAT_MIN_VERSION || version > OC_PLAN_FORMAT_VERSION) {
     /* Only trust the version number when the header is intact. */
-    if (header_hash != rd64(b + OC_PLAN_OFF_HEADER_HASH))
+    if (header_hash != oc_load_le64(b + OC_PLAN_OFF_HEADER_HASH))
       return CORRUPT("byte %d: header checksum mismatch", OC_PLAN_OFF_HEADER_HASH);
     if (OC_PLAN_FORMAT_MIN_VERSION == OC_PLAN_FORMAT_VERSION)
       return oc_make_status(OC_STATUS_VERSION,
@@ -64,18 +56,18 @@ static oc_status_t check_header(oc_plan_t *plan, const uint8_t *b, size_t size, 
                           "(recompile the model with this onnxc)",
                           version, OC_PLAN_FORMAT_MIN_VERSION, OC_PLAN_FORMAT_VERSION);
   }
-  if (header_hash != rd64(b + OC_PLAN_OFF_HEADER_HASH))
+  if (header_hash != oc_load_le64(b + OC_PLAN_OFF_HEADER_HASH))
     return CORRUPT("byte %d: header checksum mismatch (the header was modified)",
                    OC_PLAN_OFF_HEADER_HASH);
-  if (rd32(b + OC_PLAN_OFF_HEADER_BYTES) != OC_PLAN_HEADER_BYTES)
+  if (oc_load_le32(b + OC_PLAN_OFF_HEADER_BYTES) != OC_PLAN_HEADER_BYTES)
     return CORRUPT("byte %d: header size %u, expected %d", OC_PLAN_OFF_HEADER_BYTES,
-                   rd32(b + OC_PLAN_OFF_HEADER_BYTES), OC_PLAN_HEADER_BYTES);
-  uint64_t file_bytes = rd64(b + OC_PLAN_OFF_FILE_BYTES);
+                   oc_load_le32(b + OC_PLAN_OFF_HEADER_BYTES), OC_PLAN_HEADER_BYTES);
+  uint64_t file_bytes = oc_load_le64(b + OC_PLAN_OFF_FILE_BYTES);
   if (file_bytes != size)
     return CORRUPT("byte %d: header says the file is %llu bytes but it is %zu (truncated?)",
                    OC_PLAN_OFF_FILE_BYTES, (unsigned long long)file_bytes, size);
-  uint64_t mo = rd64(b + OC_PLAN_OFF_META_OFFSET), ml = rd64(b + OC_PLAN_OFF_META_BYTES);
-  uint64_t dof = rd64(b + OC_PLAN_OFF_DATA_OFFSET), dl = rd64(b + OC_PLAN_OFF_DATA_BYTES);
+  uint64_t mo = oc_load_le64(b + OC_PLAN_OFF_META_OFFSET), ml = oc_load_le64(b + OC_PLAN_OFF_META_BYTES);
+  uint64_t dof = oc_load_le64(b + OC_PLAN_OFF_DATA_OFFSET), dl = oc_load_le64(b + OC_PLAN_OFF_DATA_BYTES);
   uint64_t end;
   if (mo < OC_PLAN_HEADER_BYTES || oc_add_overflows(mo, ml, &end) || end > dof)
     return CORRUPT("byte %d: metadata range [%llu, +%llu) is invalid", OC_PLAN_OFF_META_OFFSET,
@@ -85,10 +77,10 @@ static oc_status_t check_header(oc_plan_t *plan, const uint8_t *b, size_t size, 
                    OC_PLAN_OFF_DATA_OFFSET, (unsigned long long)dof, (unsigned long long)dl);
   for (int i = OC_PLAN_OFF_RESERVED; i < OC_PLAN_HEADER_BYTES; i++)
     if (b[i]) return CORRUPT("byte %d: reserved header byte is not zero", i);
-  if (oc_hash64(b + mo, ml, OC_PLAN_HASH_SEED) != rd64(b + OC_PLAN_OFF_META_HASH))
+  if (oc_hash64(b + mo, ml, OC_PLAN_HASH_SEED) != oc_load_le64(b + OC_PLAN_OFF_META_HASH))
     return CORRUPT("metadata at bytes [%llu, %llu): checksum mismatch", (unsigned long long)mo,
                    (unsigned long long)(mo + ml));
-  if (verify_data && oc_hash64(b + dof, dl, OC_PLAN_HASH_SEED) != rd64(b + OC_PLAN_OFF_DATA_HASH))
+  if (verify_data && oc_hash64(b + dof, dl, OC_PLAN_HASH_SEED) != oc_load_le64(b + OC_PLAN_OFF_DATA_HASH))
     return CORRUPT("constant section at bytes [%llu, %llu): checksum mismatch",
                    (unsigned long long)dof, (unsigned long long)(dof + dl));
   plan->version = version;

@@ -464,14 +464,6 @@ static void check_plan_bytes(const void *data, size_t n, const char *what) {
   ck_assert_msg(!file_exists(out), "%s: outputs were written", what);
 }
 
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t get64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
 
 START_TEST(plans_damaged_bytes) {
   make_good_plan();
@@ -502,7 +494,7 @@ START_TEST(plans_damaged_bytes) {
   for (size_t i = 0; i < 3; i++) {
     memcpy(copy, base, n);
     for (int b = 0; b < 4; b++) copy[OC_PLAN_OFF_VERSION + b] = (uint8_t)(versions[i] >> (8 * b));
-    put64(copy + OC_PLAN_OFF_HEADER_HASH, oc_hash64(copy, OC_PLAN_OFF_HEADER_HASH, OC_PLAN_HASH_SEED));
+    oc_store_le64(copy + OC_PLAN_OFF_HEADER_HASH, oc_hash64(copy, OC_PLAN_OFF_HEADER_HASH, OC_PLAN_HASH_SEED));
     char what[64];
     snprintf(what, sizeof what, "format version %u", versions[i]);
     check_plan_bytes(copy, n, what);
@@ -527,8 +519,8 @@ typedef void (*plan_edit_fn)(Ocplan__Plan *p);
 static void check_plan_edit(plan_edit_fn edit, const char *what) {
   size_t n;
   uint8_t *base = read_file(good_plan, &n);
-  uint64_t mo = get64(base + OC_PLAN_OFF_META_OFFSET), ml = get64(base + OC_PLAN_OFF_META_BYTES);
-  uint64_t dof = get64(base + OC_PLAN_OFF_DATA_OFFSET), dl = get64(base + OC_PLAN_OFF_DATA_BYTES);
+  uint64_t mo = oc_load_le64(base + OC_PLAN_OFF_META_OFFSET), ml = oc_load_le64(base + OC_PLAN_OFF_META_BYTES);
+  uint64_t dof = oc_load_le64(base + OC_PLAN_OFF_DATA_OFFSET), dl = oc_load_le64(base + OC_PLAN_OFF_DATA_BYTES);
   Ocplan__Plan *p = ocplan__plan__unpack(&pool, ml, base + mo);
   ck_assert_ptr_nonnull(p);
   edit(p);
@@ -539,11 +531,11 @@ static void check_plan_edit(plan_edit_fn edit, const char *what) {
   memcpy(out, base, OC_PLAN_HEADER_BYTES);
   ocplan__plan__pack(p, out + OC_PLAN_HEADER_BYTES);
   memcpy(out + ndof, base + dof, dl);
-  put64(out + OC_PLAN_OFF_FILE_BYTES, total);
-  put64(out + OC_PLAN_OFF_META_BYTES, nml);
-  put64(out + OC_PLAN_OFF_DATA_OFFSET, ndof);
-  put64(out + OC_PLAN_OFF_META_HASH, oc_hash64(out + OC_PLAN_HEADER_BYTES, nml, OC_PLAN_HASH_SEED));
-  put64(out + OC_PLAN_OFF_HEADER_HASH, oc_hash64(out, OC_PLAN_OFF_HEADER_HASH, OC_PLAN_HASH_SEED));
+  oc_store_le64(out + OC_PLAN_OFF_FILE_BYTES, total);
+  oc_store_le64(out + OC_PLAN_OFF_META_BYTES, nml);
+  oc_store_le64(out + OC_PLAN_OFF_DATA_OFFSET, ndof);
+  oc_store_le64(out + OC_PLAN_OFF_META_HASH, oc_hash64(out + OC_PLAN_HEADER_BYTES, nml, OC_PLAN_HASH_SEED));
+  oc_store_le64(out + OC_PLAN_OFF_HEADER_HASH, oc_hash64(out, OC_PLAN_OFF_HEADER_HASH, OC_PLAN_HASH_SEED));
   check_plan_bytes(out, total, what);
   free(out);
   pool_release();
