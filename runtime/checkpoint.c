@@ -144,10 +144,19 @@ oc_status_t oc_context_save_checkpoint(const oc_context_t *ctx, const char *path
 oc_status_t oc_context_load_checkpoint(oc_context_t *ctx, const char *path) {
   void *data = NULL;
   size_t n = 0;
-  OC_RETURN_IF_ERROR(oc_file_read_all(path, &data, &n));
-  const uint8_t *b = data;
-  oc_status_t s = OC_OK;
   uint64_t want = ctx->plan->state_bytes;
+  /* A checkpoint of this plan is exactly CKPT_HEADER + state bytes: a longer
+   * file is rejected from its size alone, before it is read. */
+  oc_status_t s = oc_file_read_at_most(path, CKPT_HEADER + want, &data, &n);
+  if (s) {
+    if (oc_status_code(s) != OC_STATUS_RESOURCE_LIMIT) return s;
+    oc_status_free(s);
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "%s: the file is longer than a checkpoint "
+                          "of this plan (%llu bytes: %d header + %llu state)", path,
+                          (unsigned long long)(CKPT_HEADER + want), CKPT_HEADER,
+                          (unsigned long long)want);
+  }
+  const uint8_t *b = data;
   if (n < CKPT_HEADER || memcmp(b, CKPT_MAGIC, 8) != 0) {
     s = oc_make_status(OC_STATUS_CORRUPT, "%s: byte 0: not an onnxc checkpoint", path);
   } else if (oc_load_le64(b + 48) != oc_hash64(b, 48, OC_PLAN_HASH_SEED_CKPT)) {

@@ -46,6 +46,11 @@ int oc_pread_full(int fd, void *dst, size_t bytes, uint64_t offset) {
 /* ------------------------------------------------------------------------ */
 
 oc_status_t oc_file_read_all(const char *path, void **out, size_t *out_bytes) {
+  return oc_file_read_at_most(path, OC_FILE_MAX_BYTES, out, out_bytes);
+}
+
+oc_status_t oc_file_read_at_most(const char *path, uint64_t max_bytes, void **out,
+                                 size_t *out_bytes) {
   if (!out || !out_bytes) {
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "oc_file_read_all: NULL output argument");
   }
@@ -66,11 +71,12 @@ oc_status_t oc_file_read_all(const char *path, void **out, size_t *out_bytes) {
     close(fd);
     return oc_make_status(OC_STATUS_IO, "%s: not a regular file", path);
   }
-  if (st.st_size < 0 || (uint64_t)st.st_size > OC_FILE_MAX_BYTES) {
+  if (max_bytes > OC_FILE_MAX_BYTES) max_bytes = OC_FILE_MAX_BYTES;
+  if (st.st_size < 0 || (uint64_t)st.st_size > max_bytes) {
     close(fd);
     return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
-                          "%s: file is %lld bytes, over the limit of 2^40", path,
-                          (long long)st.st_size);
+                          "%s: file is %lld bytes, over the limit of %llu bytes", path,
+                          (long long)st.st_size, (unsigned long long)max_bytes);
   }
   size_t size = (size_t)st.st_size;
   void *buf = malloc(size ? size : 1);

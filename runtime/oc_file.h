@@ -12,6 +12,12 @@
  * RESOURCE_LIMIT. */
 oc_status_t oc_file_read_all(const char *path, void **out, size_t *out_bytes);
 
+/* oc_file_read_all for files that cannot be longer than |max_bytes|: the size
+ * is checked with fstat before anything is allocated or read, so a huge file
+ * costs nothing to reject (RESOURCE_LIMIT, naming both sizes). */
+oc_status_t oc_file_read_at_most(const char *path, uint64_t max_bytes, void **out,
+                                 size_t *out_bytes);
+
 /* Writes |bytes| bytes to |path| atomically: a temp file "<path>.tmp.<pid>"
  * in the same folder, fsync, rename. On failure the temp file is removed and
  * an existing file at |path| is left as it was. */
