@@ -190,19 +190,13 @@ oc_status_t oc_grad_accumulate_unbroadcast(oc_grad_t *gc, int i, int grad) {
 
 /* --- the driver ------------------------------------------------------------------- */
 
-oc_status_t oc_autodiff(oc_graph_t *g, int loss, int seed, const int *params, int n_params,
-                        int *out_grads) {
+/* Differentiates the values |of| (float32) with incoming gradients |seeds|
+ * (-1: ones of that value's type) with respect to |params|. */
+static oc_status_t differentiate(oc_graph_t *g, int n_of, const int *of, const int *seeds,
+                                 const int *params, int n_params, int *out_grads) {
   oc_grad_t gc = {.g = g};
   oc_status_t s = fit_tables(&gc);
   if (s) return s;
-  const oc_tensor_t *lt = &g->values[loss].type;
-  if (lt->dtype != OC_DTYPE_FLOAT32 || (seed < 0 && oc_tensor_numel(lt) != 1)) {
-    char b[160];
-    s = oc_make_status(OC_STATUS_INVALID_ARGUMENT, "the loss '%s' is %s; it must be a float32 "
-                       "scalar (name another output with --loss)",
-                       g->values[loss].name, oc_type_str(lt, b, sizeof b));
-    goto done;
-  }
   for (int k = 0; k < n_params; k++) gc.wants[params[k]] = 1;
   int n_fwd = g->n_instrs;
   /* Forward: which values depend on a parameter. */
@@ -213,14 +207,12 @@ oc_status_t oc_autodiff(oc_graph_t *g, int loss, int seed, const int *params, in
     for (int k = 0; k < ins->n_out && any; k++)
       if (g->values[ins->out[k]].type.dtype == OC_DTYPE_FLOAT32) gc.wants[ins->out[k]] = 1;
   }
-  if (gc.wants[loss]) {
+  for (int j = 0; j < n_of && !s; j++) {
+    if (!gc.wants[of[j]]) continue;
     gc.fwd = (oc_instr_t){.node = "loss", .op = OC_OP_COPY};
-    if (seed < 0) seed = oc_grad_const(&gc, "seed", lt->rank, lt->dims, 1.0f);
-    if (seed < 0) {
-      s = oom();
-      goto done;
-    }
-    gc.grad[loss] = seed;
+    const oc_tensor_t *t = &g->values[of[j]].type;
+    int seed = seeds[j] >= 0 ? seeds[j] : oc_grad_const(&gc, "seed", t->rank, t->dims, 1.0f);
+    s = seed < 0 ? oom() : accumulate_value(&gc, of[j], seed);
   }
   for (int i = n_fwd - 1; i >= 0 && !s; i--) {
     gc.fwd = g->instrs[i]; /* copy: emitting moves g->instrs */
@@ -250,8 +242,28 @@ oc_status_t oc_autodiff(oc_graph_t *g, int loss, int seed, const int *params, in
     out_grads[k] = oc_grad_const(&gc, "zero", t->rank, t->dims, 0.0f);
     if (out_grads[k] < 0) s = oom();
   }
-done:
   free(gc.grad);
   free(gc.wants);
   return s;
+}
+
+oc_status_t oc_autodiff(oc_graph_t *g, int loss, int seed, const int *params, int n_params,
+                        int *out_grads) {
+  const oc_tensor_t *lt = &g->values[loss].type;
+  if (lt->dtype != OC_DTYPE_FLOAT32 || (seed < 0 && oc_tensor_numel(lt) != 1)) {
+    char b[160];
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "the loss '%s' is %s; it must be a float32 "
+                          "scalar (name another output with --loss)",
+                          g->values[loss].name, oc_type_str(lt, b, sizeof b));
+  }
+  return differentiate(g, 1, &loss, &seed, params, n_params, out_grads);
+}
+
+oc_status_t oc_autodiff_seeds(oc_graph_t *g, int n_seeds, const int *values, const int *seeds,
+                              const int *params, int n_params, int *out_grads) {
+  for (int j = 0; j < n_seeds; j++)
+    if (g->values[values[j]].type.dtype != OC_DTYPE_FLOAT32)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "'%s' is not float32: it has no gradient",
+                            g->values[values[j]].name);
+  return differentiate(g, n_seeds, values, seeds, params, n_params, out_grads);
 }

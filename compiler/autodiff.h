@@ -67,5 +67,12 @@ oc_status_t oc_grad_error(const oc_grad_t *gc, oc_status_code_t code, const char
  * (vector-Jacobian products; the gradient checks use it). */
 oc_status_t oc_autodiff(oc_graph_t *g, int loss, int seed, const int *params, int n_params,
                         int *out_grads);
+/* The same for several float32 values at once: seeds[j] (of values[j]'s
+ * type, or -1 for ones) is the incoming gradient of values[j], and
+ * out_grads[k] receives the sum of their vector-Jacobian products with
+ * respect to params[k] (GradCache backpropagates one chunk's embeddings of
+ * several views this way). */
+oc_status_t oc_autodiff_seeds(oc_graph_t *g, int n_seeds, const int *values, const int *seeds,
+                              const int *params, int n_params, int *out_grads);
 
 #endif

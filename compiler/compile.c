@@ -18,6 +18,7 @@
 
 #include "compile.h"
 #include "fuse.h"
+#include "gradcache.h"
 #include "import.h"
 #include "lower.h"
 #include "lowering.h"
@@ -51,6 +52,7 @@ void oc_compiled_free(oc_compiled_t *c) {
   if (!c) return;
   for (int k = 0; k < c->n_entries; k++) free_entry(&c->entries[k]);
   free(c->source_model.type.data);
+  free(c->warnings);
   free(c->source);
   free(c);
 }
@@ -158,17 +160,50 @@ typedef struct entry_spec_s {
   const oc_name_set_t *state; /* initializers that are persistent state, or NULL */
   const oc_name_set_t *params; /* of those, the trained ones (train step only) */
   const oc_train_options_t *train; /* build a train step on output 0, or NULL */
+  char **warnings;         /* where the build's warnings go (malloc'd), or NULL */
 } entry_spec_t;
+
+/* The model as an entry point sees it: imported, persistent state marked,
+ * dims resolved, queues made state. */
+static oc_status_t import_entry(const void *data, size_t bytes, const char *base_dir,
+                                const oc_compile_options_t *o, const entry_spec_t *spec,
+                                oc_graph_t **out) {
+  OC_RETURN_IF_ERROR(oc_import_model(data, bytes, base_dir, NULL, out));
+  oc_graph_t *g = *out;
+  if (spec->state) oc_train_mark_state(g, spec->state);
+  OC_RETURN_IF_ERROR(resolve_inputs(g, o));
+  if (spec->state) OC_RETURN_IF_ERROR(oc_train_mark_queues(g, &o->train));
+  return OC_OK;
+}
+
+/* --micro-batch: the train step of |g| as GradCache builds it, with a second
+ * import of the model lowered at the micro-batch size up to the cut. */
+static oc_status_t build_gradcache(const void *data, size_t bytes, const char *base_dir,
+                                   const oc_compile_options_t *o, const entry_spec_t *spec,
+                                   oc_graph_t *g, int loss, uint64_t fold) {
+  oc_graph_t *micro = NULL;
+  int cut[OC_COMPILE_MAX_OUTPUTS], n_cut = 0;
+  char *warnings = NULL;
+  oc_status_t s = import_entry(data, bytes, base_dir, o, spec, &micro);
+  if (!s) s = oc_gradcache_cut(g, micro, loss, spec->train, cut, &n_cut);
+  if (!s) {
+    s = oc_lower_graph(micro, cut, n_cut, fold, spec->mode);
+    if (s) s = oc_status_wrap(s, "--micro-batch %lld: the encoders at that batch: ",
+                              (long long)spec->train->micro_batch);
+  }
+  if (!s) s = oc_gradcache_build(g, micro, cut, n_cut, loss, spec->train, spec->params, &warnings);
+  if (spec->warnings) *spec->warnings = warnings;
+  else free(warnings);
+  oc_graph_free(micro);
+  return s;
+}
 
 static oc_status_t compile_entry(const void *data, size_t bytes, const char *base_dir,
                                  const oc_compile_options_t *o, const entry_spec_t *spec,
                                  oc_entry_t *e) {
   snprintf(e->name, sizeof e->name, "%s", spec->name);
-  OC_RETURN_IF_ERROR(oc_import_model(data, bytes, base_dir, NULL, &e->graph));
+  OC_RETURN_IF_ERROR(import_entry(data, bytes, base_dir, o, spec, &e->graph));
   oc_graph_t *g = e->graph;
-  if (spec->state) oc_train_mark_state(g, spec->state);
-  OC_RETURN_IF_ERROR(resolve_inputs(g, o));
-  if (spec->state) OC_RETURN_IF_ERROR(oc_train_mark_queues(g, &o->train));
   int n_out = spec->n_outputs ? spec->n_outputs : g->n_outputs;
   if (n_out == 0) return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "the graph has no outputs");
   e->outputs = malloc(sizeof(int) * (size_t)(n_out + 1));
@@ -192,7 +227,9 @@ static oc_status_t compile_entry(const void *data, size_t bytes, const char *bas
     if (!g->values[e->outputs[i]].known)
       return oc_make_status(OC_STATUS_NOT_FOUND, "output '%s' is not computed by the graph",
                             g->values[e->outputs[i]].name);
-  if (spec->train) OC_RETURN_IF_ERROR(oc_train_build(g, e->outputs[0], spec->train, spec->params));
+  if (spec->train && spec->train->micro_batch > 0)
+    OC_RETURN_IF_ERROR(build_gradcache(data, bytes, base_dir, o, spec, g, e->outputs[0], fold));
+  else if (spec->train) OC_RETURN_IF_ERROR(oc_train_build(g, e->outputs[0], spec->train, spec->params));
   else OC_RETURN_IF_ERROR(oc_fuse_program(g, e->outputs, n_out));
   prune(g, e->outputs, n_out);
   /* The signature: every graph input for a whole-graph compile (callers bind
@@ -249,7 +286,7 @@ static oc_status_t compile_model(const void *data, size_t bytes, const char *bas
   if (!s) {
     entry_spec_t train = {.name = "train_step", .mode = OC_LOWER_AS_EXPORTED, .n_outputs = 1,
                           .outputs = &loss, .all_inputs = 0, .state = &state,
-                          .params = &params, .train = &o->train};
+                          .params = &params, .train = &o->train, .warnings = &c->warnings};
     c->n_entries = 1;
     s = compile_entry(data, bytes, base_dir, o, &train, &c->entries[0]);
     if (s) s = oc_status_wrap(s, "train_step: ");

@@ -65,6 +65,13 @@ typedef struct oc_train_options_s {
   int n_clamp;
   const char *clamp_name[OC_COMPILE_MAX_PATTERNS];
   float clamp_min[OC_COMPILE_MAX_PATTERNS], clamp_max[OC_COMPILE_MAX_PATTERNS];
+  /* --micro-batch N: GradCache (compiler/gradcache.h): the per-example
+   * encoders run in chunks of N rows, twice (without, then with their
+   * activations kept), around the full-batch loss head; 0: off. */
+  int64_t micro_batch;
+  /* --cut VALUE: where the encoders end (default: found automatically). */
+  int n_cut;
+  const char *cut[OC_COMPILE_MAX_OUTPUTS];
 } oc_train_options_t;
 
 typedef struct oc_compile_options_s {
@@ -119,6 +126,9 @@ typedef struct oc_compiled_s {
   /* Training plans: the model without its state initializers' values (a
    * uint8 constant "onnx:source_model"), for export; kind 0 when absent. */
   oc_value_t source_model;
+  /* What the compile did that the user should know (one line each, '\n'
+   * ended; e.g. BatchNorm statistics per micro-batch), or NULL. */
+  char *warnings;
 } oc_compiled_t;
 
 void oc_compiled_free(oc_compiled_t *c);

@@ -80,6 +80,17 @@ static void usage(FILE *f) {
           "                           the first batch, or onnxrun --state-init INPUT=FILE\n"
           "  --clamp NAME=MIN,MAX     clamp initializer NAME after each step (CLIP's\n"
           "                           logit scale); repeatable\n"
+          "  --micro-batch N          GradCache: exact large batches in the memory of N rows.\n"
+          "                           The encoders run on chunks of N rows of the batch inputs,\n"
+          "                           twice per step (first keeping only their outputs, then\n"
+          "                           again to backpropagate each chunk's rows of the loss\n"
+          "                           gradient); the loss sees the whole batch. The batch must\n"
+          "                           be a multiple of N. Without BatchNorm the step equals\n"
+          "                           the full-batch step; training-mode BatchNorm uses each\n"
+          "                           chunk's statistics (a warning says so)\n"
+          "  --cut VALUE[,VALUE...]   with --micro-batch: the values where the per-example\n"
+          "                           encoders end and the loss begins (default: found\n"
+          "                           automatically); repeatable\n"
           "  --version                print the version and the plan format version\n"
           "  -h, --help               this text\n"
           "\n"
@@ -235,6 +246,22 @@ int main(int argc, char **argv) {
           t->queue_axis[t->n_queue++] = (int)axis;
         }
       }
+    } else if (!strcmp(a, "--micro-batch")) {
+      if (!has_next) return bad_usage("missing value for", a);
+      train_flags++;
+      if (parse_count(argv[++i], &opts.train.micro_batch) || opts.train.micro_batch == 0)
+        return bad_usage("--micro-batch takes a count >= 1", argv[i]);
+    } else if (!strcmp(a, "--cut")) {
+      if (!has_next) return bad_usage("missing value for", a);
+      train_flags++;
+      /* argv outlives opts: split the list in place. */
+      for (char *name = argv[++i], *next; name; name = next) {
+        next = strchr(name, ',');
+        if (next) *next++ = 0;
+        if (!*name) return bad_usage("--cut takes VALUE[,VALUE...]", NULL);
+        if (opts.train.n_cut >= OC_COMPILE_MAX_OUTPUTS) return bad_usage("too many", a);
+        opts.train.cut[opts.train.n_cut++] = name;
+      }
     } else if (!strcmp(a, "--batch")) {
       if (!has_next) return bad_usage("missing value for", a);
       train_flags++;
@@ -329,10 +356,17 @@ int main(int argc, char **argv) {
     return bad_usage("--output cuts a graph for embedding; with --train use --embed-output", NULL);
   if (opts.train.schedule == OC_SCHEDULE_COSINE && opts.train.total_steps == 0)
     return bad_usage("--schedule cosine needs --total-steps", NULL);
+  if (opts.train.n_cut && !opts.train.micro_batch) return bad_usage("--cut needs --micro-batch", NULL);
   if (!plan_path) return bad_usage("no output plan given (-o PLAN.bin)", NULL);
   oc_compiled_t *c = NULL;
   oc_status_t s = oc_compile_file(model, &opts, &c);
   if (s) return fail(s);
+  for (const char *w = c->warnings; w && *w;) {
+    const char *end = strchr(w, '\n');
+    int n = end ? (int)(end - w) : (int)strlen(w);
+    fprintf(stderr, "onnxc: warning: %.*s\n", n, w);
+    w += n + (end != NULL);
+  }
   const char *reports[2] = {report_json, report_svg};
   for (int k = 0; k < 2 && !s; k++) {
     if (!reports[k]) continue;

@@ -230,7 +230,7 @@ static void move_tail_after(oc_graph_t *g, int after, int n) {
  * right after it runs, with PyTorch's unbiased batch variance: a statistic
  * shared by several BatchNorm nodes (one encoder on two views) then gets
  * their updates one after the other, as PyTorch applies them. */
-static oc_status_t write_back_running_stats(oc_graph_t *g) {
+oc_status_t oc_train_write_back_running_stats(oc_graph_t *g) {
   for (int i = 0; i < g->n_instrs; i++) {
     oc_instr_t *ins = &g->instrs[i];
     if (ins->op != OC_OP_BATCHNORM || ins->n_ints < 2 || ins->ints[0] != 1 || ins->n_out < 3) continue;
@@ -270,28 +270,52 @@ static oc_status_t write_back_running_stats(oc_graph_t *g) {
  * decay nor the trust ratio, as in SimCLR. */
 static int lars_adapts(const oc_value_t *p) { return p->type.rank > 1; }
 
-oc_status_t oc_train_build(oc_graph_t *g, int loss, const oc_train_options_t *t,
-                           const oc_name_set_t *param_names) {
-  OC_RETURN_IF_ERROR(write_back_running_stats(g));
-  /* The parameters the program reads. */
+oc_status_t oc_train_read_params(const oc_graph_t *g, const oc_name_set_t *param_names,
+                                 int **out_params, int *out_n) {
+  *out_params = NULL;
+  *out_n = 0;
   char *read = calloc((size_t)g->n_values + 1, 1);
   int *params = malloc(sizeof(int) * (size_t)(g->n_values + 1));
-  int *grads = malloc(sizeof(int) * (size_t)(g->n_values + 1));
-  oc_status_t s = OC_OK;
-  int n = 0;
-  if (!read || !params || !grads) {
-    s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
-    goto done;
+  if (!read || !params) {
+    free(read);
+    free(params);
+    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
   }
   for (int i = 0; i < g->n_instrs; i++)
     for (int k = 0; k < g->instrs[i].n_in; k++)
       if (g->instrs[i].in[k] >= 0) read[g->instrs[i].in[k]] = 1;
+  int n = 0;
   for (int v = 0; v < g->n_values; v++)
     if (read[v] && g->values[v].kind == OC_VALUE_STATE && g->values[v].is_initializer &&
         oc_name_set_has(param_names, g->values[v].name))
       params[n++] = v;
-  s = oc_autodiff(g, loss, -1, params, n, grads);
-  if (s) goto done;
+  free(read);
+  *out_params = params;
+  *out_n = n;
+  return OC_OK;
+}
+
+oc_status_t oc_train_build(oc_graph_t *g, int loss, const oc_train_options_t *t,
+                           const oc_name_set_t *param_names) {
+  OC_RETURN_IF_ERROR(oc_train_write_back_running_stats(g));
+  int *params = NULL, n = 0;
+  OC_RETURN_IF_ERROR(oc_train_read_params(g, param_names, &params, &n));
+  int *grads = malloc(sizeof(int) * (size_t)(n + 1));
+  oc_status_t s = grads ? oc_autodiff(g, loss, -1, params, n, grads)
+                        : oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  if (!s) s = oc_train_update(g, loss, t, param_names, params, grads, n);
+  free(params);
+  free(grads);
+  return s;
+}
+
+oc_status_t oc_train_update(oc_graph_t *g, int loss, const oc_train_options_t *t,
+                            const oc_name_set_t *param_names, const int *params,
+                            const int *grad_values, int n) {
+  oc_status_t s = OC_OK;
+  int *grads = malloc(sizeof(int) * (size_t)(n + 1));
+  if (!grads) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  memcpy(grads, grad_values, sizeof(int) * (size_t)n);
 
   /* Gradients into state ("grad:<name>"), then one check over all of them. */
   int check[OC_MAX_OP_INPUTS], n_check = 0;
@@ -454,8 +478,6 @@ oc_status_t oc_train_build(oc_graph_t *g, int loss, const oc_train_options_t *t,
   }
   if (!s) s = oc_emit_instr(g, "step_count", OC_OP_STEP_COUNT, 1, &step, 0, NULL, NULL, 0, NULL, 0);
 done:
-  free(read);
-  free(params);
   free(grads);
   return s;
 }

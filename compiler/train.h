@@ -40,8 +40,27 @@ oc_status_t oc_train_mark_queues(oc_graph_t *g, const oc_train_options_t *t);
 void oc_train_mark_state(oc_graph_t *g, const oc_name_set_t *state);
 
 /* Appends the train step to a lowered forward program whose loss is |loss|,
- * training the state values named in |params|. */
+ * training the state values named in |params|: running-statistic updates,
+ * backward (oc_autodiff), then oc_train_update. */
 oc_status_t oc_train_build(oc_graph_t *g, int loss, const oc_train_options_t *t,
                            const oc_name_set_t *params);
+
+/* The pieces of oc_train_build, for steps that compute their gradients
+ * another way (GradCache, compiler/gradcache.c): */
+
+/* Training-mode BatchNormalization instructions of the forward program get
+ * their running-statistic updates (a check, then Assigns) right after them.
+ * Call once, on the forward program. */
+oc_status_t oc_train_write_back_running_stats(oc_graph_t *g);
+/* The state values named in |param_names| that the program reads, in value
+ * order: *out_params (malloc'd; free() it) and *out_n. */
+oc_status_t oc_train_read_params(const oc_graph_t *g, const oc_name_set_t *param_names,
+                                 int **out_params, int *out_n);
+/* Everything after the gradients: grad:<param> state, the finiteness check
+ * (with |loss|), learning-rate schedule, optimizer updates, --ema, --clamp,
+ * --queue, step count. grads[k] holds d loss / d params[k]. */
+oc_status_t oc_train_update(oc_graph_t *g, int loss, const oc_train_options_t *t,
+                            const oc_name_set_t *param_names, const int *params,
+                            const int *grads, int n);
 
 #endif

@@ -5,7 +5,10 @@
  *   nan:     a batch holding NaN stops at step 1 with an error naming the step
  *            and the first node that made NaN, and writes no checkpoint;
  *   export:  the trained model exported to ONNX, compiled again, embeds what
- *            the training plan's embed entry does with the same state.
+ *            the training plan's embed entry does with the same state;
+ *   micro-batch: --micro-batch/--cut (GradCache) train like the full batch in
+ *            a third of its arena; an indivisible batch is an error and
+ *            BatchNorm in the encoders a warning.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -18,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "tensor_file.h"
 
 extern char **environ;
@@ -221,6 +225,61 @@ START_TEST(export_runs_in_onnxruntime) {
 }
 END_TEST
 
+#define GRADCACHE ONNXC_TEST_DATA "/gradcache"
+
+/* arena_bytes of a --memory-report. */
+static double report_arena(const char *file) {
+  size_t n;
+  char *text = slurp(file, &n);
+  json_t *j = json_parse(text, n);
+  ck_assert_ptr_nonnull(j);
+  double bytes = json_num(json_get(j, "arena_bytes"), -1);
+  json_free(j);
+  free(text);
+  return bytes;
+}
+
+START_TEST(micro_batch) {
+  char *full[] = {ONNXC, GRADCACHE "/model.onnx", "-o", path("full.bin"), "--train",
+                  "--memory-report", path("full.json"), NULL};
+  ck_assert_msg(run(full) == 0, "%s", err);
+  char *gc[] = {ONNXC, GRADCACHE "/model.onnx", "-o", path("gc.bin"), "--train", "--micro-batch",
+                "8", "--cut", "embedding,/Add_7_output_0", "--memory-report", path("gc.json"), NULL};
+  ck_assert_msg(run(gc) == 0, "%s", err);
+  ck_assert_str_eq(err, "");
+  double a_full = report_arena(path("full.json")), a_gc = report_arena(path("gc.json"));
+  ck_assert_msg(a_gc > 0 && a_gc * 3 <= a_full, "arena %.0f bytes vs %.0f", a_gc, a_full);
+  char *logs[2] = {path("full.txt"), path("gc.txt")}, *plans[2] = {path("full.bin"), path("gc.bin")};
+  double loss[2][3];
+  for (int k = 0; k < 2; k++) {
+    char *argv[] = {ONNXRUN, plans[k], "--inputs", GRADCACHE "/test_data_set_0", "--steps", "3",
+                    "--log", logs[k], NULL};
+    ck_assert_msg(run(argv) == 0, "%s", err);
+    size_t n;
+    char *text = slurp(logs[k], &n);
+    ck_assert_int_eq(sscanf(text, "%lf %lf %lf", &loss[k][0], &loss[k][1], &loss[k][2]), 3);
+    free(text);
+  }
+  for (int i = 0; i < 3; i++)
+    ck_assert_msg(fabs(loss[1][i] - loss[0][i]) <= 1e-5 * fabs(loss[0][i]), "step %d: %.9g vs %.9g",
+                  i + 1, loss[1][i], loss[0][i]);
+  char *odd[] = {ONNXC, GRADCACHE "/model.onnx", "-o", path("odd.bin"), "--train", "--micro-batch",
+                 "7", NULL};
+  ck_assert_int_eq(run(odd), 1);
+  ck_assert_msg(strstr(err, "--micro-batch 7: the batch (64 rows"), "%s", err);
+  struct stat st;
+  ck_assert_msg(stat(path("odd.bin"), &st) != 0, "a plan was written");
+  char *cut_alone[] = {ONNXC, GRADCACHE "/model.onnx", "-o", path("x.bin"), "--train", "--cut",
+                       "embedding", NULL};
+  ck_assert_int_eq(run(cut_alone), 2);
+  char *bn[] = {ONNXC, CASE "/model.onnx", "-o", path("bn.bin"), "--train", "--micro-batch", "4",
+                NULL};
+  ck_assert_msg(run(bn) == 0, "%s", err);
+  ck_assert_msg(strstr(err, "onnxc: warning: --micro-batch 4:") && strstr(err, "BatchNormalization"),
+                "%s", err);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("train_cli");
   TCase *tc = tcase_create("cli");
@@ -230,6 +289,7 @@ int main(void) {
   tcase_add_test(tc, nan_stops_training);
   tcase_add_test(tc, export_matches_plan);
   tcase_add_test(tc, export_runs_in_onnxruntime);
+  tcase_add_test(tc, micro_batch);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

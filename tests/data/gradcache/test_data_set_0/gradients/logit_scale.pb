@@ -1,0 +1,1 @@
+Blogit_scaleJ;I˺
