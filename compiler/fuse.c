@@ -1,18 +1,34 @@
 /*
- * Fusions on a lowered program (see fuse.h). Each rewrite removes one
- * instruction and the tensor between the two, and changes results by
- * rounding at most:
+ * Fusions on a lowered program (see fuse.h). Each rewrite replaces a chain
+ * of instructions by one, removing the tensors between them, and changes
+ * results by rounding at most. A chain is fused only when every tensor
+ * inside it is read by the next instruction of the chain alone and is not an
+ * entry point output; the fused instruction takes the place of the chain's
+ * last one, so everything it reads is computed before it.
  *
- *   Conv -> BatchNormalization (inference mode, every input but X a
+ * Conv -> BatchNormalization (inference mode, every input but X a
  *   compile-time constant), with constant Conv weights (and bias): the
  *   normalization is folded into new weights and bias,
  *       a = scale / sqrt(var + eps),  W' = W * a (per output channel),
  *       b' = (b - mean) * a + B;
- *   Conv -> Relu, Conv -> Clip (float32 bounds): the Conv's fused activation
+ * Conv -> Relu, Conv -> Clip (float32 bounds): the Conv's fused activation
  *   (runtime/ops/conv.c: ints [..., activation], floats [lo, hi] for Clip).
  *
- * Only when the Conv's output is read by that one instruction and is not an
- * entry point output.
+ * LayerNorm over the last axis as exporters write it before opset 17:
+ *       m = ReduceMean(x, last axis, keepdims), d = x - m,
+ *       v = ReduceMean(Pow(d, 2)), y = d / Sqrt(v + eps) [* gamma [+ beta]]
+ *   -> LayerNormalization(x, gamma, beta) with axis -1 (gamma and beta
+ *   vectors of the last dim; without them, gamma = ones and no beta).
+ *
+ * GELU (erf form) on z, optionally z = bias + t with a bias vector of the
+ *   last dim (a product's bias):
+ *       y = z * (Erf(z / sqrt(2)) + 1) * 0.5   (the two Muls in either order,
+ *       z / sqrt(2) also as z * (1 / sqrt(2)))
+ *   -> Gelu(z) or Gelu(t, bias) (runtime/ops/gelu.c).
+ *
+ * Every constant of a pattern must be exactly the float32 the exporters
+ * write (2, 1, 0.5, sqrt(2) and 1/sqrt(2) rounded to float32); epsilon a
+ * finite scalar >= 0.
  */
 #include <math.h>
 #include <stdio.h>
@@ -21,21 +37,157 @@
 
 #include "fuse.h"
 
-/* How many instructions read each value, plus one for an entry output. */
-static int *use_counts(const oc_graph_t *g, const int *outputs, int n_outputs) {
-  int *uses = calloc((size_t)g->n_values + 1, sizeof(int));
-  if (!uses) return NULL;
+/* The program's read graph, rebuilt before each kind of fusion. */
+typedef struct fuse_s {
+  oc_graph_t *g;
+  int *uses;          /* per value: input slots reading it, plus one per entry output */
+  int *rstart, *rlist; /* per value v: its readers rlist[rstart[v] .. rstart[v+1]) */
+  char *dead;         /* per instruction: fused away */
+} fuse_t;
+
+static void fuse_index_free(fuse_t *f) {
+  free(f->uses);
+  free(f->rstart);
+  free(f->rlist);
+  free(f->dead);
+  f->uses = f->rstart = f->rlist = NULL;
+  f->dead = NULL;
+}
+
+/* Builds the read graph of |g|; 0 when out of memory (fusions are
+ * optional: the caller then skips them). */
+static int fuse_index(fuse_t *f, oc_graph_t *g, const int *outputs, int n_outputs) {
+  size_t nv = (size_t)g->n_values + 1, reads = 0;
+  for (int i = 0; i < g->n_instrs; i++) reads += (size_t)g->instrs[i].n_in;
+  f->g = g;
+  f->uses = calloc(nv, sizeof(int));
+  f->rstart = calloc(nv + 1, sizeof(int));
+  f->rlist = malloc(sizeof(int) * (reads + 1));
+  f->dead = calloc((size_t)g->n_instrs + 1, 1);
+  if (!f->uses || !f->rstart || !f->rlist || !f->dead) {
+    fuse_index_free(f);
+    return 0;
+  }
   for (int i = 0; i < g->n_instrs; i++)
     for (int k = 0; k < g->instrs[i].n_in; k++)
-      if (g->instrs[i].in[k] >= 0) uses[g->instrs[i].in[k]]++;
-  for (int i = 0; i < n_outputs; i++) uses[outputs[i]]++;
-  return uses;
+      if (g->instrs[i].in[k] >= 0) f->rstart[g->instrs[i].in[k] + 1]++;
+  for (int v = 0; v < g->n_values; v++) {
+    f->uses[v] = f->rstart[v + 1];
+    f->rstart[v + 1] += f->rstart[v];
+  }
+  int *fill = f->uses; /* reused as cursors, then recounted */
+  for (int v = 0; v < g->n_values; v++) fill[v] = f->rstart[v];
+  for (int i = 0; i < g->n_instrs; i++)
+    for (int k = 0; k < g->instrs[i].n_in; k++)
+      if (g->instrs[i].in[k] >= 0) f->rlist[fill[g->instrs[i].in[k]]++] = i;
+  for (int v = 0; v < g->n_values; v++) f->uses[v] = f->rstart[v + 1] - f->rstart[v];
+  for (int i = 0; i < n_outputs; i++) f->uses[outputs[i]]++;
+  return 1;
+}
+
+/* The live instruction with op |op| that is the only reader of |v| (which is
+ * not an entry output), or -1. */
+static int sole_reader(const fuse_t *f, int v, int op) {
+  if (v < 0 || f->uses[v] != 1 || f->rstart[v + 1] - f->rstart[v] != 1) return -1;
+  int i = f->rlist[f->rstart[v]];
+  return !f->dead[i] && f->g->instrs[i].op == op && f->g->instrs[i].n_out == 1 ? i : -1;
+}
+
+/* The live single-output instruction with op |op| producing |v|, or -1. */
+static int producer_of(const fuse_t *f, int v, int op) {
+  int i = v >= 0 ? f->g->values[v].producer : -1;
+  if (i < 0 || i >= f->g->n_instrs || f->dead[i]) return -1;
+  const oc_instr_t *p = &f->g->instrs[i];
+  return p->op == op && p->n_out == 1 && p->out[0] == v ? i : -1;
+}
+
+/* Removes the fused-away instructions and renumbers producers. */
+static void fuse_compact(fuse_t *f) {
+  oc_graph_t *g = f->g;
+  int kept = 0;
+  for (int i = 0; i < g->n_instrs; i++) {
+    oc_instr_t *ins = &g->instrs[i];
+    if (!f->dead[i]) {
+      g->instrs[kept++] = *ins;
+      continue;
+    }
+    for (int k = 0; k < ins->n_out; k++)
+      if (ins->out[k] >= 0) g->values[ins->out[k]].producer = -1;
+    free(ins->in);
+    free(ins->out);
+    free(ins->ints);
+    free(ins->floats);
+    free(ins->node);
+  }
+  g->n_instrs = kept;
+  for (int i = 0; i < g->n_instrs; i++)
+    for (int k = 0; k < g->instrs[i].n_out; k++)
+      if (g->instrs[i].out[k] >= 0) g->values[g->instrs[i].out[k]].producer = i;
 }
 
 static int is_const_f32(const oc_graph_t *g, int v) {
   return v >= 0 && g->values[v].kind == OC_VALUE_CONST && g->values[v].foldable &&
          g->values[v].type.dtype == OC_DTYPE_FLOAT32 && g->values[v].type.data;
 }
+
+/* |v| is a float32 compile-time constant of one element equal to |want|. */
+static int is_scalar(const oc_graph_t *g, int v, float want) {
+  return is_const_f32(g, v) && oc_tensor_numel(&g->values[v].type) == 1 &&
+         ((const float *)g->values[v].type.data)[0] == want;
+}
+
+static int same_dims(const oc_tensor_t *a, const oc_tensor_t *b) {
+  if (a->rank != b->rank) return 0;
+  for (int i = 0; i < a->rank; i++)
+    if (a->dims[i] != b->dims[i]) return 0;
+  return 1;
+}
+
+/* A float32 value of dims (n): a normalization's gamma or beta, a bias. */
+static int is_vector(const oc_graph_t *g, int v, int64_t n) {
+  return v >= 0 && g->values[v].known && g->values[v].type.dtype == OC_DTYPE_FLOAT32 &&
+         g->values[v].type.rank == 1 && g->values[v].type.dims[0] == n;
+}
+
+/* The input of binary instruction |ins| that is not |v| (|v| itself when
+ * both are), or -1 when |v| is not an input. */
+static int other_input(const oc_instr_t *ins, int v) {
+  if (ins->n_in != 2) return -1;
+  if (ins->in[0] == v) return ins->in[1];
+  if (ins->in[1] == v) return ins->in[0];
+  return -1;
+}
+
+/* Makes |ins| the instruction op(in...) with the given ints and floats,
+ * keeping its output and node name. */
+static oc_status_t set_instr(oc_instr_t *ins, int op, const int *in, int n_in, const int64_t *ints,
+                             int n_ints, const float *floats, int n_floats) {
+  int *ni = malloc(sizeof(int) * (size_t)(n_in + 1));
+  int64_t *nn = malloc(sizeof(int64_t) * (size_t)(n_ints + 1));
+  float *nf = malloc(sizeof(float) * (size_t)(n_floats + 1));
+  if (!ni || !nn || !nf) {
+    free(ni);
+    free(nn);
+    free(nf);
+    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  }
+  memcpy(ni, in, sizeof(int) * (size_t)n_in);
+  if (n_ints) memcpy(nn, ints, sizeof(int64_t) * (size_t)n_ints);
+  if (n_floats) memcpy(nf, floats, sizeof(float) * (size_t)n_floats);
+  free(ins->in);
+  free(ins->ints);
+  free(ins->floats);
+  ins->op = op;
+  ins->in = ni;
+  ins->n_in = n_in;
+  ins->ints = nn;
+  ins->n_ints = n_ints;
+  ins->floats = nf;
+  ins->n_floats = n_floats;
+  return OC_OK;
+}
+
+/* --- Conv + BatchNormalization / activation ------------------------------- */
 
 /* A Conv without a fused activation yet: its spatial axis count, else 0. */
 static int plain_conv(const oc_instr_t *c) {
@@ -111,81 +263,221 @@ static oc_status_t fuse_activation(oc_instr_t *c, const oc_instr_t *a) {
   return OC_OK;
 }
 
-oc_status_t oc_fuse_program(oc_graph_t *g, const int *outputs, int n_outputs) {
-  int *uses = use_counts(g, outputs, n_outputs);
-  char *dead = calloc((size_t)g->n_instrs + 1, 1);
+/* The instruction reading Conv |i|'s output if it can be fused into it, or -1. */
+static int conv_follower(const fuse_t *f, int i, int round) {
+  const oc_graph_t *g = f->g;
+  const oc_instr_t *c = &g->instrs[i];
+  int v = c->out[0];
+  if (f->uses[v] != 1 || f->rstart[v + 1] - f->rstart[v] != 1) return -1;
+  int j = f->rlist[f->rstart[v]];
+  const oc_instr_t *b = &g->instrs[j];
+  if (f->dead[j] || b->in[0] != v || b->n_out != 1 || !plain_conv(c)) return -1;
+  int fold = round == 0 && b->op == OC_OP_BATCHNORM && b->n_in == 5 && b->n_ints == 1 &&
+             b->ints[0] == 0 && b->n_floats == 1 && g->values[v].type.rank >= 3 &&
+             is_const_f32(g, c->in[1]) && (c->n_in < 3 || c->in[2] < 0 || is_const_f32(g, c->in[2]));
+  for (int k = 1; k < 5 && fold; k++) fold = is_const_f32(g, b->in[k]);
+  int act = b->op == OC_OP_RELU ||
+            (b->op == OC_OP_CLIP && b->n_floats == 2 && b->n_ints == 0 &&
+             g->values[v].type.dtype == OC_DTYPE_FLOAT32 && b->floats[0] <= b->floats[1]);
+  return fold || act ? j : -1;
+}
+
+static oc_status_t fuse_conv(fuse_t *f) {
+  oc_graph_t *g = f->g;
   oc_status_t s = OC_OK;
-  if (!uses || !dead) {
-    free(uses);
-    free(dead);
-    return OC_OK; /* an optimization */
-  }
-  /* the reader of each value, when it has exactly one */
-  int *reader = malloc(sizeof(int) * (size_t)(g->n_values + 1));
-  if (!reader) {
-    free(uses);
-    free(dead);
-    return OC_OK;
-  }
-  for (int v = 0; v < g->n_values; v++) reader[v] = -1;
-  for (int i = 0; i < g->n_instrs; i++)
-    for (int k = 0; k < g->instrs[i].n_in; k++)
-      if (g->instrs[i].in[k] >= 0) reader[g->instrs[i].in[k]] = i;
   for (int i = 0; i < g->n_instrs && !s; i++) {
-    oc_instr_t *c = &g->instrs[i];
-    if (dead[i] || !plain_conv(c)) continue;
+    if (f->dead[i] || !plain_conv(&g->instrs[i])) continue;
+    /* a BatchNormalization first, then an activation */
     for (int round = 0; round < 2 && !s; round++) {
-      int v = c->out[0];
-      if (uses[v] != 1 || reader[v] < 0 || dead[reader[v]]) break;
-      int j = reader[v];
+      int j = conv_follower(f, i, round);
+      if (j < 0) break;
+      oc_instr_t *c = &g->instrs[i];
       const oc_instr_t *b = &g->instrs[j];
-      if (b->in[0] != v || b->n_out != 1) break;
-      int fold = round == 0 && plain_conv(c) && b->op == OC_OP_BATCHNORM && b->n_in == 5 &&
-                 b->n_ints == 1 && b->ints[0] == 0 && b->n_floats == 1 &&
-                 g->values[v].type.rank >= 3 && is_const_f32(g, c->in[1]) &&
-                 (c->n_in < 3 || c->in[2] < 0 || is_const_f32(g, c->in[2]));
-      for (int k = 1; k < 5 && fold; k++) fold = is_const_f32(g, b->in[k]);
-      int act = plain_conv(c) &&
-                (b->op == OC_OP_RELU ||
-                 (b->op == OC_OP_CLIP && b->n_floats == 2 && b->n_ints == 0 &&
-                  g->values[v].type.dtype == OC_DTYPE_FLOAT32 && b->floats[0] <= b->floats[1]));
-      if (fold)
-        s = fold_batchnorm(g, c, b);
-      else if (act)
-        s = fuse_activation(c, b);
-      else
-        continue;
+      int v = c->out[0];
+      s = b->op == OC_OP_BATCHNORM ? fold_batchnorm(g, c, b) : fuse_activation(c, b);
       if (s) break;
-      c = &g->instrs[i]; /* new values do not move instructions, but stay safe */
-      b = &g->instrs[j];
       /* the Conv now writes the second instruction's output */
       c->out[0] = b->out[0];
       g->values[b->out[0]].producer = i;
       g->values[v].producer = -1;
-      dead[j] = 1;
+      f->dead[j] = 1;
     }
   }
-  if (!s) {
-    int kept = 0;
-    for (int i = 0; i < g->n_instrs; i++) {
-      oc_instr_t *ins = &g->instrs[i];
-      if (!dead[i]) {
-        g->instrs[kept++] = *ins;
-        continue;
+  return s;
+}
+
+/* --- LayerNorm --------------------------------------------------------------- */
+
+/* A float32 ReduceMean over the last axis keeping it: ints [1, -1 or r-1]. */
+static int is_last_axis_mean(const oc_graph_t *g, const oc_instr_t *ins) {
+  if (ins->op != OC_OP_REDUCE_MEAN || ins->n_in != 1 || ins->n_out != 1 || ins->n_ints != 2 ||
+      ins->ints[0] != 1)
+    return 0;
+  const oc_tensor_t *x = &g->values[ins->in[0]].type;
+  return x->dtype == OC_DTYPE_FLOAT32 && x->rank >= 1 && x->dims[x->rank - 1] > 0 &&
+         (ins->ints[1] == -1 || ins->ints[1] == x->rank - 1);
+}
+
+/* Fuses the LayerNorm chain starting at ReduceMean |i|, if it is one. */
+static oc_status_t fuse_layernorm_at(fuse_t *f, int i) {
+  oc_graph_t *g = f->g;
+  const oc_instr_t *ins = g->instrs;
+  if (!is_last_axis_mean(g, &ins[i])) return OC_OK;
+  int x = ins[i].in[0];
+  const oc_tensor_t *xt = &g->values[x].type;
+  int64_t D = xt->dims[xt->rank - 1];
+  /* d = x - mean */
+  int sub = sole_reader(f, ins[i].out[0], OC_OP_SUB);
+  if (sub < 0 || ins[sub].in[0] != x || ins[sub].in[1] != ins[i].out[0]) return OC_OK;
+  int d = ins[sub].out[0];
+  if (!same_dims(&g->values[d].type, xt) || f->uses[d] != 2) return OC_OK;
+  /* d's readers: Pow(d, 2) and Div(d, sqrt(var + eps)) */
+  int pw = -1, dv = -1;
+  for (int r = f->rstart[d]; r < f->rstart[d + 1]; r++) {
+    int k = f->rlist[r];
+    if (f->dead[k] || ins[k].n_in != 2 || ins[k].n_out != 1 || ins[k].in[0] != d) return OC_OK;
+    if (ins[k].op == OC_OP_POW && is_scalar(g, ins[k].in[1], 2.0f) && pw < 0)
+      pw = k;
+    else if (ins[k].op == OC_OP_DIV && ins[k].in[1] != d && dv < 0)
+      dv = k;
+    else
+      return OC_OK;
+  }
+  if (pw < 0 || dv < 0) return OC_OK;
+  int var = sole_reader(f, ins[pw].out[0], OC_OP_REDUCE_MEAN);
+  if (var < 0 || !is_last_axis_mean(g, &ins[var])) return OC_OK;
+  int add = sole_reader(f, ins[var].out[0], OC_OP_ADD);
+  if (add < 0) return OC_OK;
+  int e = other_input(&ins[add], ins[var].out[0]);
+  if (!is_const_f32(g, e) || oc_tensor_numel(&g->values[e].type) != 1 ||
+      !same_dims(&g->values[ins[add].out[0]].type, &g->values[ins[var].out[0]].type))
+    return OC_OK;
+  float eps = ((const float *)g->values[e].type.data)[0];
+  if (!(eps >= 0.0f) || isinf(eps)) return OC_OK;
+  int sq = sole_reader(f, ins[add].out[0], OC_OP_SQRT);
+  if (sq < 0 || sole_reader(f, ins[sq].out[0], OC_OP_DIV) != dv || ins[dv].in[1] != ins[sq].out[0])
+    return OC_OK;
+  if (!same_dims(&g->values[ins[dv].out[0]].type, xt)) return OC_OK;
+  /* optional * gamma, then + beta */
+  int last = dv, mul = -1, gamma = -1, beta = -1;
+  int k = sole_reader(f, ins[dv].out[0], OC_OP_MUL);
+  if (k >= 0 && is_vector(g, other_input(&ins[k], ins[dv].out[0]), D) &&
+      same_dims(&g->values[ins[k].out[0]].type, xt)) {
+    mul = last = k;
+    gamma = other_input(&ins[k], ins[dv].out[0]);
+    k = sole_reader(f, ins[mul].out[0], OC_OP_ADD);
+    if (k >= 0 && is_vector(g, other_input(&ins[k], ins[mul].out[0]), D) &&
+        same_dims(&g->values[ins[k].out[0]].type, xt)) {
+      last = k;
+      beta = other_input(&ins[k], ins[mul].out[0]);
+    }
+  }
+  if (gamma < 0) { /* no scale: ones */
+    float *ones = malloc(sizeof(float) * (size_t)D);
+    char name[512];
+    snprintf(name, sizeof name, "%s/ones", ins[dv].node);
+    gamma = ones ? oc_graph_new_value(g, name) : -1;
+    oc_status_t s = gamma < 0 ? oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory") : OC_OK;
+    for (int64_t j = 0; !s && j < D; j++) ones[j] = 1.0f;
+    if (!s) s = oc_value_set_const(g, gamma, OC_DTYPE_FLOAT32, 1, &D, ones);
+    free(ones);
+    if (s) return s;
+    ins = g->instrs;
+  }
+  int in[3] = {x, gamma, beta};
+  int64_t axis = -1;
+  int chain[] = {i, sub, pw, var, add, sq, dv, mul};
+  OC_RETURN_IF_ERROR(set_instr(&g->instrs[last], OC_OP_LAYERNORM, in, beta >= 0 ? 3 : 2, &axis, 1,
+                               &eps, 1));
+  for (size_t c = 0; c < sizeof chain / sizeof chain[0]; c++)
+    if (chain[c] >= 0 && chain[c] != last) f->dead[chain[c]] = 1;
+  return OC_OK;
+}
+
+/* --- GELU ---------------------------------------------------------------------- */
+
+/* Fuses the GELU chain around Erf |i|, if it is one. */
+static oc_status_t fuse_gelu_at(fuse_t *f, int i) {
+  oc_graph_t *g = f->g;
+  const oc_instr_t *ins = g->instrs;
+  if (ins[i].op != OC_OP_ERF || ins[i].n_in != 1 || ins[i].n_out != 1) return OC_OK;
+  /* z / sqrt(2) or z * (1 / sqrt(2)) */
+  int u = ins[i].in[0], z = -1;
+  int sc = producer_of(f, u, OC_OP_DIV);
+  if (sc >= 0 && is_scalar(g, ins[sc].in[1], 1.41421354f)) {
+    z = ins[sc].in[0];
+  } else if ((sc = producer_of(f, u, OC_OP_MUL)) >= 0) {
+    for (int k = 0; k < 2 && z < 0; k++)
+      if (is_scalar(g, ins[sc].in[1 - k], 0.707106769f)) z = ins[sc].in[k];
+  }
+  if (z < 0 || f->uses[u] != 1) return OC_OK;
+  const oc_tensor_t *zt = &g->values[z].type;
+  if (zt->dtype != OC_DTYPE_FLOAT32 || zt->rank < 1 || !same_dims(&g->values[u].type, zt))
+    return OC_OK;
+  /* Erf(.) + 1 */
+  int one = sole_reader(f, ins[i].out[0], OC_OP_ADD);
+  if (one < 0 || !is_scalar(g, other_input(&ins[one], ins[i].out[0]), 1.0f)) return OC_OK;
+  int a = ins[one].out[0];
+  /* z * a * 0.5 or z * 0.5 * a */
+  int m = sole_reader(f, a, OC_OP_MUL), half = -1, last = -1;
+  if (m < 0) return OC_OK;
+  int o = other_input(&ins[m], a);
+  if (o == z) {
+    half = last = sole_reader(f, ins[m].out[0], OC_OP_MUL);
+    if (half < 0 || !is_scalar(g, other_input(&ins[half], ins[m].out[0]), 0.5f)) return OC_OK;
+  } else {
+    half = producer_of(f, o, OC_OP_MUL);
+    if (half < 0 || f->uses[o] != 1 || !is_scalar(g, other_input(&ins[half], z), 0.5f))
+      return OC_OK;
+    last = m;
+  }
+  if (!same_dims(&g->values[ins[m].out[0]].type, zt) ||
+      !same_dims(&g->values[ins[half].out[0]].type, zt) || !same_dims(&g->values[a].type, zt))
+    return OC_OK;
+  /* z = bias + t, z read by this chain alone (its two reads) */
+  int in[2] = {z, -1}, n_in = 1, badd = producer_of(f, z, OC_OP_ADD);
+  if (badd >= 0 && f->uses[z] == 2) {
+    int64_t C = zt->dims[zt->rank - 1];
+    for (int k = 0; k < 2 && n_in == 1; k++) {
+      int t = ins[badd].in[k], b = ins[badd].in[1 - k];
+      if (t != b && same_dims(&g->values[t].type, zt) && is_vector(g, b, C)) {
+        in[0] = t;
+        in[1] = b;
+        n_in = 2;
       }
-      free(ins->in);
-      free(ins->out);
-      free(ins->ints);
-      free(ins->floats);
-      free(ins->node);
     }
-    g->n_instrs = kept;
-    for (int i = 0; i < g->n_instrs; i++)
-      for (int k = 0; k < g->instrs[i].n_out; k++)
-        if (g->instrs[i].out[k] >= 0) g->values[g->instrs[i].out[k]].producer = i;
   }
-  free(reader);
-  free(uses);
-  free(dead);
+  int chain[] = {sc, i, one, m, half, n_in == 2 ? badd : -1};
+  OC_RETURN_IF_ERROR(set_instr(&g->instrs[last], OC_OP_GELU, in, n_in, NULL, 0, NULL, 0));
+  for (size_t c = 0; c < sizeof chain / sizeof chain[0]; c++)
+    if (chain[c] >= 0 && chain[c] != last) f->dead[chain[c]] = 1;
+  return OC_OK;
+}
+
+/* --- driver ------------------------------------------------------------------ */
+
+typedef oc_status_t (*fuse_at_fn)(fuse_t *f, int i);
+
+static oc_status_t fuse_each(fuse_t *f, fuse_at_fn fn) {
+  oc_status_t s = OC_OK;
+  for (int i = 0; i < f->g->n_instrs && !s; i++)
+    if (!f->dead[i]) s = fn(f, i);
+  return s;
+}
+
+oc_status_t oc_fuse_program(oc_graph_t *g, const int *outputs, int n_outputs) {
+  enum { FUSE_CONV, FUSE_LAYERNORM, FUSE_GELU, FUSE_KINDS };
+  oc_status_t s = OC_OK;
+  /* One kind at a time over a fresh read graph: a fusion changes the
+   * readers of the values around it. */
+  for (int kind = 0; kind < FUSE_KINDS && !s; kind++) {
+    fuse_t f;
+    if (!fuse_index(&f, g, outputs, n_outputs)) return OC_OK; /* an optimization */
+    s = kind == FUSE_CONV        ? fuse_conv(&f)
+        : kind == FUSE_LAYERNORM ? fuse_each(&f, fuse_layernorm_at)
+                                 : fuse_each(&f, fuse_gelu_at);
+    if (!s) fuse_compact(&f);
+    fuse_index_free(&f);
+  }
   return s;
 }

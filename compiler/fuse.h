@@ -1,6 +1,9 @@
 /* Fusions on a lowered program (compiler/fuse.c): BatchNormalization with
- * constant statistics folded into the preceding Conv's constant weights, and
- * Relu / Clip after a Conv made the Conv's activation. */
+ * constant statistics folded into the preceding Conv's constant weights;
+ * Relu / Clip after a Conv made the Conv's activation; the opset-13
+ * spellings of LayerNorm (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div,
+ * Mul, Add) and of GELU (Div, Erf, Add, Mul, Mul, with the bias Add before
+ * it) made single LayerNormalization and Gelu instructions. */
 #ifndef ONNXC_FUSE_H
 #define ONNXC_FUSE_H
 

@@ -1,0 +1,380 @@
+/*
+ * The compiler's LayerNorm and GELU fusions (compiler/fuse.c) and the kernels
+ * they select (LayerNormalization over the last axis, Gelu).
+ *
+ *   kernels: each fused kernel against the unfused op sequence it replaces
+ *            (run op by op through the same runtime), on random inputs of
+ *            several shapes (row lengths that are and are not multiples of
+ *            the vector width), on one thread and split over a pool.
+ *            Tolerances: LayerNorm |fused - unfused| <= 2e-5 + 2e-5 |unfused|
+ *            (the sequence rounds x - mean, its square and the variance to
+ *            float32; the kernel keeps them in double); Gelu <= 1e-7 +
+ *            1e-6 |unfused| (the same float32 steps: equal unless a compiler
+ *            contracts a multiply-add differently in one of the two).
+ *   models:  tests/data/fuse (made by make_fuse_models.py): PyTorch's export
+ *            of a pre-norm MLP block and hand-written spellings fuse into the
+ *            expected instructions and match PyTorch / numpy within 1e-5;
+ *            near misses (another axis, exponent or constant, an intermediate
+ *            that is also an output) are left alone and still compute the
+ *            right values.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile.h"
+#include "oc_ops.h"
+#include "parallel.h"
+#include "tensor_file.h"
+
+#define FUSE_DATA ONNXC_TEST_DATA "/fuse"
+
+#define ASSERT_OK(expr)                                                 \
+  do {                                                                  \
+    oc_status_t s_ = (expr);                                            \
+    ck_assert_msg(s_ == OC_OK, "%s: %s", #expr, oc_status_message(s_)); \
+  } while (0)
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static float frand(float lo, float hi) {
+  g_rng ^= g_rng << 13;
+  g_rng ^= g_rng >> 7;
+  g_rng ^= g_rng << 17;
+  return lo + (hi - lo) * (float)((double)(g_rng >> 11) / 9007199254740992.0);
+}
+
+/* A float32 tensor owning malloc'd data (NULL data for rank-0 shapes is not
+ * used here). */
+static oc_tensor_t ftensor(int rank, const int64_t *dims) {
+  oc_tensor_t t = {.dtype = OC_DTYPE_FLOAT32, .rank = rank};
+  for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
+  int64_t n = oc_tensor_numel(&t);
+  t.data = malloc(sizeof(float) * (size_t)(n ? n : 1));
+  return t;
+}
+
+static oc_tensor_t scalar(float v) {
+  oc_tensor_t t = ftensor(0, NULL);
+  ((float *)t.data)[0] = v;
+  return t;
+}
+
+static void fill(oc_tensor_t *t, float lo, float hi) {
+  float *p = t->data;
+  for (int64_t i = 0; i < oc_tensor_numel(t); i++) p[i] = frand(lo, hi);
+}
+
+/* Runs |op| on |in| into a fresh *out (typed by infer), on |pool| (or the
+ * calling thread). */
+static void run_op(oc_pool_t *pool, int op, oc_tensor_t **in, int n_in, oc_tensor_t *out,
+                   const int64_t *ints, int n_ints, const float *floats, int n_floats) {
+  oc_tensor_t *outs[1] = {out};
+  oc_op_call_t c = {.ints = ints, .n_ints = n_ints, .floats = floats, .n_floats = n_floats,
+                    .n_in = n_in, .in = in, .n_out = 1, .out = outs, .pool = pool};
+  size_t ws = 0;
+  ASSERT_OK(oc_op_infer(op, &c, &ws));
+  size_t bytes = oc_tensor_bytes(out);
+  out->data = malloc(bytes ? bytes : 1);
+  memset(out->data, 0xA5, bytes); /* poison */
+  c.workspace = ws ? malloc(ws) : NULL;
+  c.workspace_bytes = ws;
+  ASSERT_OK(oc_op_get(op)->run(&c));
+  free(c.workspace);
+}
+
+/* Binary op a (op) b into a fresh tensor. */
+static oc_tensor_t bin(int op, oc_tensor_t *a, oc_tensor_t *b) {
+  oc_tensor_t y = {0};
+  oc_tensor_t *in[2] = {a, b};
+  run_op(NULL, op, in, 2, &y, NULL, 0, NULL, 0);
+  return y;
+}
+
+static oc_tensor_t unary(int op, oc_tensor_t *a) {
+  oc_tensor_t y = {0};
+  oc_tensor_t *in[1] = {a};
+  run_op(NULL, op, in, 1, &y, NULL, 0, NULL, 0);
+  return y;
+}
+
+static oc_tensor_t mean_last(oc_tensor_t *a) {
+  oc_tensor_t y = {0};
+  oc_tensor_t *in[1] = {a};
+  const int64_t ints[2] = {1, -1};
+  run_op(NULL, OC_OP_REDUCE_MEAN, in, 1, &y, ints, 2, NULL, 0);
+  return y;
+}
+
+static void drop(oc_tensor_t *t) {
+  free(t->data);
+  t->data = NULL;
+}
+
+/* |got| against |want| elementwise: |got - want| <= atol + rtol |want|;
+ * returns the largest difference. */
+static double expect_close(const oc_tensor_t *got, const oc_tensor_t *want, double atol,
+                           double rtol, const char *what) {
+  ck_assert_int_eq(got->rank, want->rank);
+  for (int i = 0; i < got->rank; i++) ck_assert_int_eq(got->dims[i], want->dims[i]);
+  const float *g = got->data, *w = want->data;
+  double worst = 0;
+  for (int64_t i = 0; i < oc_tensor_numel(want); i++) {
+    double d = fabs((double)g[i] - (double)w[i]);
+    ck_assert_msg(d <= atol + rtol * fabs((double)w[i]), "%s[%lld]: %.9g, unfused %.9g", what,
+                  (long long)i, g[i], w[i]);
+    if (d > worst) worst = d;
+  }
+  return worst;
+}
+
+static int same_bits(const oc_tensor_t *a, const oc_tensor_t *b) {
+  return oc_tensor_bytes(a) == oc_tensor_bytes(b) &&
+         memcmp(a->data, b->data, oc_tensor_bytes(a)) == 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* kernels                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static const struct {
+  int rank;
+  int64_t dims[3];
+} k_shapes[] = {{1, {1}}, {1, {7}}, {2, {3, 16}}, {2, {5, 33}}, {3, {2, 3, 45}},
+                {2, {17, 192}}, {2, {4, 200}}, {3, {8, 65, 192}}};
+
+/* ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta
+ * (the opset-13 export) against LayerNormalization(axis -1). */
+START_TEST(layernorm_matches_sequence) {
+  const float eps = 1e-5f;
+  double worst = 0;
+  for (size_t k = 0; k < sizeof k_shapes / sizeof k_shapes[0]; k++) {
+    int r = k_shapes[k].rank;
+    int64_t D = k_shapes[k].dims[r - 1];
+    oc_tensor_t x = ftensor(r, k_shapes[k].dims), gamma = ftensor(1, &D), beta = ftensor(1, &D);
+    fill(&x, -1.0f, 5.0f); /* a mean far from 0 */
+    fill(&gamma, 0.5f, 1.5f);
+    fill(&beta, -0.5f, 0.5f);
+    for (int affine = 0; affine < 2; affine++) {
+      oc_tensor_t two = scalar(2.0f), e = scalar(eps);
+      oc_tensor_t m = mean_last(&x), d = bin(OC_OP_SUB, &x, &m), p = bin(OC_OP_POW, &d, &two);
+      oc_tensor_t v = mean_last(&p), a = bin(OC_OP_ADD, &v, &e), s = unary(OC_OP_SQRT, &a);
+      oc_tensor_t n = bin(OC_OP_DIV, &d, &s), g = {0}, want = {0};
+      if (affine) {
+        g = bin(OC_OP_MUL, &n, &gamma);
+        want = bin(OC_OP_ADD, &g, &beta);
+      }
+      /* no affine: what the fusion writes, gamma = ones */
+      oc_tensor_t ones = ftensor(1, &D);
+      for (int64_t j = 0; j < D; j++) ((float *)ones.data)[j] = 1.0f;
+      oc_tensor_t *in[3] = {&x, affine ? &gamma : &ones, &beta};
+      const int64_t axis = -1;
+      oc_tensor_t got = {0}, got2 = {0};
+      run_op(NULL, OC_OP_LAYERNORM, in, affine ? 3 : 2, &got, &axis, 1, &eps, 1);
+      double w = expect_close(&got, affine ? &want : &n, 2e-5, 2e-5, "LayerNorm");
+      if (w > worst) worst = w;
+      /* rows split over two threads: the same bits */
+      oc_pool_t *pool;
+      ASSERT_OK(oc_pool_create(2, NULL, &pool));
+      run_op(pool, OC_OP_LAYERNORM, in, affine ? 3 : 2, &got2, &axis, 1, &eps, 1);
+      oc_pool_release(pool);
+      ck_assert_msg(same_bits(&got, &got2), "LayerNorm on 2 threads differs (shape %zu)", k);
+      oc_tensor_t *ts[] = {&two, &e, &m, &d, &p, &v, &a, &s, &n, &g, &want, &ones, &got, &got2};
+      for (size_t t = 0; t < sizeof ts / sizeof ts[0]; t++) drop(ts[t]);
+    }
+    drop(&x);
+    drop(&gamma);
+    drop(&beta);
+  }
+  fprintf(stderr, "LayerNorm: largest |fused - unfused| %.3g\n", worst);
+}
+END_TEST
+
+/* [Add bias,] Div sqrt(2), Erf, Add 1, Mul z, Mul 0.5 against Gelu. */
+START_TEST(gelu_matches_sequence) {
+  double worst = 0;
+  for (size_t k = 0; k < sizeof k_shapes / sizeof k_shapes[0]; k++) {
+    int r = k_shapes[k].rank;
+    int64_t C = k_shapes[k].dims[r - 1];
+    oc_tensor_t x = ftensor(r, k_shapes[k].dims), bias = ftensor(1, &C);
+    fill(&x, -6.0f, 6.0f); /* past erf's saturation at |z / sqrt 2| = 4 */
+    fill(&bias, -1.0f, 1.0f);
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+      oc_tensor_t sq2 = scalar(1.41421354f), one = scalar(1.0f), half = scalar(0.5f);
+      oc_tensor_t z = with_bias ? bin(OC_OP_ADD, &bias, &x) : (oc_tensor_t){0};
+      oc_tensor_t *zp = with_bias ? &z : &x;
+      oc_tensor_t u = bin(OC_OP_DIV, zp, &sq2), e = unary(OC_OP_ERF, &u);
+      oc_tensor_t a = bin(OC_OP_ADD, &e, &one), m = bin(OC_OP_MUL, zp, &a);
+      oc_tensor_t want = bin(OC_OP_MUL, &m, &half);
+      oc_tensor_t *in[2] = {&x, &bias};
+      oc_tensor_t got = {0}, got2 = {0};
+      run_op(NULL, OC_OP_GELU, in, 1 + with_bias, &got, NULL, 0, NULL, 0);
+      double w = expect_close(&got, &want, 1e-7, 1e-6, "Gelu");
+      if (w > worst) worst = w;
+      oc_pool_t *pool;
+      ASSERT_OK(oc_pool_create(2, NULL, &pool));
+      run_op(pool, OC_OP_GELU, in, 1 + with_bias, &got2, NULL, 0, NULL, 0);
+      oc_pool_release(pool);
+      ck_assert_msg(same_bits(&got, &got2), "Gelu on 2 threads differs (shape %zu)", k);
+      oc_tensor_t *ts[] = {&sq2, &one, &half, &z, &u, &e, &a, &m, &want, &got, &got2};
+      for (size_t t = 0; t < sizeof ts / sizeof ts[0]; t++) drop(ts[t]);
+    }
+    drop(&x);
+    drop(&bias);
+  }
+  fprintf(stderr, "Gelu: largest |fused - unfused| %.3g\n", worst);
+}
+END_TEST
+
+static void expect_infer_error(oc_tensor_t **in, int n_in, const int64_t *ints, int n_ints,
+                               const char *needle) {
+  oc_tensor_t y = {0};
+  oc_tensor_t *outs[1] = {&y};
+  oc_op_call_t c = {.ints = ints, .n_ints = n_ints, .n_in = n_in, .in = in, .n_out = 1,
+                    .out = outs};
+  size_t ws;
+  oc_status_t s = oc_op_infer(OC_OP_GELU, &c, &ws);
+  ck_assert_msg(s != OC_OK, "Gelu infer accepted a bad call (%s)", needle);
+  ck_assert_msg(oc_status_code(s) == OC_STATUS_INVALID_ARGUMENT, "%s", oc_status_message(s));
+  ck_assert_msg(strstr(oc_status_message(s), needle), "'%s' lacks '%s'", oc_status_message(s),
+                needle);
+  oc_status_free(s);
+}
+
+START_TEST(gelu_rejects_bad_calls) {
+  oc_tensor_t x = {.dtype = OC_DTYPE_FLOAT32, .rank = 2, .dims = {2, 3}};
+  oc_tensor_t b2 = {.dtype = OC_DTYPE_FLOAT32, .rank = 1, .dims = {2}};
+  oc_tensor_t b13 = {.dtype = OC_DTYPE_FLOAT32, .rank = 2, .dims = {1, 3}};
+  oc_tensor_t xi = {.dtype = OC_DTYPE_INT64, .rank = 2, .dims = {2, 3}};
+  oc_tensor_t x0 = {.dtype = OC_DTYPE_FLOAT32, .rank = 0};
+  expect_infer_error((oc_tensor_t *[]){&x, &b2}, 2, NULL, 0, "last dim");
+  expect_infer_error((oc_tensor_t *[]){&x, &b13}, 2, NULL, 0, "last dim");
+  expect_infer_error((oc_tensor_t *[]){&x}, 1, (const int64_t[]){1}, 1, "no ints");
+  expect_infer_error((oc_tensor_t *[]){&x0}, 1, NULL, 0, "rank >= 1");
+  oc_tensor_t y = {0};
+  oc_tensor_t *outs[1] = {&y};
+  oc_op_call_t c = {.n_in = 1, .in = (oc_tensor_t *[]){&xi}, .n_out = 1, .out = outs};
+  size_t ws;
+  oc_status_t s = oc_op_infer(OC_OP_GELU, &c, &ws);
+  ck_assert_msg(s != OC_OK, "Gelu accepted int64");
+  oc_status_free(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* models                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* How many instructions of the embed entry have |op|, and with |n_in| inputs
+ * (any count when n_in < 0). */
+static int count_op(const oc_compiled_t *c, int op, int n_in) {
+  const oc_graph_t *g = c->entries[0].graph;
+  int n = 0;
+  for (int i = 0; i < g->n_instrs; i++)
+    if (g->instrs[i].op == op && (n_in < 0 || g->instrs[i].n_in == n_in)) n++;
+  return n;
+}
+
+/* Compiles |name| (plain embed), checks the op counts given as op, count
+ * pairs ending with -1, then runs it and compares every output with the
+ * model's test data within 1e-5 + 1e-5 |want|. */
+static void check_model(const char *name, const int *op_counts) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s/model.onnx", FUSE_DATA, name);
+  oc_compile_options_t o;
+  oc_compile_options_init(&o);
+  oc_compiled_t *c = NULL;
+  ASSERT_OK(oc_compile_file(path, &o, &c));
+  for (int k = 0; op_counts[k] >= 0; k += 3)
+    ck_assert_msg(count_op(c, op_counts[k], op_counts[k + 2]) == op_counts[k + 1],
+                  "%s: %d %s instructions (with %d inputs), expected %d", name,
+                  count_op(c, op_counts[k], op_counts[k + 2]), oc_op_get(op_counts[k])->name,
+                  op_counts[k + 2], op_counts[k + 1]);
+  uint8_t *bytes;
+  size_t n;
+  ASSERT_OK(oc_plan_serialize(c, &bytes, &n));
+  oc_compiled_free(c);
+  oc_plan_t *plan;
+  ASSERT_OK(oc_plan_open_memory(bytes, n, NULL, &plan));
+  free(bytes);
+  int e;
+  ASSERT_OK(oc_plan_find_entry(plan, "embed", &e));
+  oc_context_t *ctx;
+  ASSERT_OK(oc_context_create(plan, NULL, &ctx));
+  oc_host_tensor_t x;
+  snprintf(path, sizeof path, "%s/%s/test_data_set_0/input_0.pb", FUSE_DATA, name);
+  ASSERT_OK(oc_tensor_file_read(path, &x));
+  ASSERT_OK(oc_context_set_input(ctx, e, 0, x.data, x.bytes));
+  oc_host_tensor_free(&x);
+  ASSERT_OK(oc_context_run(ctx, e));
+  int n_out = oc_plan_output_count(plan, e);
+  ck_assert_int_gt(n_out, 0);
+  for (int k = 0; k < n_out; k++) {
+    oc_host_tensor_t y;
+    snprintf(path, sizeof path, "%s/%s/test_data_set_0/output_%d.pb", FUSE_DATA, name, k);
+    ASSERT_OK(oc_tensor_file_read(path, &y));
+    const void *out;
+    size_t bytes_out;
+    ASSERT_OK(oc_context_output(ctx, e, k, &out, &bytes_out));
+    ck_assert_uint_eq(bytes_out, y.bytes);
+    const float *a = out, *b = y.data;
+    for (size_t i = 0; i < bytes_out / 4; i++)
+      ck_assert_msg(fabsf(a[i] - b[i]) <= 1e-5f + 1e-5f * fabsf(b[i]),
+                    "%s output %d element %zu: %.9g, expected %.9g", name, k, i, a[i], b[i]);
+    oc_host_tensor_free(&y);
+  }
+  oc_context_release(ctx);
+  oc_plan_release(plan);
+}
+
+START_TEST(pytorch_block_fuses) {
+  /* two LayerNorms (one without affine), the GELU with fc1's bias; left:
+   * the two MatMuls, fc2's bias Add and the residual Add */
+  const int counts[] = {OC_OP_LAYERNORM, 1, 3, OC_OP_LAYERNORM, 1, 2, OC_OP_GELU, 1, 2,
+                        OC_OP_MATMUL, 2, -1, OC_OP_ADD, 2, -1, OC_OP_ERF, 0, -1,
+                        OC_OP_REDUCE_MEAN, 0, -1, OC_OP_POW, 0, -1, OC_OP_DIV, 0, -1,
+                        OC_OP_MUL, 0, -1, -1};
+  check_model("block", counts);
+}
+END_TEST
+
+START_TEST(other_spellings_fuse) {
+  /* z * (1/sqrt 2); (z * 0.5) * (erf + 1); bias + x; swapped LayerNorm operands */
+  const int counts[] = {OC_OP_GELU, 2, 1, OC_OP_GELU, 1, 2, OC_OP_LAYERNORM, 1, 3,
+                        OC_OP_ERF, 0, -1, OC_OP_MUL, 0, -1, OC_OP_ADD, 0, -1, -1};
+  check_model("forms", counts);
+}
+END_TEST
+
+START_TEST(near_misses_stay_unfused) {
+  /* only the last GELU fuses, without the bias its sum is an output */
+  const int counts[] = {OC_OP_LAYERNORM, 0, -1, OC_OP_GELU, 1, 1, OC_OP_ERF, 3, -1,
+                        OC_OP_REDUCE_MEAN, 4, -1, OC_OP_POW, 2, -1, -1};
+  check_model("near_miss", counts);
+}
+END_TEST
+
+static Suite *fuse_suite(void) {
+  Suite *s = suite_create("fuse");
+  TCase *k = tcase_create("kernels");
+  tcase_add_test(k, layernorm_matches_sequence);
+  tcase_add_test(k, gelu_matches_sequence);
+  tcase_add_test(k, gelu_rejects_bad_calls);
+  suite_add_tcase(s, k);
+  TCase *m = tcase_create("models");
+  tcase_add_test(m, pytorch_block_fuses);
+  tcase_add_test(m, other_spellings_fuse);
+  tcase_add_test(m, near_misses_stay_unfused);
+  suite_add_tcase(s, m);
+  return s;
+}
+
+int main(void) {
+  SRunner *r = srunner_create(fuse_suite());
+  srunner_run_all(r, CK_NORMAL);
+  int failed = srunner_ntests_failed(r);
+  srunner_free(r);
+  return failed ? 1 : 0;
+}
