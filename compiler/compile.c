@@ -23,12 +23,29 @@
 #include "lower.h"
 #include "lowering.h"
 #include "memplan.h"
+#include "onnx_wire.h"
+#include "plan_limits.h"
 #include "tensor_file.h"
 #include "train.h"
 
+/* The import limits of |o| (0: the default). */
+static oc_import_limits_t import_limits(const oc_compile_options_t *o) {
+  oc_import_limits_t lim;
+  oc_import_limits_init(&lim);
+  if (o->max_nodes) lim.max_nodes = o->max_nodes;
+  if (o->max_memory_bytes) lim.max_total_bytes = o->max_memory_bytes;
+  if (o->max_depth) lim.max_depth = o->max_depth;
+  return lim;
+}
+
 void oc_compile_options_init(oc_compile_options_t *options) {
   memset(options, 0, sizeof(*options));
-  options->fold_limit_bytes = (uint64_t)64 << 20;
+  options->fold_limit_bytes = OC_COMPILE_DEFAULT_FOLD_LIMIT_BYTES;
+  options->max_memory_bytes = OC_COMPILE_DEFAULT_MAX_MEMORY_BYTES;
+  options->max_fold_bytes = OC_COMPILE_DEFAULT_MAX_FOLD_BYTES;
+  options->max_fold_cost = OC_COMPILE_DEFAULT_MAX_FOLD_COST;
+  options->max_nodes = OC_COMPILE_DEFAULT_MAX_NODES;
+  options->max_depth = OC_ONNX_DEFAULT_MAX_DEPTH;
   oc_train_options_t *t = &options->train;
   t->optimizer = OC_OPTIMIZER_SGD;
   t->lr = 0.01f;
@@ -168,7 +185,8 @@ typedef struct entry_spec_s {
 static oc_status_t import_entry(const void *data, size_t bytes, const char *base_dir,
                                 const oc_compile_options_t *o, const entry_spec_t *spec,
                                 oc_graph_t **out) {
-  OC_RETURN_IF_ERROR(oc_import_model(data, bytes, base_dir, NULL, out));
+  oc_import_limits_t lim = import_limits(o);
+  OC_RETURN_IF_ERROR(oc_import_model(data, bytes, base_dir, &lim, out));
   oc_graph_t *g = *out;
   if (spec->state) oc_train_mark_state(g, spec->state);
   OC_RETURN_IF_ERROR(resolve_inputs(g, o));
@@ -180,7 +198,7 @@ static oc_status_t import_entry(const void *data, size_t bytes, const char *base
  * import of the model lowered at the micro-batch size up to the cut. */
 static oc_status_t build_gradcache(const void *data, size_t bytes, const char *base_dir,
                                    const oc_compile_options_t *o, const entry_spec_t *spec,
-                                   oc_graph_t *g, int loss, uint64_t fold) {
+                                   oc_graph_t *g, int loss, const oc_fold_limits_t *fold) {
   oc_graph_t *micro = NULL;
   int cut[OC_COMPILE_MAX_OUTPUTS], n_cut = 0;
   char *warnings = NULL;
@@ -202,6 +220,7 @@ static oc_status_t compile_entry(const void *data, size_t bytes, const char *bas
                                  const oc_compile_options_t *o, const entry_spec_t *spec,
                                  oc_entry_t *e) {
   snprintf(e->name, sizeof e->name, "%s", spec->name);
+  oc_import_limits_t lim = import_limits(o);
   OC_RETURN_IF_ERROR(import_entry(data, bytes, base_dir, o, spec, &e->graph));
   oc_graph_t *g = e->graph;
   int n_out = spec->n_outputs ? spec->n_outputs : g->n_outputs;
@@ -221,14 +240,18 @@ static oc_status_t compile_entry(const void *data, size_t bytes, const char *bas
     e->outputs[i] = v;
   }
   e->n_outputs = n_out;
-  uint64_t fold = o->fold_limit_bytes ? o->fold_limit_bytes : (uint64_t)64 << 20;
-  OC_RETURN_IF_ERROR(oc_lower_graph(g, e->outputs, n_out, fold, spec->mode));
+  oc_fold_limits_t fold = {
+      .max_constant_bytes = o->fold_limit_bytes ? o->fold_limit_bytes : OC_COMPILE_DEFAULT_FOLD_LIMIT_BYTES,
+      .max_total_bytes = o->max_fold_bytes ? o->max_fold_bytes : OC_COMPILE_DEFAULT_MAX_FOLD_BYTES,
+      .max_memory_bytes = lim.max_total_bytes,
+      .max_cost = o->max_fold_cost ? o->max_fold_cost : OC_COMPILE_DEFAULT_MAX_FOLD_COST};
+  OC_RETURN_IF_ERROR(oc_lower_graph(g, e->outputs, n_out, &fold, spec->mode));
   for (int i = 0; i < n_out; i++)
     if (!g->values[e->outputs[i]].known)
       return oc_make_status(OC_STATUS_NOT_FOUND, "output '%s' is not computed by the graph",
                             g->values[e->outputs[i]].name);
   if (spec->train && spec->train->micro_batch > 0)
-    OC_RETURN_IF_ERROR(build_gradcache(data, bytes, base_dir, o, spec, g, e->outputs[0], fold));
+    OC_RETURN_IF_ERROR(build_gradcache(data, bytes, base_dir, o, spec, g, e->outputs[0], &fold));
   else if (spec->train) OC_RETURN_IF_ERROR(oc_train_build(g, e->outputs[0], spec->train, spec->params));
   else OC_RETURN_IF_ERROR(oc_fuse_program(g, e->outputs, n_out));
   prune(g, e->outputs, n_out);
@@ -243,7 +266,8 @@ static oc_status_t compile_entry(const void *data, size_t bytes, const char *bas
   for (int i = 0; i < g->n_inputs; i++)
     if (spec->all_inputs || used[g->inputs[i]]) e->inputs[e->n_inputs++] = g->inputs[i];
   free(used);
-  return oc_memplan_run(e);
+  OC_RETURN_IF_ERROR(oc_memplan_run(e));
+  return oc_check_entry_limits(e);
 }
 
 static oc_status_t compile_model(const void *data, size_t bytes, const char *base_dir,
@@ -257,7 +281,8 @@ static oc_status_t compile_model(const void *data, size_t bytes, const char *bas
   }
   /* Which initializers train, and which are running statistics. */
   oc_graph_t *g = NULL;
-  OC_RETURN_IF_ERROR(oc_import_model(data, bytes, base_dir, NULL, &g));
+  oc_import_limits_t lim = import_limits(o);
+  OC_RETURN_IF_ERROR(oc_import_model(data, bytes, base_dir, &lim, &g));
   oc_name_set_t params = {0}, state = {0};
   const char *loss = NULL;
   const char *embed_defaults[OC_COMPILE_MAX_OUTPUTS];
@@ -321,6 +346,7 @@ oc_status_t oc_compile_memory(const void *data, size_t bytes, const char *base_d
   if (!c) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
   c->source = oc_strdup(source ? source : "");
   oc_status_t s = compile_model(data, bytes, base_dir, options, c);
+  if (!s) s = oc_check_plan_limits(c);
   if (s) {
     oc_compiled_free(c);
     return s;

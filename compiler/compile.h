@@ -93,7 +93,22 @@ typedef struct oc_compile_options_s {
   const char *const_input_names[OC_COMPILE_MAX_OUTPUTS];
   const oc_tensor_t *const_input_values[OC_COMPILE_MAX_OUTPUTS];
   oc_train_options_t train;
+  /* Resource limits (SECURITY.md), each per entry point; 0 takes the
+   * default. Folding that would exceed max_fold_bytes, max_memory_bytes or
+   * max_fold_cost is not done: the instruction runs at run time. */
+  uint64_t max_memory_bytes; /* initializers and folded constants in total (16 GiB) */
+  uint64_t max_fold_bytes;   /* constants made by folding, in total (1 GiB) */
+  uint64_t max_fold_cost;    /* operations (op_cost.h) folding runs, in total (2^33) */
+  uint64_t max_nodes;        /* ONNX nodes in the graph (2^20) */
+  int max_depth;             /* message nesting of the model file (100, at most 1000) */
 } oc_compile_options_t;
+
+/* The defaults of the resource limits above, and of fold_limit_bytes. */
+#define OC_COMPILE_DEFAULT_FOLD_LIMIT_BYTES ((uint64_t)64 << 20)
+#define OC_COMPILE_DEFAULT_MAX_MEMORY_BYTES ((uint64_t)16 << 30)
+#define OC_COMPILE_DEFAULT_MAX_FOLD_BYTES ((uint64_t)1 << 30)
+#define OC_COMPILE_DEFAULT_MAX_FOLD_COST ((uint64_t)1 << 33)
+#define OC_COMPILE_DEFAULT_MAX_NODES ((uint64_t)1 << 20)
 
 void oc_compile_options_init(oc_compile_options_t *options);
 

@@ -7,6 +7,7 @@
 typedef struct oc_import_limits_s {
   uint64_t max_nodes;       /* default 2^20 */
   uint64_t max_total_bytes; /* initializers in total; default 16 GiB */
+  int max_depth;            /* message nesting (onnx_wire.h); default 100 */
 } oc_import_limits_t;
 
 void oc_import_limits_init(oc_import_limits_t *limits);

@@ -9,6 +9,15 @@
 
 #include "lower.h"
 #include "lowering.h"
+#include "op_cost.h"
+
+/* What folding has spent of an oc_fold_limits_t while one graph lowers. */
+struct oc_fold_budget_s {
+  oc_fold_limits_t lim;
+  uint64_t graph_bytes;  /* the graph's constants when lowering started */
+  uint64_t folded_bytes; /* constants that lowering made */
+  uint64_t cost;         /* operations the folded instructions ran */
+};
 
 /* --- the ONNX op registry -------------------------------------------------- */
 
@@ -206,18 +215,45 @@ int oc_lower_state(oc_lower_t *lw, const char *hint, int dtype, int rank, const 
   return v;
 }
 
+/* Why a new constant of |bytes| bytes (its kernel needing |scratch| more
+ * while it runs) does not fit the limits, or NULL when it does. */
+static const char *over_fold_limit(const oc_lower_t *lw, uint64_t bytes, uint64_t scratch,
+                                   uint64_t *out_limit) {
+  const struct oc_fold_budget_s *b = lw->budget;
+  if (oc_sat_add(bytes, scratch) > lw->fold_limit_bytes) {
+    *out_limit = lw->fold_limit_bytes;
+    return "one folded constant (--fold-limit)";
+  }
+  if (!b) return NULL;
+  if (oc_sat_add(b->folded_bytes, bytes) > b->lim.max_total_bytes) {
+    *out_limit = b->lim.max_total_bytes;
+    return "folded constants in total (--max-fold)";
+  }
+  if (oc_sat_add(oc_sat_add(b->graph_bytes, b->folded_bytes), oc_sat_add(bytes, scratch)) >
+      b->lim.max_memory_bytes) {
+    *out_limit = b->lim.max_memory_bytes;
+    return "initializers and folded constants in total (--max-memory)";
+  }
+  return NULL;
+}
+
 oc_status_t oc_lower_set_const(oc_lower_t *lw, int v, int dtype, int rank, const int64_t *dims,
                                const void *data) {
   OC_RETURN_IF_ERROR(check_output_slot(lw, v));
   oc_tensor_t t = {.dtype = dtype, .rank = rank};
   for (int i = 0; i < rank && i < OC_MAX_RANK; i++) t.dims[i] = dims[i];
-  if (rank >= 0 && rank <= OC_MAX_RANK && oc_check_type(&t, "x") == OC_OK &&
-      oc_tensor_bytes(&t) > lw->fold_limit_bytes)
-    return oc_lower_error(lw, OC_STATUS_RESOURCE_LIMIT,
-                          "constant output of %zu bytes exceeds the %llu-byte folding limit",
-                          oc_tensor_bytes(&t), (unsigned long long)lw->fold_limit_bytes);
+  uint64_t bytes = 0, limit = 0;
+  if (rank >= 0 && rank <= OC_MAX_RANK && oc_check_type(&t, "x") == OC_OK) {
+    bytes = oc_tensor_bytes(&t);
+    const char *what = over_fold_limit(lw, bytes, 0, &limit);
+    if (what)
+      return oc_lower_error(lw, OC_STATUS_RESOURCE_LIMIT,
+                            "its constant output of %llu bytes exceeds the %llu-byte limit on %s",
+                            (unsigned long long)bytes, (unsigned long long)limit, what);
+  }
   oc_status_t s = oc_value_set_const(lw->g, v, dtype, rank, dims, data);
   if (s) return oc_status_wrap(s, "node '%s' (%s): ", lw->node->name, lw->node->op_type);
+  if (lw->budget) lw->budget->folded_bytes += bytes;
   return OC_OK;
 }
 
@@ -262,9 +298,17 @@ oc_status_t oc_lower_emit(oc_lower_t *lw, int op, int n_in, const int *in, int n
   if (s) return oc_status_wrap(s, "node '%s' (%s): ", lw->node->name, lw->node->op_type);
 
   if (all_const) {
-    uint64_t bytes = 0;
+    uint64_t bytes = 0, limit = 0, cost = 0;
     for (int i = 0; i < n_out; i++) bytes += oc_tensor_bytes(&out_t[i]);
-    if (bytes <= lw->fold_limit_bytes) {
+    /* Folding runs the kernel now: its outputs and scratch must fit the
+     * memory limits, and its work the cost budget, before anything is
+     * allocated; otherwise the instruction runs at run time. */
+    int fold = over_fold_limit(lw, bytes, ws, &limit) == NULL;
+    if (fold && lw->budget) {
+      cost = oc_op_cost(op, &call);
+      fold = oc_sat_add(lw->budget->cost, cost) <= lw->budget->lim.max_cost;
+    }
+    if (fold) {
       /* Fold: run the kernel now; outputs become constants. */
       void *wsbuf = ws ? aligned_alloc(OC_ALIGNMENT, oc_align_up(ws, OC_ALIGNMENT)) : NULL;
       if (ws && !wsbuf) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory folding");
@@ -282,6 +326,10 @@ oc_status_t oc_lower_emit(oc_lower_t *lw, int op, int n_in, const int *in, int n
       for (int i = 0; i < n_out; i++) free(out_t[i].data);
       free(wsbuf);
       if (s) return oc_status_wrap(s, "node '%s' (%s), folding: ", lw->node->name, lw->node->op_type);
+      if (lw->budget) {
+        lw->budget->folded_bytes += bytes;
+        lw->budget->cost += cost;
+      }
       return OC_OK;
     }
   }
@@ -447,7 +495,7 @@ static int64_t opset_for(const oc_graph_t *g, const oc_node_t *n) {
 }
 
 oc_status_t oc_lower_graph(oc_graph_t *g, const int *outputs, int n_outputs,
-                           uint64_t fold_limit_bytes, int mode) {
+                           const oc_fold_limits_t *limits, int mode) {
   if (g->opset > OC_MAX_OPSET || g->opset < 0)
     return oc_make_status(OC_STATUS_UNSUPPORTED,
                           "the model uses opset %lld of the default ONNX domain; onnxc supports "
@@ -455,11 +503,15 @@ oc_status_t oc_lower_graph(oc_graph_t *g, const int *outputs, int n_outputs,
                           (long long)g->opset, OC_MAX_OPSET, OC_MAX_OPSET);
   int *order = NULL, n_order = 0;
   OC_RETURN_IF_ERROR(schedule(g, outputs, n_outputs, &order, &n_order));
+  struct oc_fold_budget_s budget = {.lim = *limits};
+  for (int v = 0; v < g->n_values; v++)
+    if (g->values[v].type.data)
+      budget.graph_bytes = oc_sat_add(budget.graph_bytes, oc_tensor_bytes(&g->values[v].type));
   oc_status_t s = OC_OK;
   for (int k = 0; k < n_order && !s; k++) {
     const oc_node_t *n = &g->nodes[order[k]];
     oc_lower_t lw = {.g = g, .node = n, .opset = opset_for(g, n), .mode = (oc_lower_mode_t)mode,
-                     .fold_limit_bytes = fold_limit_bytes};
+                     .fold_limit_bytes = limits->max_constant_bytes, .budget = &budget};
     if (!n->domain[0] && g->opset == 0) {
       s = oc_make_status(OC_STATUS_CORRUPT,
                          "node '%s' (%s) is in the default ONNX domain, but the model imports no "

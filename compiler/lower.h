@@ -29,9 +29,12 @@ typedef struct oc_lower_s {
   const oc_node_t *node;
   int64_t opset; /* opset of the node's domain */
   oc_lower_mode_t mode;
-  /* Limit on the bytes one folded constant may take; larger results stay
-   * run-time instructions. */
+  /* Limit on the bytes one folded constant (and its kernel's scratch) may
+   * take; larger results stay run-time instructions. */
   uint64_t fold_limit_bytes;
+  /* The budgets shared by the whole lowering (lowering.h's
+   * oc_fold_limits_t and what is spent), or NULL: only fold_limit_bytes. */
+  struct oc_fold_budget_s *budget;
 } oc_lower_t;
 
 typedef oc_status_t (*oc_lower_fn)(oc_lower_t *lw);

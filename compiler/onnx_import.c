@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "import.h"
+#include "onnx_wire.h"
 #include "tensor_file.h"
 
 #define ERR(code, ...) oc_make_status(code, __VA_ARGS__)
@@ -209,6 +210,16 @@ static oc_status_t import_nodes(oc_graph_t *g, const Onnx__GraphProto *gp, const
 void oc_import_limits_init(oc_import_limits_t *lim) {
   lim->max_nodes = 1 << 20;
   lim->max_total_bytes = (uint64_t)16 << 30;
+  lim->max_depth = OC_ONNX_DEFAULT_MAX_DEPTH;
+}
+
+/* The nesting pre-scan (onnx_wire.h) before protobuf-c's recursive decoder
+ * sees the bytes. */
+static oc_status_t check_nesting(const void *data, size_t bytes, int max_depth) {
+  oc_status_t s = oc_onnx_check_nesting(data, bytes, max_depth, " (raise it with --max-depth)");
+  if (s && oc_status_code(s) == OC_STATUS_CORRUPT)
+    return oc_status_wrap(s, "not a valid ONNX model: ");
+  return s;
 }
 
 oc_status_t oc_import_model(const void *data, size_t bytes, const char *base_dir,
@@ -219,6 +230,7 @@ oc_status_t oc_import_model(const void *data, size_t bytes, const char *base_dir
     oc_import_limits_init(&deflim);
     limits = &deflim;
   }
+  OC_RETURN_IF_ERROR(check_nesting(data, bytes, limits->max_depth));
   Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, bytes, data);
   if (!mp)
     return ERR(OC_STATUS_CORRUPT, "not a valid ONNX model: the %zu bytes do not decode as a "
@@ -317,6 +329,9 @@ oc_status_t oc_import_model_skeleton(const void *data, size_t bytes, const char 
                                      size_t *out_bytes) {
   *out = NULL;
   *out_bytes = 0;
+  /* The caller imported these bytes with its own depth limit; the cap keeps
+   * the decoder's recursion safe whatever that was. */
+  OC_RETURN_IF_ERROR(check_nesting(data, bytes, OC_ONNX_MAX_DEPTH_CAP));
   Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, bytes, data);
   if (!mp) return ERR(OC_STATUS_CORRUPT, "not a valid ONNX model");
   oc_status_t s = OC_OK;

@@ -6,9 +6,11 @@
 #include <string.h>
 
 #include "autodiff.h"
+#include "cli_size.h"
 #include "compile.h"
 #include "inspect.h"
 #include "memreport.h"
+#include "onnx_wire.h"
 #include "tensor_file.h"
 #include "lowering.h"
 
@@ -40,6 +42,22 @@ static void usage(FILE *f) {
           "  --list-ops               print the supported ONNX ops as a Markdown table\n"
           "  --threads N              threads for the kernels that fold constants at compile\n"
           "                           time (OpenBLAS's; default: every core)\n"
+          "\n"
+          "resource limits (per entry point; SECURITY.md; sizes take K, M, G, T suffixes,\n"
+          "powers of 1024):\n"
+          "  --max-memory BYTES       the model's initializers and the constants folding\n"
+          "                           makes, in total (default 16G)\n"
+          "  --max-fold BYTES         constants that folding makes, in total (default 1G)\n"
+          "  --fold-limit BYTES       one folded constant with its kernel's scratch memory\n"
+          "                           (default 64M)\n"
+          "  --max-fold-cost N        operations (multiply-adds, element visits) that\n"
+          "                           folding runs, in total (default 8G = 2^33)\n"
+          "                           Folding beyond these three limits is not done: the op\n"
+          "                           runs at run time. Ops that only make constants (Range,\n"
+          "                           EyeLike, NonZero, Constant) fail instead.\n"
+          "  --max-nodes N            nodes in the graph (default 1M = 2^20)\n"
+          "  --max-depth N            message nesting of the model file, e.g. If/Loop\n"
+          "                           subgraphs inside subgraphs (default 100, at most 1000)\n"
           "\n"
           "training (the plan gets a 'train_step' entry point; 'embed' then returns the\n"
           "--embed-output values computed in inference mode from the same parameters):\n"
@@ -330,6 +348,19 @@ int main(int argc, char **argv) {
       if (parse_count(argv[++i], &n) || n < 1 || n > 1024)
         return bad_usage("--threads takes a count >= 1", argv[i]);
       openblas_set_num_threads((int)n);
+    } else if (!strcmp(a, "--max-memory") || !strcmp(a, "--max-fold") ||
+               !strcmp(a, "--fold-limit") || !strcmp(a, "--max-fold-cost") ||
+               !strcmp(a, "--max-nodes") || !strcmp(a, "--max-depth")) {
+      uint64_t v;
+      if (!has_next) return bad_usage("missing value for", a);
+      if (oc_parse_size(argv[++i], &v)) return bad_usage("bad value (a number >= 1, K/M/G/T suffixes) for", a);
+      if (!strcmp(a, "--max-memory")) opts.max_memory_bytes = v;
+      else if (!strcmp(a, "--max-fold")) opts.max_fold_bytes = v;
+      else if (!strcmp(a, "--fold-limit")) opts.fold_limit_bytes = v;
+      else if (!strcmp(a, "--max-fold-cost")) opts.max_fold_cost = v;
+      else if (!strcmp(a, "--max-nodes")) opts.max_nodes = v;
+      else if (v > OC_ONNX_MAX_DEPTH_CAP) return bad_usage("--max-depth is at most 1000", argv[i]);
+      else opts.max_depth = (int)v;
     } else if (!strcmp(a, "--output")) {
       if (!has_next) return bad_usage("missing value for", a);
       if (opts.n_outputs >= OC_COMPILE_MAX_OUTPUTS) return bad_usage("too many --output", NULL);

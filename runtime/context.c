@@ -34,14 +34,23 @@ void oc_context_release(oc_context_t *ctx) {
   oc_free(&a, ctx);
 }
 
-static void *tensor_data(oc_context_t *ctx, const oc_plan_entry_t *e, int id) {
-  const oc_plan_tensor_t *t = &ctx->plan->tensors[id];
+static void *view_data(oc_context_t *ctx, const oc_plan_entry_t *e, int v) {
+  const oc_plan_tensor_t *t = &ctx->plan->tensors[e->view_tensor[v]];
   switch (t->region) {
     case OCPLAN__REGION__REGION_CONSTANT: return (void *)(ctx->plan->constants + t->offset);
     case OCPLAN__REGION__REGION_STATE: return ctx->state + t->offset;
-    default:
-      return e->arena_offset[id] == UINT64_MAX ? NULL : ctx->arena + e->arena_offset[id];
+    default: return ctx->arena + e->view_offset[v];
   }
+}
+
+/* The bytes build_exec allocates for |e|. */
+static uint64_t exec_bytes(const oc_plan_entry_t *e) {
+  uint64_t operands = 0;
+  for (int i = 0; i < e->n_instrs; i++)
+    operands += (uint64_t)e->instrs[i].n_in + (uint64_t)e->instrs[i].n_out;
+  return sizeof(oc_tensor_t) * ((uint64_t)e->n_views + 1) +
+         sizeof(oc_tensor_t *) * (operands + 2) +
+         sizeof(oc_op_call_t) * ((uint64_t)e->n_instrs + 1);
 }
 
 static oc_status_t build_exec(oc_context_t *ctx, int k) {
@@ -53,19 +62,19 @@ static oc_status_t build_exec(oc_context_t *ctx, int k) {
     n_in += (size_t)e->instrs[i].n_in;
     n_out += (size_t)e->instrs[i].n_out;
   }
-  x->tensors = oc_alloc(&ctx->allocator, sizeof(oc_tensor_t) * (size_t)(plan->n_tensors + 1));
+  x->tensors = oc_alloc(&ctx->allocator, sizeof(oc_tensor_t) * (size_t)(e->n_views + 1));
   x->in_ptrs = oc_alloc(&ctx->allocator, sizeof(oc_tensor_t *) * (n_in + 1));
   x->out_ptrs = oc_alloc(&ctx->allocator, sizeof(oc_tensor_t *) * (n_out + 1));
   x->calls = oc_alloc(&ctx->allocator, sizeof(oc_op_call_t) * (size_t)(e->n_instrs + 1));
   if (!x->tensors || !x->in_ptrs || !x->out_ptrs || !x->calls)
     return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory creating a context");
-  for (int id = 0; id < plan->n_tensors; id++) {
-    const oc_plan_tensor_t *t = &plan->tensors[id];
-    oc_tensor_t *v = &x->tensors[id];
-    v->dtype = t->dtype;
-    v->rank = t->rank;
-    memcpy(v->dims, t->dims, sizeof(v->dims));
-    v->data = tensor_data(ctx, e, id);
+  for (int v = 0; v < e->n_views; v++) {
+    const oc_plan_tensor_t *t = &plan->tensors[e->view_tensor[v]];
+    oc_tensor_t *view = &x->tensors[v];
+    view->dtype = t->dtype;
+    view->rank = t->rank;
+    memcpy(view->dims, t->dims, sizeof(view->dims));
+    view->data = view_data(ctx, e, v);
   }
   size_t pi = 0, po = 0;
   for (int i = 0; i < e->n_instrs; i++) {
@@ -79,17 +88,27 @@ static oc_status_t build_exec(oc_context_t *ctx, int k) {
     c->n_in = ins->n_in;
     c->in = &x->in_ptrs[pi];
     for (int j = 0; j < ins->n_in; j++)
-      x->in_ptrs[pi++] = ins->in[j] < 0 ? NULL : &x->tensors[ins->in[j]];
+      x->in_ptrs[pi++] = ins->in_view[j] < 0 ? NULL : &x->tensors[ins->in_view[j]];
     c->n_out = ins->n_out;
     c->out = &x->out_ptrs[po];
-    for (int j = 0; j < ins->n_out; j++) x->out_ptrs[po++] = &x->tensors[ins->out[j]];
-    if (ins->workspace >= 0) {
-      c->workspace = x->tensors[ins->workspace].data;
+    for (int j = 0; j < ins->n_out; j++) x->out_ptrs[po++] = &x->tensors[ins->out_view[j]];
+    if (ins->workspace_view >= 0) {
+      c->workspace = x->tensors[ins->workspace_view].data;
       c->workspace_bytes = ins->workspace_bytes;
     }
     c->pool = ctx->pool;
   }
   return OC_OK;
+}
+
+uint64_t oc_plan_context_bytes(const oc_plan_t *plan) {
+  uint64_t arena = 0, bytes = sizeof(oc_context_t) + sizeof(entry_exec_t) * (uint64_t)plan->n_entries;
+  for (int k = 0; k < plan->n_entries; k++) {
+    if (plan->entries[k].arena_bytes > arena) arena = plan->entries[k].arena_bytes;
+    bytes += exec_bytes(&plan->entries[k]);
+  }
+  /* Arena and state are each at most 2^40 (validated): no overflow. */
+  return bytes + arena + plan->state_bytes;
 }
 
 oc_status_t oc_context_create(const oc_plan_t *plan, const oc_context_options_t *options,
@@ -98,6 +117,22 @@ oc_status_t oc_context_create(const oc_plan_t *plan, const oc_context_options_t 
   if (options && options->threads < 0)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "threads is %d; give 0 (every core) or more",
                           options->threads);
+  if (options && options->max_memory_bytes) {
+    uint64_t need = oc_plan_context_bytes(plan);
+    if (need > options->max_memory_bytes) {
+      uint64_t arena = 0;
+      for (int k = 0; k < plan->n_entries; k++)
+        if (plan->entries[k].arena_bytes > arena) arena = plan->entries[k].arena_bytes;
+      return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
+                            "a context of this plan needs %llu bytes (arena %llu, state %llu, "
+                            "bookkeeping %llu); the limit is %llu "
+                            "(oc_context_options_t.max_memory_bytes, onnxrun --max-memory)",
+                            (unsigned long long)need, (unsigned long long)arena,
+                            (unsigned long long)plan->state_bytes,
+                            (unsigned long long)(need - arena - plan->state_bytes),
+                            (unsigned long long)options->max_memory_bytes);
+    }
+  }
   oc_allocator_t a = oc_allocator_or_default(options ? &options->allocator : NULL);
   oc_context_t *ctx = oc_alloc(&a, sizeof(*ctx));
   if (!ctx) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory creating a context");
@@ -111,8 +146,8 @@ oc_status_t oc_context_create(const oc_plan_t *plan, const oc_context_options_t 
   ctx->exec = oc_alloc(&a, sizeof(entry_exec_t) * (size_t)plan->n_entries);
   if (!ctx->arena || !ctx->state || !ctx->exec) {
     oc_context_release(ctx);
-    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory: the context needs %zu bytes",
-                          ctx->arena_bytes);
+    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory: the context needs %llu bytes",
+                          (unsigned long long)oc_plan_context_bytes(plan));
   }
   /* State tensors start as copies of their constants. Once copied, those
    * constants are never read again by this context: drop their pages from
@@ -162,9 +197,8 @@ oc_status_t oc_context_input_buffer(oc_context_t *ctx, int entry, int index, voi
   if (index < 0 || index >= e->n_inputs)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "entry point '%s' has no input %d", e->name,
                           index);
-  int id = e->inputs[index];
-  *out_data = ctx->exec[entry].tensors[id].data;
-  if (out_bytes) *out_bytes = (size_t)ctx->plan->tensors[id].bytes;
+  *out_data = ctx->exec[entry].tensors[e->input_views[index]].data;
+  if (out_bytes) *out_bytes = (size_t)ctx->plan->tensors[e->inputs[index]].bytes;
   return OC_OK;
 }
 
@@ -234,8 +268,7 @@ oc_status_t oc_context_output(const oc_context_t *ctx, int entry, int index,
   if (index < 0 || index >= e->n_outputs)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "entry point '%s' has no output %d", e->name,
                           index);
-  int id = e->outputs[index];
-  *out_data = ctx->exec[entry].tensors[id].data;
-  if (out_bytes) *out_bytes = (size_t)ctx->plan->tensors[id].bytes;
+  *out_data = ctx->exec[entry].tensors[e->output_views[index]].data;
+  if (out_bytes) *out_bytes = (size_t)ctx->plan->tensors[e->outputs[index]].bytes;
   return OC_OK;
 }

@@ -92,7 +92,8 @@ static inline size_t oc_tensor_bytes(const oc_tensor_t *t) {
 }
 /* Sets the type of |t|. */
 void oc_tensor_set_type(oc_tensor_t *t, int dtype, int rank, const int64_t *dims);
-/* Checks rank <= OC_MAX_RANK, every dim in [0, OC_MAX_DIM], bytes in range. */
+/* Checks rank <= OC_MAX_RANK, every dim in [0, OC_MAX_DIM], bytes in range
+ * (also with every 0 dim read as 1, so strides of empty tensors fit). */
 oc_status_t oc_check_type(const oc_tensor_t *t, const char *what);
 /* Formats "float32[2,3]" into buf. */
 const char *oc_type_str(const oc_tensor_t *t, char *buf, size_t n);

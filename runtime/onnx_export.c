@@ -3,12 +3,18 @@
 #include <string.h>
 
 #include "onnx_export.h"
+#include "onnx_wire.h"
 #include "tensor_file.h"
 
 oc_status_t oc_export_onnx(const oc_plan_t *plan, oc_context_t *ctx, const char *path) {
   const void *skeleton;
   size_t n;
   OC_RETURN_IF_ERROR(oc_plan_source_model(plan, &skeleton, &n));
+  /* The model came from onnxc, whose --max-depth is at most the cap; a
+   * deeper one was made by hand, and protobuf-c's recursive decoder must not
+   * see it. */
+  oc_status_t ns = oc_onnx_check_nesting(skeleton, n, OC_ONNX_MAX_DEPTH_CAP, "");
+  if (ns) return oc_status_wrap(ns, "the plan's source model: ");
   Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, n, skeleton);
   if (!mp || !mp->graph) {
     if (mp) onnx__model_proto__free_unpacked(mp, NULL);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_size.h"
 #include "oc_ops.h"
 #include "onnx_export.h"
 #include "tensor_file.h"
@@ -34,6 +35,12 @@ static void usage(FILE *f) {
           "                           runs; prints median_ms, min_ms and max_ms (one line\n"
           "                           each). --outputs gets the last run's outputs\n"
           "  --threads N              threads that run the plan (default: every core)\n"
+          "  --max-memory BYTES       refuse a plan whose context (arena, state and\n"
+          "                           bookkeeping) needs more than BYTES (K, M, G, T\n"
+          "                           suffixes; default: no limit)\n"
+          "  --max-cost N             refuse a plan with an entry point estimated at more\n"
+          "                           than N operations (multiply-adds, element visits)\n"
+          "                           per run (K, M, G, T suffixes; default: no limit)\n"
           "  --version                print the runtime version and the plan formats it reads\n"
           "  -h, --help               this text\n"
           "\n"
@@ -341,6 +348,7 @@ int main(int argc, char **argv) {
   const char *state_init[64];
   int n_state_init = 0;
   long steps = 0, repeat = 0, threads = 0;
+  uint64_t max_memory = 0, max_cost = 0;
   int npy = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -355,6 +363,10 @@ int main(int argc, char **argv) {
       return 0;
     } else if (!strcmp(a, "--npy")) {
       npy = 1;
+    } else if (!strcmp(a, "--max-memory") || !strcmp(a, "--max-cost")) {
+      if (!has_next) return bad_usage("missing value for", a);
+      if (oc_parse_size(argv[++i], !strcmp(a, "--max-memory") ? &max_memory : &max_cost))
+        return bad_usage("bad value (a number >= 1, K/M/G/T suffixes) for", a);
     } else if (!strcmp(a, "--state-init")) {
       if (!has_next) return bad_usage("missing value for", a);
       if (n_state_init == 64 || !strchr(argv[i + 1], '=')) return bad_usage("--state-init takes NAME=FILE", argv[i + 1]);
@@ -408,7 +420,10 @@ int main(int argc, char **argv) {
   oc_plan_t *plan = NULL;
   oc_context_t *ctx = NULL;
   int entry = -1;
-  oc_status_t s = oc_plan_open_file(plan_path, NULL, &plan);
+  oc_plan_options_t popts;
+  oc_plan_options_init(&popts);
+  popts.max_run_cost = max_cost;
+  oc_status_t s = oc_plan_open_file(plan_path, &popts, &plan);
   if (!s && run) {
     s = oc_plan_find_entry(plan, entry_name, &entry);
     if (s && steps && !strcmp(entry_name, "train_step"))
@@ -417,6 +432,7 @@ int main(int argc, char **argv) {
   oc_context_options_t copts;
   oc_context_options_init(&copts);
   copts.threads = (int)threads;
+  copts.max_memory_bytes = max_memory;
   if (!s) s = oc_context_create(plan, &copts, &ctx);
   if (!s && load_ckpt) s = oc_context_load_checkpoint(ctx, load_ckpt);
   for (int k = 0; k < n_state_init && !s; k++) {

@@ -55,14 +55,20 @@ oc_status_t oc_check_type(const oc_tensor_t *t, const char *what) {
   if (oc_dtype_size(t->dtype) == 0)
     return oc_make_status(OC_STATUS_UNSUPPORTED, "%s has dtype %s, which onnxc does not compute",
                           what, oc_dtype_name(t->dtype));
+  /* The bytes the tensor would have with every 0 dim read as 1: an empty
+   * tensor must not have strides that overflow either ([0, 2^40, 2^40]
+   * holds nothing, but the stride of its axis 0 is 2^80 elements). */
   uint64_t n = oc_dtype_size(t->dtype);
   for (int i = 0; i < t->rank; i++) {
     if (t->dims[i] < 0 || t->dims[i] > OC_MAX_DIM)
       return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
                             "%s %s: dimension %d is %lld; dimensions must be in [0, 2^40]", what,
                             oc_type_str(t, buf, sizeof buf), i, (long long)t->dims[i]);
-    if (oc_mul_overflows(n, (uint64_t)t->dims[i], &n) || n > OC_MAX_TENSOR_BYTES)
-      return oc_make_status(OC_STATUS_RESOURCE_LIMIT, "%s %s is larger than the 2^40-byte limit",
+    uint64_t d = t->dims[i] ? (uint64_t)t->dims[i] : 1;
+    if (oc_mul_overflows(n, d, &n) || n > OC_MAX_TENSOR_BYTES)
+      return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
+                            "%s %s is larger than the 2^40-byte limit (for an empty tensor: its "
+                            "dims other than 0)",
                             what, oc_type_str(t, buf, sizeof buf));
   }
   return OC_OK;

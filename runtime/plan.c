@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "op_cost.h"
 #include "plan_format.h"
 #include "plan_internal.h"
 
@@ -183,10 +184,25 @@ static void fill_info(const oc_plan_tensor_t *t, oc_tensor_info_t *info) {
   info->elements = oc_dtype_size(t->dtype) ? t->bytes / oc_dtype_size(t->dtype) : 0;
 }
 
+/* The view index of tensor |id| in the entry being loaded, added on first
+ * use (the view arrays hold one slot per operand reference). */
+static int32_t view_of(oc_plan_t *plan, oc_plan_entry_t *e, int32_t id) {
+  if (plan->load_view[id] < 0) {
+    int32_t v = e->n_views++;
+    plan->load_view[id] = v;
+    e->view_tensor[v] = id;
+    e->view_offset[v] = plan->tensors[id].region == OCPLAN__REGION__REGION_ARENA
+                            ? plan->load_offset[id]
+                            : UINT64_MAX;
+  }
+  return plan->load_view[id];
+}
+
 /* Checks one instruction: ids, regions, and that the op's shape rule gives
- * exactly the recorded output types. */
+ * exactly the recorded output types. Records its operands as views (from
+ * |*pos| in e->view_operands) and adds its estimated cost to *cost. */
 static oc_status_t check_instr(oc_plan_t *plan, oc_plan_entry_t *e, int idx,
-                               const Ocplan__Instruction *pi) {
+                               const Ocplan__Instruction *pi, size_t *pos, uint64_t *cost) {
   oc_plan_instr_t *ins = &e->instrs[idx];
   const oc_op_def_t *def = oc_op_get(pi->op);
   if (!def) return CORRUPT("unknown op number %d", pi->op);
@@ -218,7 +234,7 @@ static oc_status_t check_instr(oc_plan_t *plan, oc_plan_entry_t *e, int idx,
     if (i < 32 && (def->mutates >> i & 1u) && t->region != OCPLAN__REGION__REGION_STATE)
       return CORRUPT("input %d: tensor %d '%s' is updated in place but is not state", i, id,
                      t->name);
-    if (t->region == OCPLAN__REGION__REGION_ARENA && e->arena_offset[id] == UINT64_MAX)
+    if (t->region == OCPLAN__REGION__REGION_ARENA && plan->load_offset[id] == UINT64_MAX)
       return CORRUPT("input %d: arena tensor %d '%s' has no placement in this entry", i, id,
                      t->name);
     in_t[i] = (oc_tensor_t){.dtype = t->dtype, .rank = t->rank};
@@ -231,7 +247,7 @@ static oc_status_t check_instr(oc_plan_t *plan, oc_plan_entry_t *e, int idx,
     const oc_plan_tensor_t *t = &plan->tensors[id];
     if (t->region == OCPLAN__REGION__REGION_CONSTANT)
       return CORRUPT("output %d: tensor %d '%s' is a read-only constant", i, id, t->name);
-    if (t->region == OCPLAN__REGION__REGION_ARENA && e->arena_offset[id] == UINT64_MAX)
+    if (t->region == OCPLAN__REGION__REGION_ARENA && plan->load_offset[id] == UINT64_MAX)
       return CORRUPT("output %d: arena tensor %d '%s' has no placement in this entry", i, id,
                      t->name);
     out_t[i] = (oc_tensor_t){0};
@@ -260,7 +276,7 @@ static oc_status_t check_instr(oc_plan_t *plan, oc_plan_entry_t *e, int idx,
       return CORRUPT("%s: needs %zu bytes of workspace but has none", def->name, ws);
     OC_RETURN_IF_ERROR(check_tensor_id(plan, ins->workspace, "workspace"));
     const oc_plan_tensor_t *t = &plan->tensors[ins->workspace];
-    if (t->region != OCPLAN__REGION__REGION_ARENA || e->arena_offset[ins->workspace] == UINT64_MAX)
+    if (t->region != OCPLAN__REGION__REGION_ARENA || plan->load_offset[ins->workspace] == UINT64_MAX)
       return CORRUPT("%s: workspace tensor %d is not placed in the arena", def->name,
                      ins->workspace);
     if (t->bytes < ws)
@@ -271,10 +287,18 @@ static oc_status_t check_instr(oc_plan_t *plan, oc_plan_entry_t *e, int idx,
     ins->workspace = -1;
     ins->workspace_bytes = 0;
   }
+  int32_t *in_view = e->view_operands + *pos, *out_view = in_view + ins->n_in;
+  for (int i = 0; i < ins->n_in; i++) in_view[i] = ins->in[i] < 0 ? -1 : view_of(plan, e, ins->in[i]);
+  for (int i = 0; i < ins->n_out; i++) out_view[i] = view_of(plan, e, ins->out[i]);
+  ins->in_view = in_view;
+  ins->out_view = out_view;
+  ins->workspace_view = ins->workspace < 0 ? -1 : view_of(plan, e, ins->workspace);
+  *pos += (size_t)(ins->n_in + ins->n_out);
+  *cost = oc_op_cost(ins->op, &call);
   return OC_OK;
 }
 
-static oc_status_t load_entry(oc_plan_t *plan, int k) {
+static oc_status_t load_entry(oc_plan_t *plan, int k, uint64_t max_run_cost) {
   const Ocplan__EntryPoint *pe = plan->meta->entries[k];
   oc_plan_entry_t *e = &plan->entries[k];
   e->name = pe->name ? pe->name : "";
@@ -286,14 +310,31 @@ static oc_status_t load_entry(oc_plan_t *plan, int k) {
     return CORRUPT("too many instructions (%zu)", pe->n_instructions);
   if (pe->arena_bytes > OC_PLAN_MAX_ARENA_BYTES || pe->arena_bytes % OC_ALIGNMENT)
     return CORRUPT("arena of %llu bytes is invalid", (unsigned long long)pe->arena_bytes);
+  if (pe->n_inputs > OC_PLAN_MAX_TENSORS || pe->n_outputs > OC_PLAN_MAX_TENSORS)
+    return CORRUPT("too many inputs or outputs");
   e->arena_bytes = pe->arena_bytes;
-  e->arena_offset = malloc(sizeof(uint64_t) * (size_t)(plan->n_tensors ? plan->n_tensors : 1));
+  /* Every tensor reference of the entry (instruction operands, workspaces,
+   * inputs, outputs) may be a new view: the file bounds their number. */
+  size_t n_operands = 0;
+  for (size_t i = 0; i < pe->n_instructions; i++) {
+    const Ocplan__Instruction *pi = pe->instructions[i];
+    if (pi->n_inputs > OC_MAX_OP_INPUTS || pi->n_outputs > OC_MAX_OP_OUTPUTS)
+      return oc_status_wrap(CORRUPT("too many operands"), "instruction %zu (node '%s'): ", i,
+                            pi->node ? pi->node : "");
+    n_operands += pi->n_inputs + pi->n_outputs;
+  }
+  size_t n_refs = n_operands + pe->n_instructions + pe->n_inputs + pe->n_outputs;
   e->instrs = calloc(pe->n_instructions ? pe->n_instructions : 1, sizeof(oc_plan_instr_t));
   e->input_info = calloc(pe->n_inputs ? pe->n_inputs : 1, sizeof(oc_tensor_info_t));
   e->output_info = calloc(pe->n_outputs ? pe->n_outputs : 1, sizeof(oc_tensor_info_t));
-  if (!e->arena_offset || !e->instrs || !e->input_info || !e->output_info)
+  e->view_tensor = malloc(sizeof(int32_t) * (n_refs + 1));
+  e->view_offset = malloc(sizeof(uint64_t) * (n_refs + 1));
+  e->view_operands = malloc(sizeof(int32_t) * (n_operands + 1));
+  e->input_views = malloc(sizeof(int32_t) * (pe->n_inputs + 1));
+  e->output_views = malloc(sizeof(int32_t) * (pe->n_outputs + 1));
+  if (!e->instrs || !e->input_info || !e->output_info || !e->view_tensor || !e->view_offset ||
+      !e->view_operands || !e->input_views || !e->output_views)
     return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
-  for (int i = 0; i < plan->n_tensors; i++) e->arena_offset[i] = UINT64_MAX;
 
   if (pe->n_arena_tensors != pe->n_arena_offsets)
     return CORRUPT("%zu arena tensors but %zu offsets", pe->n_arena_tensors, pe->n_arena_offsets);
@@ -304,50 +345,72 @@ static oc_status_t load_entry(oc_plan_t *plan, int k) {
     uint64_t off = pe->arena_offsets[i], end;
     if (t->region != OCPLAN__REGION__REGION_ARENA)
       return CORRUPT("arena placement %zu: tensor %d '%s' is not an arena tensor", i, id, t->name);
-    if (e->arena_offset[id] != UINT64_MAX)
+    if (plan->load_offset[id] != UINT64_MAX)
       return CORRUPT("arena placement %zu: tensor %d '%s' is placed twice", i, id, t->name);
     if (off % OC_ALIGNMENT || oc_add_overflows(off, t->bytes, &end) || end > e->arena_bytes)
       return CORRUPT("arena placement %zu: tensor %d '%s' at [%llu, +%llu) is outside the "
                      "%llu-byte arena or misaligned",
                      i, id, t->name, (unsigned long long)off, (unsigned long long)t->bytes,
                      (unsigned long long)e->arena_bytes);
-    e->arena_offset[id] = off;
+    plan->load_offset[id] = off;
   }
 
   e->n_inputs = (int)pe->n_inputs;
   e->inputs = pe->inputs;
   e->n_outputs = (int)pe->n_outputs;
   e->outputs = pe->outputs;
-  if (pe->n_inputs > OC_PLAN_MAX_TENSORS || pe->n_outputs > OC_PLAN_MAX_TENSORS)
-    return CORRUPT("too many inputs or outputs");
   for (int i = 0; i < e->n_inputs; i++) {
     OC_RETURN_IF_ERROR(check_tensor_id(plan, e->inputs[i], "entry input"));
     const oc_plan_tensor_t *t = &plan->tensors[e->inputs[i]];
-    if (t->region != OCPLAN__REGION__REGION_ARENA || e->arena_offset[e->inputs[i]] == UINT64_MAX)
+    if (t->region != OCPLAN__REGION__REGION_ARENA || plan->load_offset[e->inputs[i]] == UINT64_MAX)
       return CORRUPT("entry input %d '%s' is not placed in the arena", i, t->name);
     fill_info(t, &e->input_info[i]);
+    e->input_views[i] = view_of(plan, e, e->inputs[i]);
   }
   for (int i = 0; i < e->n_outputs; i++) {
     OC_RETURN_IF_ERROR(check_tensor_id(plan, e->outputs[i], "entry output"));
     const oc_plan_tensor_t *t = &plan->tensors[e->outputs[i]];
-    if (t->region == OCPLAN__REGION__REGION_ARENA && e->arena_offset[e->outputs[i]] == UINT64_MAX)
+    if (t->region == OCPLAN__REGION__REGION_ARENA && plan->load_offset[e->outputs[i]] == UINT64_MAX)
       return CORRUPT("entry output %d '%s' is not placed in the arena", i, t->name);
     fill_info(t, &e->output_info[i]);
+    e->output_views[i] = view_of(plan, e, e->outputs[i]);
   }
   e->n_instrs = (int)pe->n_instructions;
+  size_t pos = 0;
+  uint64_t top_cost = 0;
+  int top = 0;
   for (int i = 0; i < e->n_instrs; i++) {
-    oc_status_t s = check_instr(plan, e, i, pe->instructions[i]);
+    uint64_t cost = 0;
+    oc_status_t s = check_instr(plan, e, i, pe->instructions[i], &pos, &cost);
     if (s) {
       const char *node = pe->instructions[i]->node;
       return oc_status_wrap(s, "instruction %d (node '%s'): ", i, node ? node : "");
     }
+    e->run_cost = oc_sat_add(e->run_cost, cost);
+    if (cost > top_cost) {
+      top_cost = cost;
+      top = i;
+    }
   }
+  if (max_run_cost && e->run_cost > max_run_cost)
+    return oc_make_status(OC_STATUS_RESOURCE_LIMIT,
+                          "one run is estimated at %llu operations (instruction %d, node '%s' "
+                          "(%s): %llu); the limit is %llu (oc_plan_options_t.max_run_cost, "
+                          "onnxrun --max-cost)",
+                          (unsigned long long)e->run_cost, top, e->instrs[top].node,
+                          oc_op_get(e->instrs[top].op)->name, (unsigned long long)top_cost,
+                          (unsigned long long)max_run_cost);
+  /* Leave the scratch as it was for the next entry. */
+  for (int v = 0; v < e->n_views; v++) plan->load_view[e->view_tensor[v]] = -1;
+  for (size_t i = 0; i < pe->n_arena_tensors; i++)
+    plan->load_offset[pe->arena_tensors[i]] = UINT64_MAX;
   return OC_OK;
 }
 
 /* --- open / release ------------------------------------------------------ */
 
-static oc_status_t plan_load(oc_plan_t *plan, int verify_data) {
+static oc_status_t plan_load(oc_plan_t *plan, const oc_plan_options_t *options) {
+  int verify_data = options->verify_weights;
   uint64_t mo = 0, ml = 0;
   OC_RETURN_IF_ERROR(check_header(plan, plan->map, plan->map_bytes, verify_data, &mo, &ml));
   plan->meta = ocplan__plan__unpack(NULL, ml, (const uint8_t *)plan->map + mo);
@@ -368,22 +431,39 @@ static oc_status_t plan_load(oc_plan_t *plan, int verify_data) {
   }
   plan->n_entries = (int)plan->meta->n_entries;
   plan->entries = calloc((size_t)plan->n_entries, sizeof(oc_plan_entry_t));
-  if (!plan->entries) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
-  for (int k = 0; k < plan->n_entries; k++) {
-    oc_status_t s = load_entry(plan, k);
+  size_t nt = (size_t)plan->n_tensors + 1;
+  plan->load_offset = malloc(sizeof(uint64_t) * nt);
+  plan->load_view = malloc(sizeof(int32_t) * nt);
+  if (!plan->entries || !plan->load_offset || !plan->load_view)
+    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  for (size_t i = 0; i < nt; i++) {
+    plan->load_offset[i] = UINT64_MAX;
+    plan->load_view[i] = -1;
+  }
+  oc_status_t s = OC_OK;
+  for (int k = 0; k < plan->n_entries && !s; k++) {
+    s = load_entry(plan, k, options->max_run_cost);
     if (s) {
       const char *name = plan->meta->entries[k]->name;
-      return oc_status_wrap(s, "entry point '%s': ", name ? name : "?");
+      s = oc_status_wrap(s, "entry point '%s': ", name ? name : "?");
     }
   }
-  return OC_OK;
+  free(plan->load_offset);
+  free(plan->load_view);
+  plan->load_offset = NULL;
+  plan->load_view = NULL;
+  return s;
 }
 
 void oc_plan_release(oc_plan_t *plan) {
   if (!plan) return;
   if (plan->entries) {
     for (int k = 0; k < plan->n_entries; k++) {
-      free(plan->entries[k].arena_offset);
+      free(plan->entries[k].view_tensor);
+      free(plan->entries[k].view_offset);
+      free(plan->entries[k].view_operands);
+      free(plan->entries[k].input_views);
+      free(plan->entries[k].output_views);
       free(plan->entries[k].instrs);
       free(plan->entries[k].input_info);
       free(plan->entries[k].output_info);
@@ -391,6 +471,8 @@ void oc_plan_release(oc_plan_t *plan) {
     free(plan->entries);
   }
   free(plan->tensors);
+  free(plan->load_offset);
+  free(plan->load_view);
   if (plan->meta) ocplan__plan__free_unpacked(plan->meta, NULL);
   if (plan->map) {
     if (plan->mmapped)
@@ -445,7 +527,7 @@ oc_status_t oc_plan_open_file(const char *path, const oc_plan_options_t *options
     plan->mmapped = 1;
   }
   close(fd);
-  s = plan_load(plan, options->verify_weights);
+  s = plan_load(plan, options);
   if (s) {
     oc_plan_release(plan);
     return oc_status_wrap(s, "%s: ", path);
@@ -474,7 +556,7 @@ oc_status_t oc_plan_open_memory(const void *data, size_t bytes, const oc_plan_op
     memcpy(plan->map, data, bytes);
     plan->map_bytes = bytes;
   }
-  oc_status_t s = plan_load(plan, options->verify_weights);
+  oc_status_t s = plan_load(plan, options);
   if (s) {
     oc_plan_release(plan);
     return s;
@@ -550,6 +632,11 @@ int oc_plan_output_index(const oc_plan_t *plan, int entry, const char *name) {
 size_t oc_plan_arena_bytes(const oc_plan_t *plan, int entry) {
   const oc_plan_entry_t *e = entry_at(plan, entry);
   return e ? (size_t)e->arena_bytes : 0;
+}
+
+uint64_t oc_plan_run_cost(const oc_plan_t *plan, int entry) {
+  const oc_plan_entry_t *e = entry_at(plan, entry);
+  return e ? e->run_cost : 0;
 }
 
 int oc_plan_instruction_count(const oc_plan_t *plan, int entry) {

@@ -26,6 +26,9 @@ typedef struct oc_plan_instr_s {
   int32_t workspace; /* tensor id or -1 */
   uint64_t workspace_bytes;
   const char *node;
+  /* The same operands as indices into the entry's views (-1 absent). */
+  const int32_t *in_view, *out_view;
+  int32_t workspace_view;
 } oc_plan_instr_t;
 
 typedef struct oc_plan_entry_s {
@@ -36,7 +39,15 @@ typedef struct oc_plan_entry_s {
   int n_instrs;
   oc_plan_instr_t *instrs;
   uint64_t arena_bytes;
-  uint64_t *arena_offset; /* per tensor; UINT64_MAX when not placed */
+  /* The tensors the entry uses, each once: what a context binds to memory.
+   * Sized by the entry, not by the plan's tensor count, so that many
+   * entries over many tensors cost what their instructions hold. */
+  int n_views;
+  int32_t *view_tensor;   /* plan tensor id */
+  uint64_t *view_offset;  /* arena offset; UINT64_MAX for constants and state */
+  int32_t *view_operands; /* every instruction's in_view and out_view, packed */
+  int32_t *input_views, *output_views;
+  uint64_t run_cost;      /* estimated operations of one run (op_cost.h) */
   oc_tensor_info_t *input_info, *output_info;
 } oc_plan_entry_t;
 
@@ -54,11 +65,15 @@ struct oc_plan_s {
   oc_plan_tensor_t *tensors;
   int n_entries;
   oc_plan_entry_t *entries;
+  /* Only while loading: per tensor, its arena offset in the entry being
+   * loaded (UINT64_MAX: not placed) and its view index (-1: none yet). */
+  uint64_t *load_offset;
+  int32_t *load_view;
 };
 
 /* Per entry point: the views and call records the executor loop needs. */
 typedef struct entry_exec_s {
-  oc_tensor_t *tensors;     /* one view per plan tensor (data NULL if unused) */
+  oc_tensor_t *tensors;     /* one per view of the entry (oc_plan_entry_t) */
   oc_tensor_t **in_ptrs;    /* all instructions' input pointers, packed */
   oc_tensor_t **out_ptrs;
   oc_op_call_t *calls;      /* one per instruction */

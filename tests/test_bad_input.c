@@ -137,17 +137,37 @@ static void pool_release(void) {
 
 /* --- corrupted models --------------------------------------------------------- */
 
-static void check_model_bytes(const void *data, size_t n, const char *what) {
+/* Compiles |data| as a model with onnxc and |extra| arguments (NULL
+ * terminated; may be NULL). */
+static run_result_t run_onnxc(const void *data, size_t n, const char *const *extra) {
   char model[512], plan[512];
   snprintf(model, sizeof model, "%s/model.onnx", workdir);
   snprintf(plan, sizeof plan, "%s/plan.bin", workdir);
   unlink(plan);
   write_file(model, data, n);
-  char *argv[] = {ONNXC_BIN_DIR "/onnxc", model, "-o", plan, NULL};
-  run_result_t r = run_tool(argv);
+  char *argv[16] = {ONNXC_BIN_DIR "/onnxc", model, "-o", plan};
+  int argc = 4;
+  for (int i = 0; extra && extra[i] && argc < 15; i++) argv[argc++] = (char *)extra[i];
+  argv[argc] = NULL;
+  return run_tool(argv);
+}
+
+/* onnxc fails cleanly on |data| (with |extra| arguments): exit 1, one line
+ * containing |expect| (NULL: anything), no plan written. */
+static void check_model_fails(const void *data, size_t n, const char *const *extra,
+                              const char *expect, const char *what) {
+  char plan[512];
+  snprintf(plan, sizeof plan, "%s/plan.bin", workdir);
+  run_result_t r = run_onnxc(data, n, extra);
   expect_clean_failure(&r, "onnxc", what);
+  ck_assert_msg(!expect || strstr(r.err, expect), "%s: the message does not say '%s': %s", what,
+                expect, r.err);
   ck_assert_msg(!file_exists(plan), "%s: a plan was written", what);
   ck_assert_msg(!stray_files(workdir), "%s: a temporary file was left behind", what);
+}
+
+static void check_model_bytes(const void *data, size_t n, const char *what) {
+  check_model_fails(data, n, NULL, NULL, what);
 }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
@@ -264,6 +284,21 @@ static void huge_input_dim(Onnx__ModelProto *m) {
   huge_dim.dim_value = (int64_t)1 << 40;
   huge_dim_list[0] = &huge_dim;
   sh->dim = huge_dim_list;
+}
+/* Holds nothing, but the stride of axis 0 would be 2^80 elements. */
+static Onnx__TensorShapeProto__Dimension empty_dims[4] = {
+    ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT, ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT,
+    ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT, ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT};
+static void empty_input_huge_strides(Onnx__ModelProto *m) {
+  Onnx__TensorShapeProto *sh = G(m)->input[0]->type->tensor_type->shape;
+  const int64_t v[4] = {0, 3, (int64_t)1 << 40, (int64_t)1 << 40};
+  for (int i = 0; i < 4; i++) {
+    empty_dims[i].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+    empty_dims[i].dim_value = v[i];
+    huge_dim_list[i] = &empty_dims[i];
+  }
+  sh->dim = huge_dim_list;
+  sh->n_dim = 4;
 }
 static void symbolic_input_dim(Onnx__ModelProto *m) {
   Onnx__TensorShapeProto *sh = G(m)->input[0]->type->tensor_type->shape;
@@ -413,6 +448,7 @@ static const struct {
     {duplicate_initializer, "initializer defined twice"},
     {huge_input_dim, "graph input dim 2^40"},
     {symbolic_input_dim, "symbolic input dim without --dim"},
+    {empty_input_huge_strides, "empty graph input [0,3,2^40,2^40]"},
     {input_wrong_rank, "graph input of the wrong rank for Conv"},
     {input_double, "double graph input"},
     {input_no_shape, "graph input without shape"},
@@ -438,6 +474,294 @@ START_TEST(models_structural_edits) {
   int n = (int)(sizeof model_edits / sizeof model_edits[0]);
   for (int i = 0; i < n; i++) check_model_edit(model_edits[i].fn, model_edits[i].what);
   printf("edited models: %d cases\n", n);
+}
+END_TEST
+
+/* --- resource limits of the compiler ------------------------------------------------ */
+
+/* Appends the protobuf varint |v| to |b| at |*n|. */
+static void put_varint(uint8_t *b, size_t *n, uint64_t v) {
+  do {
+    b[(*n)++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    v >>= 7;
+  } while (v);
+}
+
+/* Wraps |*buf| (|*n| bytes) as length-delimited field |field| after
+ * |head_n| bytes of other fields |head|. */
+static void wrap_field(uint8_t **buf, size_t *n, const uint8_t *head, size_t head_n, int field) {
+  uint8_t *out = malloc(*n + head_n + 16);
+  size_t m = 0;
+  memcpy(out, head, head_n);
+  m = head_n;
+  put_varint(out, &m, (uint64_t)field << 3 | 2);
+  put_varint(out, &m, *n);
+  memcpy(out + m, *buf, *n);
+  free(*buf);
+  *buf = out;
+  *n = m + *n;
+}
+
+/* A ModelProto whose graph holds an If node whose then_branch holds an If
+ * node ... |levels| deep, written as wire bytes (protobuf-c's own recursive
+ * packer is not used: the point is a nesting that recursion cannot take). */
+static uint8_t *nested_if_model(int levels, size_t *out_n) {
+  uint8_t *buf = malloc(1);
+  size_t n = 0;
+  static const uint8_t attr_head[] = {0x0a, 11, 't', 'h', 'e', 'n', '_', 'b', 'r', 'a', 'n', 'c',
+                                      'h', 0xa0, 0x01, 5}; /* name, type = GRAPH */
+  static const uint8_t node_head[] = {0x22, 2, 'I', 'f'}; /* op_type */
+  static const uint8_t model_head[] = {0x08, 8, 0x42, 2, 0x10, 13}; /* ir_version 8, opset 13 */
+  for (int i = 0; i < levels; i++) {
+    wrap_field(&buf, &n, attr_head, sizeof attr_head, 6); /* AttributeProto.g */
+    wrap_field(&buf, &n, node_head, sizeof node_head, 5); /* NodeProto.attribute */
+    wrap_field(&buf, &n, NULL, 0, 1);                     /* GraphProto.node */
+  }
+  wrap_field(&buf, &n, model_head, sizeof model_head, 7); /* ModelProto.graph */
+  *out_n = n;
+  return buf;
+}
+
+START_TEST(limits_model_nesting) {
+  size_t n;
+  /* 3,000 If levels (about 60 KB) overflowed the stack inside protobuf-c. */
+  uint8_t *deep = nested_if_model(3000, &n);
+  check_model_fails(deep, n, NULL, "the limit is 100 (raise it with --max-depth)",
+                    "3,000 nested If subgraphs");
+  const char *cap[] = {"--max-depth", "1000", NULL};
+  check_model_fails(deep, n, cap, "the limit is 1000", "3,000 nested If subgraphs, --max-depth 1000");
+  free(deep);
+  /* 40 levels (121 messages deep): refused by default, decoded with a raised
+   * limit (and then refused for what it is: If is not supported). */
+  uint8_t *mid = nested_if_model(40, &n);
+  check_model_fails(mid, n, NULL, "--max-depth", "40 nested If subgraphs");
+  const char *raised[] = {"--max-depth", "200", NULL};
+  run_result_t r = run_onnxc(mid, n, raised);
+  expect_clean_failure(&r, "onnxc", "40 nested If subgraphs, --max-depth 200");
+  ck_assert_msg(!strstr(r.err, "nested"), "--max-depth 200 did not raise the limit: %s", r.err);
+  free(mid);
+}
+END_TEST
+
+/* Small models built with protobuf-c; everything comes from the pool. */
+static void *pzalloc(size_t n) {
+  void *p = pool_alloc(NULL, n);
+  memset(p, 0, n);
+  return p;
+}
+
+static Onnx__ModelProto *mini_model(void) {
+  Onnx__ModelProto *m = pzalloc(sizeof *m);
+  onnx__model_proto__init(m);
+  m->has_ir_version = 1;
+  m->ir_version = 8;
+  Onnx__OperatorSetIdProto *op = pzalloc(sizeof *op);
+  onnx__operator_set_id_proto__init(op);
+  op->domain = "";
+  op->has_version = 1;
+  op->version = 13;
+  m->opset_import = pzalloc(sizeof(void *));
+  m->opset_import[0] = op;
+  m->n_opset_import = 1;
+  Onnx__GraphProto *g = pzalloc(sizeof *g);
+  onnx__graph_proto__init(g);
+  g->name = "g";
+  g->node = pzalloc(sizeof(void *) * 16);
+  g->initializer = pzalloc(sizeof(void *) * 4);
+  g->input = pzalloc(sizeof(void *) * 4);
+  g->output = pzalloc(sizeof(void *) * 4);
+  m->graph = g;
+  return m;
+}
+
+static Onnx__NodeProto *mini_node(Onnx__GraphProto *g, const char *op, const char *const *in,
+                                  int n_in, const char *out) {
+  Onnx__NodeProto *nd = pzalloc(sizeof *nd);
+  onnx__node_proto__init(nd);
+  nd->op_type = (char *)op;
+  nd->input = (char **)in;
+  nd->n_input = (size_t)n_in;
+  nd->output = pzalloc(sizeof(char *));
+  nd->output[0] = (char *)out;
+  nd->n_output = 1;
+  nd->attribute = pzalloc(sizeof(void *) * 4);
+  g->node[g->n_node++] = nd;
+  return nd;
+}
+
+static Onnx__AttributeProto *mini_attr(Onnx__NodeProto *nd, const char *name, int type) {
+  Onnx__AttributeProto *a = pzalloc(sizeof *a);
+  onnx__attribute_proto__init(a);
+  a->name = (char *)name;
+  a->has_type = 1;
+  a->type = type;
+  nd->attribute[nd->n_attribute++] = a;
+  return a;
+}
+
+/* A tensor of |dtype| with zeroed raw_data (NULL |data|) or |data|. */
+static Onnx__TensorProto *mini_tensor(const char *name, int dtype, int rank, const int64_t *dims,
+                                      const void *data) {
+  Onnx__TensorProto *t = pzalloc(sizeof *t);
+  onnx__tensor_proto__init(t);
+  t->name = (char *)name;
+  t->has_data_type = 1;
+  t->data_type = dtype;
+  t->dims = (int64_t *)dims;
+  t->n_dims = (size_t)rank;
+  size_t bytes = oc_dtype_size(dtype);
+  for (int i = 0; i < rank; i++) bytes *= (size_t)dims[i];
+  t->has_raw_data = 1;
+  t->raw_data.len = bytes;
+  t->raw_data.data = pzalloc(bytes + 1);
+  if (data) memcpy(t->raw_data.data, data, bytes);
+  return t;
+}
+
+/* A graph input (float32 of |dims|) or output (no type). */
+static void mini_io(Onnx__ValueInfoProto **list, size_t *n, const char *name, int rank,
+                    const int64_t *dims) {
+  Onnx__ValueInfoProto *vi = pzalloc(sizeof *vi);
+  onnx__value_info_proto__init(vi);
+  vi->name = (char *)name;
+  if (dims) {
+    Onnx__TypeProto *tp = pzalloc(sizeof *tp);
+    onnx__type_proto__init(tp);
+    Onnx__TypeProto__Tensor *tt = pzalloc(sizeof *tt);
+    onnx__type_proto__tensor__init(tt);
+    tt->has_elem_type = 1;
+    tt->elem_type = OC_DTYPE_FLOAT32;
+    Onnx__TensorShapeProto *sh = pzalloc(sizeof *sh);
+    onnx__tensor_shape_proto__init(sh);
+    sh->dim = pzalloc(sizeof(void *) * (size_t)(rank + 1));
+    for (int i = 0; i < rank; i++) {
+      Onnx__TensorShapeProto__Dimension *d = pzalloc(sizeof *d);
+      onnx__tensor_shape_proto__dimension__init(d);
+      d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+      d->dim_value = dims[i];
+      sh->dim[i] = d;
+    }
+    sh->n_dim = (size_t)rank;
+    tt->shape = sh;
+    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    tp->tensor_type = tt;
+    vi->type = tp;
+  }
+  list[(*n)++] = vi;
+}
+
+/* Packs |m| (then frees the pool); free() the result. */
+static uint8_t *mini_pack(Onnx__ModelProto *m, size_t *n) {
+  *n = onnx__model_proto__get_packed_size(m);
+  uint8_t *out = malloc(*n + 1);
+  onnx__model_proto__pack(m, out);
+  pool_release();
+  return out;
+}
+
+/* y = Constant(value = int64[1024]): 8 KB made by lowering. */
+static uint8_t *constant_model(size_t *n) {
+  Onnx__ModelProto *m = mini_model();
+  Onnx__NodeProto *nd = mini_node(m->graph, "Constant", NULL, 0, "y");
+  static const int64_t dims[1] = {1024};
+  Onnx__AttributeProto *a = mini_attr(nd, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR);
+  a->t = mini_tensor("v", OC_DTYPE_INT64, 1, dims, NULL);
+  mini_io(m->graph->output, &m->graph->n_output, "y", 0, NULL);
+  return mini_pack(m, n);
+}
+
+/* y = MaxPool(X, kernel 32x32) of a constant X (1,1,64,64): 1,089 windows of
+ * 1,024 taps when folded. */
+static uint8_t *maxpool_model(size_t *n) {
+  Onnx__ModelProto *m = mini_model();
+  static const int64_t xdims[4] = {1, 1, 64, 64}, kernel[2] = {32, 32};
+  m->graph->initializer[m->graph->n_initializer++] =
+      mini_tensor("X", OC_DTYPE_FLOAT32, 4, xdims, NULL);
+  static const char *const in[1] = {"X"};
+  Onnx__NodeProto *nd = mini_node(m->graph, "MaxPool", in, 1, "y");
+  Onnx__AttributeProto *a = mini_attr(nd, "kernel_shape", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+  a->ints = (int64_t *)kernel;
+  a->n_ints = 2;
+  mini_io(m->graph->output, &m->graph->n_output, "y", 0, NULL);
+  return mini_pack(m, n);
+}
+
+/* Six Expands of a [1] input to [2^36] floats, all live at once (one Sum):
+ * a 1.5 TB arena. */
+static uint8_t *huge_arena_model(size_t *n) {
+  Onnx__ModelProto *m = mini_model();
+  Onnx__GraphProto *g = m->graph;
+  static const int64_t one[1] = {1}, shape[1] = {(int64_t)1 << 36};
+  g->initializer[g->n_initializer++] = mini_tensor("shape", OC_DTYPE_INT64, 1, one, shape);
+  mini_io(g->input, &g->n_input, "x", 1, one);
+  static const char *const ex_in[2] = {"x", "shape"};
+  static const char *const names[6] = {"e0", "e1", "e2", "e3", "e4", "e5"};
+  for (int i = 0; i < 6; i++) mini_node(g, "Expand", ex_in, 2, names[i]);
+  mini_node(g, "Sum", names, 6, "y");
+  mini_io(g->output, &g->n_output, "y", 0, NULL);
+  return mini_pack(m, n);
+}
+
+/* Compiles |data| with |extra| arguments, which must succeed; returns the
+ * instruction count of the plan's entry point 0. */
+static int compiled_instructions(const void *data, size_t n, const char *const *extra,
+                                 const char *what) {
+  run_result_t r = run_onnxc(data, n, extra);
+  ck_assert_msg(r.code == 0, "%s: onnxc failed: %s", what, r.err);
+  char plan[512];
+  snprintf(plan, sizeof plan, "%s/plan.bin", workdir);
+  oc_plan_t *p = NULL;
+  oc_status_t s = oc_plan_open_file(plan, NULL, &p);
+  ck_assert_msg(s == OC_OK, "%s: %s", what, oc_status_message(s));
+  int k = oc_plan_instruction_count(p, 0);
+  oc_plan_release(p);
+  unlink(plan);
+  return k;
+}
+
+START_TEST(limits_folding) {
+  size_t n;
+  uint8_t *model = constant_model(&n);
+  /* The 8 KB constant fits the defaults; each limit refuses it, naming its
+   * flag. */
+  compiled_instructions(model, n, NULL, "Constant of 8 KB");
+  const char *limit[] = {"--fold-limit", "4K", NULL};
+  check_model_fails(model, n, limit, "(--fold-limit)", "Constant of 8 KB, --fold-limit 4K");
+  const char *total[] = {"--max-fold", "4k", NULL};
+  check_model_fails(model, n, total, "(--max-fold)", "Constant of 8 KB, --max-fold 4k");
+  const char *memory[] = {"--max-memory", "12K", NULL};
+  check_model_fails(model, n, memory, "(--max-memory)", "Constant of 8 KB, --max-memory 12K");
+  free(model);
+
+  /* Folding that is over a limit leaves the op to run at run time. */
+  model = maxpool_model(&n);
+  ck_assert_int_eq(compiled_instructions(model, n, NULL, "MaxPool of a constant"), 0);
+  const char *cost[] = {"--max-fold-cost", "1000", NULL};
+  ck_assert_int_eq(compiled_instructions(model, n, cost, "MaxPool, --max-fold-cost 1000"), 1);
+  const char *small[] = {"--fold-limit", "1K", NULL};
+  ck_assert_int_eq(compiled_instructions(model, n, small, "MaxPool, --fold-limit 1K"), 1);
+  const char *little[] = {"--max-fold", "1K", NULL};
+  ck_assert_int_eq(compiled_instructions(model, n, little, "MaxPool, --max-fold 1K"), 1);
+  free(model);
+}
+END_TEST
+
+START_TEST(limits_import_and_plan) {
+  size_t n;
+  uint8_t *base = read_file(BASE_MODEL, &n);
+  const char *memory[] = {"--max-memory", "1K", NULL};
+  check_model_fails(base, n, memory, "raise the limit with --max-memory", "--max-memory 1K");
+  const char *nodes[] = {"--max-nodes", "1", NULL};
+  check_model_fails(base, n, nodes, "(--max-nodes)", "--max-nodes 1");
+  const char *raised[] = {"--max-memory", "1G", "--max-nodes", "1000", NULL};
+  ck_assert_int_gt(compiled_instructions(base, n, raised, "--max-memory 1G --max-nodes 1000"), 0);
+  free(base);
+  /* The runtime opens no arena over 2^40 bytes: onnxc says so instead of
+   * writing the plan. */
+  uint8_t *huge = huge_arena_model(&n);
+  check_model_fails(huge, n, NULL, "the runtime accepts at most 1099511627776 bytes (2^40)",
+                    "arena of 1.5 TB");
+  free(huge);
 }
 END_TEST
 
@@ -516,7 +840,8 @@ END_TEST
 /* Edits the metadata and re-seals the file with valid checksums. */
 typedef void (*plan_edit_fn)(Ocplan__Plan *p);
 
-static void check_plan_edit(plan_edit_fn edit, const char *what) {
+/* The good plan with |edit| applied to its metadata, checksums valid. */
+static uint8_t *edited_plan(plan_edit_fn edit, size_t *out_n) {
   size_t n;
   uint8_t *base = read_file(good_plan, &n);
   uint64_t mo = oc_load_le64(base + OC_PLAN_OFF_META_OFFSET), ml = oc_load_le64(base + OC_PLAN_OFF_META_BYTES);
@@ -536,10 +861,17 @@ static void check_plan_edit(plan_edit_fn edit, const char *what) {
   oc_store_le64(out + OC_PLAN_OFF_DATA_OFFSET, ndof);
   oc_store_le64(out + OC_PLAN_OFF_META_HASH, oc_hash64(out + OC_PLAN_HEADER_BYTES, nml, OC_PLAN_HASH_SEED));
   oc_store_le64(out + OC_PLAN_OFF_HEADER_HASH, oc_hash64(out, OC_PLAN_OFF_HEADER_HASH, OC_PLAN_HASH_SEED));
-  check_plan_bytes(out, total, what);
-  free(out);
   pool_release();
   free(base);
+  *out_n = total;
+  return out;
+}
+
+static void check_plan_edit(plan_edit_fn edit, const char *what) {
+  size_t n;
+  uint8_t *plan = edited_plan(edit, &n);
+  check_plan_bytes(plan, n, what);
+  free(plan);
 }
 
 static Ocplan__EntryPoint *E(Ocplan__Plan *p) { return p->entries[0]; }
@@ -674,6 +1006,92 @@ START_TEST(plans_tampered_metadata) {
 }
 END_TEST
 
+/* Runs onnxrun on |plan| with the base inputs and |extra| arguments. */
+static run_result_t run_onnxrun(const char *plan, const char *const *extra) {
+  char out[512];
+  snprintf(out, sizeof out, "%s/outputs", workdir);
+  char *argv[16] = {ONNXC_BIN_DIR "/onnxrun", (char *)plan, "--inputs", inputs_dir, "--outputs",
+                    out};
+  int argc = 6;
+  for (int i = 0; extra && extra[i] && argc < 15; i++) argv[argc++] = (char *)extra[i];
+  argv[argc] = NULL;
+  run_result_t r = run_tool(argv);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
+  ck_assert_int_eq(system(cmd), 0);
+  return r;
+}
+
+static void expect_onnxrun_fails(const char *const *extra, const char *expect, const char *what) {
+  run_result_t r = run_onnxrun(good_plan, extra);
+  expect_clean_failure(&r, "onnxrun", what);
+  ck_assert_msg(strstr(r.err, expect), "%s: the message does not say '%s': %s", what, expect,
+                r.err);
+}
+
+static void expect_onnxrun_runs(const char *plan, const char *const *extra, const char *what) {
+  run_result_t r = run_onnxrun(plan, extra);
+  ck_assert_msg(r.code == 0, "%s: onnxrun failed: %s", what, r.err);
+}
+
+/* The caller's limits: a context's memory and a run's estimated work. */
+START_TEST(limits_runtime) {
+  make_good_plan();
+  const char *memory[] = {"--max-memory", "1K", NULL};
+  expect_onnxrun_fails(memory, "onnxrun --max-memory", "--max-memory 1K");
+  const char *cost[] = {"--max-cost", "100", NULL};
+  expect_onnxrun_fails(cost, "onnxrun --max-cost", "--max-cost 100");
+  const char *raised[] = {"--max-memory", "64M", "--max-cost", "1G", NULL};
+  expect_onnxrun_runs(good_plan, raised, "--max-memory 64M --max-cost 1G");
+}
+END_TEST
+
+/* 100,000 more tensors and 64 entry points: a context's bookkeeping follows
+ * what each entry uses, not tensors x entries (which was 8 B per tensor per
+ * entry in the plan and 80 B in each context: 600 MB here). */
+static void p_many_tensors_and_entries(Ocplan__Plan *p) {
+  enum { EXTRA = 100000, ENTRIES = 64 };
+  static int64_t one[1] = {1};
+  static char names[ENTRIES][8];
+  Ocplan__Tensor *ts = pool_alloc(NULL, sizeof(Ocplan__Tensor) * EXTRA);
+  Ocplan__Tensor **tp = pool_alloc(NULL, sizeof(void *) * (p->n_tensors + EXTRA));
+  memcpy(tp, p->tensors, sizeof(void *) * p->n_tensors);
+  for (int i = 0; i < EXTRA; i++) {
+    ocplan__tensor__init(&ts[i]);
+    ts[i].name = "unused";
+    ts[i].has_dtype = 1;
+    ts[i].dtype = OC_DTYPE_FLOAT32;
+    ts[i].dims = one;
+    ts[i].n_dims = 1;
+    tp[p->n_tensors + (size_t)i] = &ts[i];
+  }
+  p->tensors = tp;
+  p->n_tensors += EXTRA;
+  Ocplan__EntryPoint *es = pool_alloc(NULL, sizeof(Ocplan__EntryPoint) * ENTRIES);
+  Ocplan__EntryPoint **ep = pool_alloc(NULL, sizeof(void *) * ENTRIES);
+  for (int k = 0; k < ENTRIES; k++) {
+    es[k] = *E(p);
+    snprintf(names[k], sizeof names[k], "e%d", k);
+    if (k) es[k].name = names[k];
+    ep[k] = &es[k];
+  }
+  p->entries = ep;
+  p->n_entries = ENTRIES;
+}
+
+START_TEST(plan_bookkeeping_bounded) {
+  make_good_plan();
+  size_t n;
+  uint8_t *plan = edited_plan(p_many_tensors_and_entries, &n);
+  char path[512];
+  snprintf(path, sizeof path, "%s/plan.bin", workdir);
+  write_file(path, plan, n);
+  free(plan);
+  const char *memory[] = {"--max-memory", "64M", NULL};
+  expect_onnxrun_runs(path, memory, "100,000 tensors x 64 entry points, --max-memory 64M");
+}
+END_TEST
+
 /* The good plan runs: the harness itself would notice a broken tool. */
 START_TEST(good_plan_runs) {
   make_good_plan();
@@ -728,6 +1146,9 @@ int main(void) {
   tcase_add_test(tm, models_damaged_bytes);
   tcase_add_test(tm, models_structural_edits);
   tcase_add_test(tm, failed_compile_keeps_old_plan);
+  tcase_add_test(tm, limits_model_nesting);
+  tcase_add_test(tm, limits_folding);
+  tcase_add_test(tm, limits_import_and_plan);
   suite_add_tcase(s, tm);
   TCase *tp = tcase_create("plans");
   tcase_add_checked_fixture(tp, setup, teardown);
@@ -735,6 +1156,8 @@ int main(void) {
   tcase_add_test(tp, good_plan_runs);
   tcase_add_test(tp, plans_damaged_bytes);
   tcase_add_test(tp, plans_tampered_metadata);
+  tcase_add_test(tp, limits_runtime);
+  tcase_add_test(tp, plan_bookkeeping_bounded);
   suite_add_tcase(s, tp);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

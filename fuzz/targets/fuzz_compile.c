@@ -10,9 +10,10 @@
  * optimizer (SGD, Adam, AdamW, LARS), bit 3 momentum/Nesterov/weight decay,
  * bit 4 the cosine schedule, bit 5 --freeze '.*weight.*' and bit 6
  * --trainable '.*(bias|running).*'. Symbolic dims with a common name (batch,
- * N, ...) are bound to 2. External data resolves against
- * tests/data/models/external_data_mlp/ (its weights.bin; the importer's
- * path rules keep reads inside that folder).
+ * N, ...) are bound to 2. The fold budgets are tighter than onnxc's
+ * defaults (256 MiB of constants, 128 MiB folded, 2^28 operations).
+ * External data resolves against tests/data/models/external_data_mlp/ (its
+ * weights.bin; the importer's path rules keep reads inside that folder).
  *
  * Each successful compile is serialized with oc_plan_serialize (in memory;
  * nothing is written) and the plan is opened with oc_plan_open_memory: the
@@ -75,6 +76,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                      "sequence", "T", "time", "length"};
   oc_compile_options_t o;
   oc_compile_options_init(&o);
+  /* Budgets that keep one input under the 2 GB RSS and 10 s limits: a
+   * training compile holds two entries' folded constants, then the
+   * serialized plan and the runtime's copy of it. */
+  o.max_memory_bytes = (uint64_t)256 << 20;
+  o.max_fold_bytes = (uint64_t)128 << 20;
+  o.max_fold_cost = (uint64_t)1 << 28;
   for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
     o.dim_names[o.n_dims] = dims[i];
     o.dim_values[o.n_dims++] = 2;

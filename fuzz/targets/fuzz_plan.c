@@ -16,8 +16,11 @@
  * ONNXC_FUZZ_WRITE_REPAIRED=path writes the repaired copy of the (last)
  * input to |path|: a finding as a plan file with valid checksums, for onnxrun.
  *
- * When a plan opens, the target queries every entry's signature and the
- * state tensors, creates a context, sets every input of entry 0 (and of
+ * Plans open with a cost limit (oc_plan_options_t.max_run_cost) and
+ * contexts with a memory limit (oc_context_options_t.max_memory_bytes), as
+ * a service loading plans from others would set them. When a plan opens,
+ * the target queries every entry's signature and the state tensors,
+ * creates a context, sets every input of entry 0 (and of
  * "embed") to zeros, runs "embed" if the plan has it (its status is ignored:
  * a numeric error is a fine outcome; a crash, a sanitizer report, a leak or
  * a hang is not) and reads its outputs.
@@ -117,15 +120,30 @@ static void query(const oc_plan_t *plan) {
   if (fuzz_ok(oc_plan_source_model(plan, &src, &src_n))) fuzz_touch(src, src_n);
 }
 
+/* The limits a service loading plans from others would set: a run of any
+ * plan that opens stays well under the 10 s timeout (the seeds need at
+ * most 3.3 M operations), and a context under the 2 GB RSS limit. */
+#define FUZZ_PLAN_MAX_RUN_COST ((uint64_t)1 << 26)
+#define FUZZ_PLAN_MAX_CONTEXT_BYTES ((uint64_t)256 << 20)
+
 static void exercise(const uint8_t *data, size_t size) {
   oc_plan_options_t po;
   oc_plan_options_init(&po);
   po.verify_weights = 1;
+  po.max_run_cost = FUZZ_PLAN_MAX_RUN_COST;
   oc_plan_t *plan = NULL;
   if (!fuzz_ok(oc_plan_open_memory(data, size, &po, &plan))) return;
   query(plan);
+  for (int k = 0; k < oc_plan_entry_count(plan); k++)
+    if (oc_plan_run_cost(plan, k) > FUZZ_PLAN_MAX_RUN_COST) {
+      fprintf(stderr, "fuzz_plan: entry %d opened over the cost limit\n", k);
+      abort();
+    }
+  oc_context_options_t co;
+  oc_context_options_init(&co);
+  co.max_memory_bytes = FUZZ_PLAN_MAX_CONTEXT_BYTES;
   oc_context_t *ctx = NULL;
-  if (fuzz_ok(oc_context_create(plan, NULL, &ctx))) {
+  if (fuzz_ok(oc_context_create(plan, &co, &ctx))) {
     int n_in = oc_plan_input_count(plan, 0);
     for (int i = 0; i < n_in; i++) fuzz_fill_input(plan, ctx, 0, i, 0);
     int embed = -1;

@@ -152,6 +152,11 @@ typedef struct oc_plan_options_s {
   int verify_weights;
   /** Host allocator for the plan's own bookkeeping (default: system). */
   oc_allocator_t allocator;
+  /** Refuse (OC_STATUS_RESOURCE_LIMIT) a plan with an entry point whose
+   * estimated work per run (oc_plan_run_cost()) exceeds this many
+   * operations. 0 (the default) sets no limit: a valid plan may need any
+   * amount of work. Services that run plans from others should set one. */
+  uint64_t max_run_cost;
 } oc_plan_options_t;
 
 /** Fills |options| with the defaults. */
@@ -203,6 +208,17 @@ OC_API int oc_plan_output_index(const oc_plan_t *plan, int entry, const char *na
 /** Bytes of working memory a context needs for |entry| (its arena). */
 OC_API size_t oc_plan_arena_bytes(const oc_plan_t *plan, int entry);
 
+/** The estimated work of one run of |entry| (0 when out of range), in
+ * operations: roughly one per multiply-add or element read or written,
+ * summed over the instructions from their shapes (a bound up to a small
+ * factor, not a timing). What oc_plan_options_t.max_run_cost limits. */
+OC_API uint64_t oc_plan_run_cost(const oc_plan_t *plan, int entry);
+
+/** The bytes oc_context_create() allocates for |plan|: the largest arena,
+ * the state and the executor's bookkeeping (not the worker threads). What
+ * oc_context_options_t.max_memory_bytes limits. */
+OC_API uint64_t oc_plan_context_bytes(const oc_plan_t *plan);
+
 /** Introspection (for tools): the number of instructions of |entry| (0 when
  * out of range). */
 OC_API int oc_plan_instruction_count(const oc_plan_t *plan, int entry);
@@ -236,6 +252,13 @@ typedef struct oc_context_options_s {
    * threading: creating one sets OpenBLAS to one thread for the process,
    * since the context's own threads run the matrix products. */
   int threads;
+  /** Refuse (OC_STATUS_RESOURCE_LIMIT, before allocating anything) to
+   * create a context needing more than this many bytes
+   * (oc_plan_context_bytes()). 0 (the default) sets no limit, as ONNX
+   * Runtime's CPU arena has none: a valid plan may need up to 2^40 bytes of
+   * arena and of state. Services that open plans from others should set
+   * one. */
+  uint64_t max_memory_bytes;
 } oc_context_options_t;
 
 /** Fills |options| with the defaults. */
