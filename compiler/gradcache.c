@@ -182,9 +182,10 @@ static void classify(analysis_t *a) {
     int kept = rows && !coupled && !a->forced[i] && keeps_rows(a, ins);
     for (int k = 0; k < ins->n_out; k++) {
       const oc_tensor_t *t = &g->values[ins->out[k]].type;
-      a->cls[ins->out[k]] = !rows && !coupled                              ? FREE
-                            : kept && t->rank >= 1 && t->dims[0] == a->batch ? ROWS
-                                                                             : COUPLED;
+      /* BatchNorm's other outputs are statistics over the batch. */
+      int row_output = kept && t->rank >= 1 && t->dims[0] == a->batch &&
+                       !(ins->op == OC_OP_BATCHNORM && k > 0);
+      a->cls[ins->out[k]] = !rows && !coupled ? FREE : row_output ? ROWS : COUPLED;
     }
   }
 }
@@ -464,16 +465,16 @@ static int fresh(oc_graph_t *g, const char *name, const char *pass, int chunk) {
 /* Rows [start, start + n) of |src| into a fresh value. */
 static oc_status_t slice_rows(oc_graph_t *g, const char *node, int src, int64_t start, int64_t n,
                               int *out) {
-  const oc_tensor_t *t = &g->values[src].type;
+  int rank = g->values[src].type.rank;
   int64_t ints[3 * OC_MAX_RANK];
-  for (int d = 0; d < t->rank; d++) {
+  for (int d = 0; d < rank; d++) {
     ints[3 * d] = d == 0 ? start : 0;
     ints[3 * d + 1] = 1;
-    ints[3 * d + 2] = d == 0 ? n : t->dims[d];
+    ints[3 * d + 2] = d == 0 ? n : g->values[src].type.dims[d];
   }
-  *out = oc_graph_new_value(g, node);
+  *out = oc_graph_new_value(g, node); /* moves g->values */
   if (*out < 0) return oom();
-  return oc_emit_instr(g, node, OC_OP_SLICE, 1, &src, 1, out, ints, 3 * t->rank, NULL, 0);
+  return oc_emit_instr(g, node, OC_OP_SLICE, 1, &src, 1, out, ints, 3 * rank, NULL, 0);
 }
 
 /* |out| (fresh) = |parts| joined along axis 0, in Concats of at most
@@ -537,6 +538,12 @@ static oc_status_t encode_chunk(inliner_t *in, const char *pass, int chunk, cons
   return OC_OK;
 }
 
+/* Points every output's producer at its instruction. */
+static void set_producers(oc_graph_t *g) {
+  for (int i = 0; i < g->n_instrs; i++)
+    for (int k = 0; k < g->instrs[i].n_out; k++) g->values[g->instrs[i].out[k]].producer = i;
+}
+
 /* Moves instructions [start, n_instrs) to the front of the program. */
 static oc_status_t move_to_front(oc_graph_t *g, int start) {
   int n = g->n_instrs - start;
@@ -546,8 +553,7 @@ static oc_status_t move_to_front(oc_graph_t *g, int start) {
   memmove(g->instrs + n, g->instrs, sizeof(oc_instr_t) * (size_t)start);
   memcpy(g->instrs, tail, sizeof(oc_instr_t) * (size_t)n);
   free(tail);
-  for (int i = 0; i < g->n_instrs; i++)
-    for (int k = 0; k < g->instrs[i].n_out; k++) g->values[g->instrs[i].out[k]].producer = i;
+  set_producers(g);
   return OC_OK;
 }
 
@@ -569,8 +575,7 @@ static void drop_encoders(oc_graph_t *g, const char *encoder) {
     free(ins->node);
   }
   g->n_instrs = kept;
-  for (int i = 0; i < g->n_instrs; i++)
-    for (int k = 0; k < g->instrs[i].n_out; k++) g->values[g->instrs[i].out[k]].producer = i;
+  set_producers(g);
 }
 
 /* Checks the encoder program at batch N and collects what the user should
