@@ -18,6 +18,10 @@ over the 128 embeddings of both views with a learnable temperature (CLIP's
 exp(logit_scale)), so the loss head has a parameter of its own. Weights are
 plain parameters used as x @ w, so the ONNX initializers carry their names and
 PyTorch's gradients need no transposing.
+
+Also writes dropout.onnx: a small SimCLR MLP (batch 8) with training-mode
+Dropout in its encoder, which GradCache must refuse (its two encoding passes
+would draw different masks).
 """
 import os
 import numpy as np
@@ -68,6 +72,19 @@ class SetEncoderSimCLR(torch.nn.Module):
         return F.cross_entropy(sim, self.targets), z1
 
 
+class DropoutSimCLR(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = torch.nn.Sequential(torch.nn.Linear(D, 16), torch.nn.ReLU(),
+                                           torch.nn.Dropout(0.1), torch.nn.Linear(16, 8))
+
+    def forward(self, x1, x2):
+        z = F.normalize(torch.cat([self.encoder(x1), self.encoder(x2)], 0), dim=1)
+        n = x1.shape[0]
+        targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+        return F.cross_entropy(z @ z.t() / 0.5, targets)
+
+
 def save(t, name, path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:
@@ -93,6 +110,11 @@ def main():
         assert name in inits, (name, sorted(inits))
         save(p.grad, name, os.path.join(data, "gradients", name + ".pb"))
     print("loss", loss.item(), "initializers", sorted(inits))
+    path = os.path.join(HERE, "dropout.onnx")
+    torch.onnx.export(DropoutSimCLR(), (torch.randn(8, D), torch.randn(8, D)), path,
+                      opset_version=14, input_names=["x1", "x2"], output_names=["loss"],
+                      training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
+    onnx.checker.check_model(onnx.load(path), full_check=True)
 
 
 if __name__ == "__main__":
