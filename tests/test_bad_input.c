@@ -491,9 +491,8 @@ static void put_varint(uint8_t *b, size_t *n, uint64_t v) {
  * |head_n| bytes of other fields |head|. */
 static void wrap_field(uint8_t **buf, size_t *n, const uint8_t *head, size_t head_n, int field) {
   uint8_t *out = malloc(*n + head_n + 16);
-  size_t m = 0;
-  memcpy(out, head, head_n);
-  m = head_n;
+  size_t m = head_n;
+  if (head_n) memcpy(out, head, head_n);
   put_varint(out, &m, (uint64_t)field << 3 | 2);
   put_varint(out, &m, *n);
   memcpy(out + m, *buf, *n);
