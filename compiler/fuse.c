@@ -26,6 +26,13 @@
  *       z / sqrt(2) also as z * (1 / sqrt(2)))
  *   -> Gelu(z) or Gelu(t, bias) (runtime/ops/gelu.c).
  *
+ * Attention: MatMul(q, kt) [/ or * a constant on q, kt or the scores] ->
+ *   Softmax over the last axis -> MatMul(., v) [-> Transpose], no mask
+ *   -> Attention (runtime/ops/attention.c) reading q, k and v through
+ *   strides: the Slice / reshape / Transpose chains that cut the heads out
+ *   of a packed product are followed back to that product (views below) and
+ *   left to prune(); the output is written in the Transpose's layout.
+ *
  * Every constant of a pattern must be exactly the float32 the exporters
  * write (2, 1, 0.5, sqrt(2) and 1/sqrt(2) rounded to float32); epsilon a
  * finite scalar >= 0.
@@ -36,6 +43,8 @@
 #include <string.h>
 
 #include "fuse.h"
+
+#define AT_BATCH_MAX 8 /* runtime/ops/attention.c */
 
 /* The program's read graph, rebuilt before each kind of fusion. */
 typedef struct fuse_s {
@@ -158,10 +167,29 @@ static int other_input(const oc_instr_t *ins, int v) {
   return -1;
 }
 
-/* Makes |ins| the instruction op(in...) with the given ints and floats,
- * keeping its output and node name. */
-static oc_status_t set_instr(oc_instr_t *ins, int op, const int *in, int n_in, const int64_t *ints,
-                             int n_ints, const float *floats, int n_floats) {
+/* Makes instruction |at| op(in...) with the given ints and floats, keeping
+ * its output and node name, if the op's shape rule accepts that and gives
+ * the output its type (*done = 1); else leaves it as it was (*done = 0). */
+static oc_status_t set_instr(oc_graph_t *g, int at, int op, const int *in, int n_in,
+                             const int64_t *ints, int n_ints, const float *floats, int n_floats,
+                             int *done) {
+  oc_instr_t *ins = &g->instrs[at];
+  *done = 0;
+  if (ins->n_out != 1 || n_in > 3) return OC_OK;
+  oc_tensor_t tin[3], tout, *pin[3], *pout[1] = {&tout};
+  for (int k = 0; k < n_in; k++) {
+    tin[k] = g->values[in[k]].type;
+    pin[k] = &tin[k];
+  }
+  oc_op_call_t call = {.ints = ints, .n_ints = n_ints, .floats = floats, .n_floats = n_floats,
+                       .n_in = n_in, .in = pin, .n_out = 1, .out = pout};
+  size_t ws = 0;
+  oc_status_t s = oc_op_infer(op, &call, &ws);
+  const oc_tensor_t *want = &g->values[ins->out[0]].type;
+  if (s || tout.dtype != want->dtype || !same_dims(&tout, want)) {
+    oc_status_free(s);
+    return OC_OK;
+  }
   int *ni = malloc(sizeof(int) * (size_t)(n_in + 1));
   int64_t *nn = malloc(sizeof(int64_t) * (size_t)(n_ints + 1));
   float *nf = malloc(sizeof(float) * (size_t)(n_floats + 1));
@@ -184,7 +212,16 @@ static oc_status_t set_instr(oc_instr_t *ins, int op, const int *in, int n_in, c
   ins->n_ints = n_ints;
   ins->floats = nf;
   ins->n_floats = n_floats;
+  ins->workspace_bytes = ws;
+  *done = 1;
   return OC_OK;
+}
+
+/* Marks the instructions of a fused chain dead, except |last| (the fused
+ * one); entries < 0 are absent links. */
+static void kill_chain(fuse_t *f, const int *chain, int n, int last) {
+  for (int c = 0; c < n; c++)
+    if (chain[c] >= 0 && chain[c] != last) f->dead[chain[c]] = 1;
 }
 
 /* --- Conv + BatchNormalization / activation ------------------------------- */
@@ -386,11 +423,10 @@ static oc_status_t fuse_layernorm_at(fuse_t *f, int i) {
   }
   int in[3] = {x, gamma, beta};
   int64_t axis = -1;
-  int chain[] = {i, sub, pw, var, add, sq, dv, mul};
-  OC_RETURN_IF_ERROR(set_instr(&g->instrs[last], OC_OP_LAYERNORM, in, beta >= 0 ? 3 : 2, &axis, 1,
-                               &eps, 1));
-  for (size_t c = 0; c < sizeof chain / sizeof chain[0]; c++)
-    if (chain[c] >= 0 && chain[c] != last) f->dead[chain[c]] = 1;
+  int chain[] = {i, sub, pw, var, add, sq, dv, mul}, done;
+  OC_RETURN_IF_ERROR(set_instr(g, last, OC_OP_LAYERNORM, in, beta >= 0 ? 3 : 2, &axis, 1, &eps, 1,
+                               &done));
+  if (done) kill_chain(f, chain, 8, last);
   return OC_OK;
 }
 
@@ -447,10 +483,335 @@ static oc_status_t fuse_gelu_at(fuse_t *f, int i) {
       }
     }
   }
-  int chain[] = {sc, i, one, m, half, n_in == 2 ? badd : -1};
-  OC_RETURN_IF_ERROR(set_instr(&g->instrs[last], OC_OP_GELU, in, n_in, NULL, 0, NULL, 0));
-  for (size_t c = 0; c < sizeof chain / sizeof chain[0]; c++)
-    if (chain[c] >= 0 && chain[c] != last) f->dead[chain[c]] = 1;
+  int chain[] = {sc, i, one, m, half, n_in == 2 ? badd : -1}, done;
+  OC_RETURN_IF_ERROR(set_instr(g, last, OC_OP_GELU, in, n_in, NULL, 0, NULL, 0, &done));
+  if (done) kill_chain(f, chain, 6, last);
+  return OC_OK;
+}
+
+/* --- attention ------------------------------------------------------------- */
+
+/* Where the elements of a value lie in another value's buffer: element
+ * (i_0, ..., i_{r-1}) of the value is element off + sum_p idx_p * stride[p]
+ * of |base|, the logical dim d being split row-major into the |count[d]|
+ * physical dims that follow those of dim d - 1 (none for a dim of size 1). */
+#define VIEW_MAX 16
+typedef struct view_s {
+  int base;
+  int64_t off;
+  int n;
+  int64_t size[VIEW_MAX], stride[VIEW_MAX];
+  int rank;
+  int count[OC_MAX_RANK];
+} view_t;
+
+/* |v| seen in its own buffer. */
+static void view_identity(const oc_graph_t *g, int v, view_t *w) {
+  const oc_tensor_t *t = &g->values[v].type;
+  int64_t st[OC_MAX_RANK], s = 1;
+  for (int d = t->rank - 1; d >= 0; d--) {
+    st[d] = s;
+    s *= t->dims[d];
+  }
+  w->base = v;
+  w->off = 0;
+  w->n = 0;
+  w->rank = t->rank;
+  for (int d = 0; d < t->rank; d++) {
+    w->count[d] = t->dims[d] != 1;
+    if (t->dims[d] != 1) {
+      w->size[w->n] = t->dims[d];
+      w->stride[w->n++] = st[d];
+    }
+  }
+}
+
+/* The first physical dim of logical dim |d|. */
+static int view_start(const view_t *w, int d) {
+  int p = 0;
+  for (int k = 0; k < d; k++) p += w->count[k];
+  return p;
+}
+
+/* The view of Transpose(w, perm). */
+static int view_transpose(view_t *w, const int64_t *perm, int rank) {
+  view_t t = *w;
+  if (rank != w->rank) return 0;
+  t.n = 0;
+  for (int d = 0; d < rank; d++) {
+    if (perm[d] < 0 || perm[d] >= rank) return 0;
+    int p = view_start(w, (int)perm[d]);
+    t.count[d] = w->count[perm[d]];
+    for (int k = 0; k < t.count[d]; k++) {
+      t.size[t.n] = w->size[p + k];
+      t.stride[t.n++] = w->stride[p + k];
+    }
+  }
+  *w = t;
+  return 1;
+}
+
+/* The view of w reshaped to dims (same element count): each new dim takes
+ * the next physical dims, splitting one when the sizes divide. */
+static int view_reshape(view_t *w, const int64_t *dims, int rank) {
+  view_t t = *w;
+  int p = 0; /* next physical dim of w */
+  int64_t psize = w->n ? w->size[0] : 1;
+  t.n = 0;
+  t.rank = rank;
+  for (int d = 0; d < rank; d++) {
+    int64_t N = dims[d], prod = 1;
+    if (N < 1) return 0;
+    t.count[d] = 0;
+    while (prod < N) {
+      if (p >= w->n || t.n >= VIEW_MAX) return 0;
+      int64_t stride = w->stride[p];
+      if (N % prod) return 0;
+      int64_t want = N / prod;
+      if (psize <= want) { /* all of it */
+        if (want % psize) return 0;
+        t.size[t.n] = psize;
+        t.stride[t.n++] = stride;
+        prod *= psize;
+        if (++p < w->n) psize = w->size[p];
+      } else { /* its outer part */
+        if (psize % want) return 0;
+        t.size[t.n] = want;
+        t.stride[t.n++] = stride * (psize / want);
+        prod = N;
+        psize /= want; /* the inner part stays, same stride */
+      }
+      t.count[d]++;
+    }
+  }
+  if (p != w->n) return 0;
+  *w = t;
+  return 1;
+}
+
+/* The view of Slice(w) with ints (start, step, dim) per dim, steps >= 1. */
+static int view_slice(view_t *w, const int64_t *ints, int n_ints) {
+  if (n_ints != 3 * w->rank) return 0;
+  view_t t = *w;
+  t.n = 0;
+  for (int d = 0, p = 0; d < w->rank; p += w->count[d], d++) {
+    int64_t start = ints[3 * d], step = ints[3 * d + 1], dim = ints[3 * d + 2];
+    int64_t full = 1;
+    for (int k = 0; k < w->count[d]; k++) full *= w->size[p + k];
+    t.count[d] = w->count[d];
+    if (start == 0 && step == 1 && dim == full) { /* untouched */
+      for (int k = 0; k < w->count[d]; k++) {
+        t.size[t.n] = w->size[p + k];
+        t.stride[t.n++] = w->stride[p + k];
+      }
+      continue;
+    }
+    if (w->count[d] != 1 || step < 1 || dim < 1) return 0;
+    t.off += start * w->stride[p];
+    t.count[d] = dim != 1;
+    if (dim != 1) {
+      t.size[t.n] = dim;
+      t.stride[t.n++] = w->stride[p] * step;
+    }
+  }
+  *w = t;
+  return 1;
+}
+
+/* The view of |v| through the Transpose / reshape / Slice instructions that
+ * made it, back to the first value they did not make. */
+static void view_of(const fuse_t *f, int v, view_t *w, int depth) {
+  const oc_graph_t *g = f->g;
+  int ops[3] = {OC_OP_TRANSPOSE, OC_OP_COPY, OC_OP_SLICE};
+  for (int k = 0; k < 3 && depth < 16; k++) {
+    int i = producer_of(f, v, ops[k]);
+    if (i < 0 || g->instrs[i].n_in != 1) continue;
+    const oc_instr_t *ins = &g->instrs[i];
+    const oc_tensor_t *t = &g->values[v].type;
+    view_of(f, ins->in[0], w, depth + 1);
+    view_t keep = *w;
+    int ok = ops[k] == OC_OP_TRANSPOSE ? view_transpose(w, ins->ints, ins->n_ints)
+             : ops[k] == OC_OP_COPY    ? view_reshape(w, t->dims, t->rank)
+                                       : view_slice(w, ins->ints, ins->n_ints);
+    if (ok) return;
+    *w = keep;
+    break;
+  }
+  view_identity(g, v, w);
+}
+
+/* The float32 scalar constant operand of a Div / Mul producing |v| (read by
+ * one instruction): *x gets the other operand and *scale is multiplied by
+ * the factor. 0 when |v| is not made so. */
+static int scaled_by_constant(const fuse_t *f, int v, int *x, double *scale) {
+  const oc_graph_t *g = f->g;
+  if (f->uses[v] != 1) return 0;
+  int i = producer_of(f, v, OC_OP_DIV), k0 = 1;
+  if (i < 0) {
+    i = producer_of(f, v, OC_OP_MUL);
+    k0 = 0;
+  }
+  if (i < 0 || g->instrs[i].n_in != 2) return 0;
+  for (int k = k0; k < 2; k++) {
+    int c = g->instrs[i].in[k], o = g->instrs[i].in[1 - k];
+    if (!is_const_f32(g, c) || oc_tensor_numel(&g->values[c].type) != 1 || o == c ||
+        !same_dims(&g->values[o].type, &g->values[v].type))
+      continue;
+    float s = ((const float *)g->values[c].type.data)[0];
+    if (!(s - s == 0.0f) || s == 0.0f) return 0;
+    *scale = g->instrs[i].op == OC_OP_DIV ? *scale / s : *scale * s;
+    *x = o;
+    return 1;
+  }
+  return 0;
+}
+
+/* The physical dims of logical dim |d| of |w|: *n of them at *size, *stride. */
+static void view_group(const view_t *w, int d, int *n, const int64_t **size,
+                       const int64_t **stride) {
+  int p = view_start(w, d);
+  *n = w->count[d];
+  *size = w->size + p;
+  *stride = w->stride + p;
+}
+
+/* A matrix dim of a view: its stride (|dflt| for a dim of size 1); 0 when
+ * the dim is split. */
+static int64_t view_dim_stride(const view_t *w, int d, int64_t dflt) {
+  return w->count[d] == 0 ? dflt : w->count[d] == 1 ? w->stride[view_start(w, d)] : 0;
+}
+
+/* The batch dims of four views (q, k, v, o: logical dims 0..nb-1 of equal
+ * sizes) split into common physical dims: ints (n, q, k, v, o strides) per
+ * dim, outer first, appended to out; the count, or -1. */
+static int common_batch(const view_t *w, int nb, int64_t *out) {
+  int64_t tmp[AT_BATCH_MAX][5];
+  int m = 0;
+  for (int d = nb - 1; d >= 0; d--) {
+    int n[4], idx[4];
+    const int64_t *sz[4], *st[4];
+    int64_t rem[4], cur[4];
+    for (int k = 0; k < 4; k++) {
+      view_group(&w[k], d, &n[k], &sz[k], &st[k]);
+      idx[k] = n[k] - 1;
+      rem[k] = idx[k] >= 0 ? sz[k][idx[k]] : 1;
+      cur[k] = idx[k] >= 0 ? st[k][idx[k]] : 0;
+    }
+    for (;;) {
+      int live = 0;
+      for (int k = 0; k < 4; k++) live += idx[k] >= 0;
+      if (live == 0) break;
+      if (live != 4 || m >= AT_BATCH_MAX) return -1;
+      int64_t s = rem[0];
+      for (int k = 1; k < 4; k++) s = rem[k] < s ? rem[k] : s;
+      tmp[m][0] = s;
+      for (int k = 0; k < 4; k++) {
+        if (rem[k] % s) return -1;
+        tmp[m][1 + k] = cur[k];
+        rem[k] /= s;
+        cur[k] *= s;
+        if (rem[k] == 1 && --idx[k] >= 0) {
+          rem[k] = sz[k][idx[k]];
+          cur[k] = st[k][idx[k]];
+        }
+      }
+      m++;
+    }
+  }
+  for (int i = 0; i < m; i++) memcpy(out + 5 * i, tmp[m - 1 - i], sizeof tmp[0]);
+  return m;
+}
+
+/* Fuses MatMul(q, k^T) [* or / constant] -> Softmax (last axis) -> MatMul(., v)
+ * [-> Transpose] around Softmax |i| into one Attention instruction. */
+static oc_status_t fuse_attention_at(fuse_t *f, int i) {
+  oc_graph_t *g = f->g;
+  const oc_instr_t *ins = g->instrs;
+  if (ins[i].op != OC_OP_SOFTMAX || ins[i].n_in != 1 || ins[i].n_out != 1 || ins[i].n_ints != 2)
+    return OC_OK;
+  const oc_tensor_t *pt = &g->values[ins[i].out[0]].type;
+  if (pt->dtype != OC_DTYPE_FLOAT32 || pt->rank < 2 ||
+      !(ins[i].ints[0] == -1 || ins[i].ints[0] == pt->rank - 1) ||
+      (ins[i].ints[1] != 0 && ins[i].ints[1] != 1))
+    return OC_OK;
+  double scale = 1.0;
+  int s = ins[i].in[0];
+  scaled_by_constant(f, s, &s, &scale);
+  int mm1 = producer_of(f, s, OC_OP_MATMUL);
+  int mm2 = sole_reader(f, ins[i].out[0], OC_OP_MATMUL);
+  if (mm1 < 0 || f->uses[s] != 1 || mm2 < 0 || ins[mm2].in[0] != ins[i].out[0] ||
+      ins[mm2].in[1] == ins[i].out[0])
+    return OC_OK;
+  int qv = ins[mm1].in[0], kv = ins[mm1].in[1], vv = ins[mm2].in[1];
+  scaled_by_constant(f, qv, &qv, &scale);
+  scaled_by_constant(f, kv, &kv, &scale);
+  /* q (batch, tq, dk), kt (batch, dk, tk), v (batch, tk, dv): one batch */
+  const oc_tensor_t *qt = &g->values[qv].type, *kt = &g->values[kv].type, *vt = &g->values[vv].type;
+  int r = qt->rank, nb = r - 2;
+  if (r < 2 || kt->rank != r || vt->rank != r || qt->dtype != OC_DTYPE_FLOAT32 ||
+      kt->dtype != OC_DTYPE_FLOAT32 || vt->dtype != OC_DTYPE_FLOAT32)
+    return OC_OK;
+  for (int d = 0; d < nb; d++)
+    if (kt->dims[d] != qt->dims[d] || vt->dims[d] != qt->dims[d]) return OC_OK;
+  int64_t tq = qt->dims[r - 2], dk = qt->dims[r - 1], tk = kt->dims[r - 1], dv = vt->dims[r - 1];
+  if (kt->dims[r - 2] != dk || vt->dims[r - 2] != tk || tq < 1 || dk < 1 || tk < 1 || dv < 1)
+    return OC_OK;
+  /* o, possibly through the Transpose that reads it */
+  int ov = ins[mm2].out[0], last = mm2, tr = sole_reader(f, ov, OC_OP_TRANSPOSE);
+  view_t w[4];
+  view_identity(g, ov, &w[3]);
+  if (tr >= 0 && ins[tr].n_ints == r) {
+    /* o's dim perm[j] is the output's dim j */
+    view_t out;
+    view_identity(g, ins[tr].out[0], &out);
+    int ok = 1;
+    for (int j = 0; j < r && ok; j++) {
+      int64_t d = ins[tr].ints[j];
+      ok = d >= 0 && d < r;
+      if (ok) w[3].count[d] = out.count[j];
+    }
+    if (ok) { /* o's physical dims in o's order, each with its stride in the output */
+      w[3].n = 0;
+      for (int d = 0; d < r; d++)
+        for (int j = 0; j < r; j++)
+          if (ins[tr].ints[j] == d && out.count[j]) {
+            w[3].size[w[3].n] = out.size[view_start(&out, j)];
+            w[3].stride[w[3].n++] = out.stride[view_start(&out, j)];
+          }
+      last = tr;
+    } else {
+      view_identity(g, ov, &w[3]);
+    }
+  }
+  view_of(f, qv, &w[0], 0);
+  view_of(f, kv, &w[1], 0);
+  view_of(f, vv, &w[2], 0);
+  /* ints: nb, batch dims, tq tk dk dv, offsets and row strides, o dims */
+  int64_t ints[1 + 5 * AT_BATCH_MAX + 12 + OC_MAX_RANK];
+  /* k is read as (tk, dk): its view is of k^T */
+  int64_t q_row = view_dim_stride(&w[0], r - 2, dk), q_col = view_dim_stride(&w[0], r - 1, 1);
+  int64_t k_col = view_dim_stride(&w[1], r - 2, 1), k_row = view_dim_stride(&w[1], r - 1, dk);
+  int64_t v_row = view_dim_stride(&w[2], r - 2, dv), v_col = view_dim_stride(&w[2], r - 1, 1);
+  int64_t o_row = view_dim_stride(&w[3], r - 2, dv), o_col = view_dim_stride(&w[3], r - 1, 1);
+  if (q_col != 1 || k_col != 1 || v_col != 1 || o_col != 1 || q_row < dk || k_row < dk ||
+      v_row < dv || o_row < dv)
+    return OC_OK;
+  int m = common_batch(w, nb, ints + 1);
+  if (m < 0) return OC_OK;
+  ints[0] = m;
+  int64_t *p = ints + 1 + 5 * m;
+  const int64_t tail[11] = {tq, tk, dk, dv, w[0].off, q_row, w[1].off, k_row, w[2].off, v_row, o_row};
+  memcpy(p, tail, sizeof tail);
+  const oc_tensor_t *ot = &g->values[ins[last].out[0]].type; /* set_instr checks it */
+  p[11] = ot->rank;
+  for (int d = 0; d < ot->rank; d++) p[12 + d] = ot->dims[d];
+  int n_ints = (int)(p + 12 + ot->rank - ints);
+  float fs = (float)scale;
+  int in[3] = {w[0].base, w[1].base, w[2].base}, done;
+  /* the scaling instructions and the intermediate views go with prune() */
+  OC_RETURN_IF_ERROR(set_instr(g, last, OC_OP_ATTENTION, in, 3, ints, n_ints, &fs, 1, &done));
+  int chain[] = {mm1, i, mm2};
+  if (done) kill_chain(f, chain, 3, last);
   return OC_OK;
 }
 
@@ -466,7 +827,7 @@ static oc_status_t fuse_each(fuse_t *f, fuse_at_fn fn) {
 }
 
 oc_status_t oc_fuse_program(oc_graph_t *g, const int *outputs, int n_outputs) {
-  enum { FUSE_CONV, FUSE_LAYERNORM, FUSE_GELU, FUSE_KINDS };
+  enum { FUSE_CONV, FUSE_LAYERNORM, FUSE_GELU, FUSE_ATTENTION, FUSE_KINDS };
   oc_status_t s = OC_OK;
   /* One kind at a time over a fresh read graph: a fusion changes the
    * readers of the values around it. */
@@ -475,7 +836,8 @@ oc_status_t oc_fuse_program(oc_graph_t *g, const int *outputs, int n_outputs) {
     if (!fuse_index(&f, g, outputs, n_outputs)) return OC_OK; /* an optimization */
     s = kind == FUSE_CONV        ? fuse_conv(&f)
         : kind == FUSE_LAYERNORM ? fuse_each(&f, fuse_layernorm_at)
-                                 : fuse_each(&f, fuse_gelu_at);
+        : kind == FUSE_GELU      ? fuse_each(&f, fuse_gelu_at)
+                                 : fuse_each(&f, fuse_attention_at);
     if (!s) fuse_compact(&f);
     fuse_index_free(&f);
   }

@@ -3,7 +3,9 @@
  * Relu / Clip after a Conv made the Conv's activation; the opset-13
  * spellings of LayerNorm (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div,
  * Mul, Add) and of GELU (Div, Erf, Add, Mul, Mul, with the bias Add before
- * it) made single LayerNormalization and Gelu instructions. */
+ * it) made single LayerNormalization and Gelu instructions; scaled dot-product
+ * attention (MatMul, Softmax, MatMul and the head-splitting views around
+ * them) made one Attention instruction. */
 #ifndef ONNXC_FUSE_H
 #define ONNXC_FUSE_H
 

@@ -263,6 +263,200 @@ START_TEST(gelu_rejects_bad_calls) {
 }
 END_TEST
 
+/* One Attention geometry: batch dims with q/k/v/o strides, matrix sizes,
+ * offsets and row strides, the buffers' and the output's dims. */
+typedef struct at_case_s {
+  int nb;
+  int64_t n[3], qs[3], ks[3], vs[3], os[3];
+  int64_t tq, tk, dk, dv, q_off, q_row, k_off, k_row, v_off, v_row, o_row;
+  int q_rank, k_rank, v_rank, o_rank;
+  int64_t q_dims[4], k_dims[4], v_dims[4], o_dims[4];
+  float scale;
+} at_case_t;
+
+static int at_ints(const at_case_t *a, int64_t *ints) {
+  int n = 0;
+  ints[n++] = a->nb;
+  for (int i = 0; i < a->nb; i++) {
+    ints[n++] = a->n[i];
+    ints[n++] = a->qs[i];
+    ints[n++] = a->ks[i];
+    ints[n++] = a->vs[i];
+    ints[n++] = a->os[i];
+  }
+  const int64_t t[11] = {a->tq, a->tk, a->dk, a->dv, a->q_off, a->q_row,
+                         a->k_off, a->k_row, a->v_off, a->v_row, a->o_row};
+  for (int i = 0; i < 11; i++) ints[n++] = t[i];
+  ints[n++] = a->o_rank;
+  for (int i = 0; i < a->o_rank; i++) ints[n++] = a->o_dims[i];
+  return n;
+}
+
+/* The offset of batch index |b| along strides |st|. */
+static int64_t at_boff(const at_case_t *a, int64_t b, const int64_t *st) {
+  int64_t off = 0;
+  for (int i = a->nb - 1; i >= 0; i--) {
+    off += (b % a->n[i]) * st[i];
+    b /= a->n[i];
+  }
+  return off;
+}
+
+/* Gathers q (G, tq, dk), k^T (G, dk, tk) and v (G, tk, dv) out of the
+ * buffers, runs MatMul, Mul scale, Softmax, MatMul (the unfused sequence)
+ * and scatters the result through the output strides; compares with the
+ * Attention op on one thread and on two. */
+static double attention_case(const at_case_t *a) {
+  oc_tensor_t qb = ftensor(a->q_rank, a->q_dims), kb = ftensor(a->k_rank, a->k_dims);
+  oc_tensor_t vb = ftensor(a->v_rank, a->v_dims);
+  fill(&qb, -2.0f, 2.0f);
+  fill(&kb, -2.0f, 2.0f);
+  fill(&vb, -1.0f, 1.0f);
+  int64_t G = 1;
+  for (int i = 0; i < a->nb; i++) G *= a->n[i];
+  int64_t qd[3] = {G, a->tq, a->dk}, kd[3] = {G, a->dk, a->tk}, vd[3] = {G, a->tk, a->dv};
+  oc_tensor_t q = ftensor(3, qd), kt = ftensor(3, kd), v = ftensor(3, vd);
+  const float *pq = qb.data, *pk = kb.data, *pv = vb.data;
+  for (int64_t b = 0; b < G; b++) {
+    int64_t oq = a->q_off + at_boff(a, b, a->qs), ok = a->k_off + at_boff(a, b, a->ks);
+    int64_t ov = a->v_off + at_boff(a, b, a->vs);
+    for (int64_t t = 0; t < a->tq; t++)
+      for (int64_t d = 0; d < a->dk; d++)
+        ((float *)q.data)[(b * a->tq + t) * a->dk + d] = pq[oq + t * a->q_row + d];
+    for (int64_t j = 0; j < a->tk; j++) {
+      for (int64_t d = 0; d < a->dk; d++)
+        ((float *)kt.data)[(b * a->dk + d) * a->tk + j] = pk[ok + j * a->k_row + d];
+      for (int64_t e = 0; e < a->dv; e++)
+        ((float *)v.data)[(b * a->tk + j) * a->dv + e] = pv[ov + j * a->v_row + e];
+    }
+  }
+  oc_tensor_t sc = scalar(a->scale);
+  oc_tensor_t s = bin(OC_OP_MATMUL, &q, &kt), ss = bin(OC_OP_MUL, &s, &sc), p = {0};
+  oc_tensor_t *pin[1] = {&ss};
+  const int64_t sm_ints[2] = {-1, 0};
+  run_op(NULL, OC_OP_SOFTMAX, pin, 1, &p, sm_ints, 2, NULL, 0);
+  oc_tensor_t o = bin(OC_OP_MATMUL, &p, &v);
+  oc_tensor_t want = ftensor(a->o_rank, a->o_dims);
+  for (int64_t b = 0; b < G; b++)
+    for (int64_t t = 0; t < a->tq; t++)
+      for (int64_t e = 0; e < a->dv; e++)
+        ((float *)want.data)[at_boff(a, b, a->os) + t * a->o_row + e] =
+            ((float *)o.data)[(b * a->tq + t) * a->dv + e];
+  int64_t ints[64];
+  int n_ints = at_ints(a, ints);
+  oc_tensor_t *in[3] = {&qb, &kb, &vb};
+  oc_tensor_t got = {0}, got2 = {0};
+  run_op(NULL, OC_OP_ATTENTION, in, 3, &got, ints, n_ints, &a->scale, 1);
+  double worst = expect_close(&got, &want, 1e-6, 1e-5, "Attention");
+  oc_pool_t *pool;
+  ASSERT_OK(oc_pool_create(2, NULL, &pool));
+  run_op(pool, OC_OP_ATTENTION, in, 3, &got2, ints, n_ints, &a->scale, 1);
+  oc_pool_release(pool);
+  ck_assert_msg(same_bits(&got, &got2), "Attention on 2 threads differs");
+  oc_tensor_t *ts[] = {&qb, &kb, &vb, &q, &kt, &v, &sc, &s, &ss, &p, &o, &want, &got, &got2};
+  for (size_t t = 0; t < sizeof ts / sizeof ts[0]; t++) drop(ts[t]);
+  return worst;
+}
+
+/* A packed (T, B, 3E) product split into H heads of dh, written (T, B, E). */
+static at_case_t packed_case(int64_t T, int64_t B, int64_t H, int64_t dh, float scale) {
+  int64_t E = H * dh;
+  at_case_t a = {.nb = 2, .n = {B, H}, .qs = {3 * E, dh}, .ks = {3 * E, dh}, .vs = {3 * E, dh},
+                 .os = {E, dh}, .tq = T, .tk = T, .dk = dh, .dv = dh, .q_off = 0,
+                 .q_row = B * 3 * E, .k_off = E, .k_row = B * 3 * E, .v_off = 2 * E,
+                 .v_row = B * 3 * E, .o_row = B * E, .q_rank = 3, .k_rank = 3, .v_rank = 3,
+                 .o_rank = 3, .q_dims = {T, B, 3 * E}, .k_dims = {T, B, 3 * E},
+                 .v_dims = {T, B, 3 * E}, .o_dims = {T, B, E}, .scale = scale};
+  return a;
+}
+
+/* Separate contiguous q (G, tq, dk), k (G, tk, dk), v (G, tk, dv) -> (G, tq, dv). */
+static at_case_t plain_case(int64_t G, int64_t tq, int64_t tk, int64_t dk, int64_t dv,
+                            float scale) {
+  at_case_t a = {.nb = 1, .n = {G}, .qs = {tq * dk}, .ks = {tk * dk}, .vs = {tk * dv},
+                 .os = {tq * dv}, .tq = tq, .tk = tk, .dk = dk, .dv = dv, .q_row = dk,
+                 .k_row = dk, .v_row = dv, .o_row = dv, .q_rank = 3, .k_rank = 3, .v_rank = 3,
+                 .o_rank = 3, .q_dims = {G, tq, dk}, .k_dims = {G, tk, dk},
+                 .v_dims = {G, tk, dv}, .o_dims = {G, tq, dv}, .scale = scale};
+  return a;
+}
+
+START_TEST(attention_matches_sequence) {
+  double worst = 0, w;
+  at_case_t cases[] = {packed_case(7, 3, 2, 5, 0.4472136f), packed_case(65, 8, 3, 64, 0.125f),
+                       plain_case(3, 70, 33, 17, 9, 0.3f), plain_case(2, 1, 1, 1, 1, 1.0f),
+                       plain_case(1, 130, 20, 16, 16, 0.25f)};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+    if ((w = attention_case(&cases[k])) > worst) worst = w;
+  /* no batch dims: one matrix */
+  at_case_t one = plain_case(1, 9, 11, 4, 6, 0.5f);
+  one.nb = 0;
+  one.q_rank = one.k_rank = one.v_rank = one.o_rank = 2;
+  memmove(one.q_dims, one.q_dims + 1, 2 * sizeof(int64_t));
+  memmove(one.k_dims, one.k_dims + 1, 2 * sizeof(int64_t));
+  memmove(one.v_dims, one.v_dims + 1, 2 * sizeof(int64_t));
+  memmove(one.o_dims, one.o_dims + 1, 2 * sizeof(int64_t));
+  if ((w = attention_case(&one)) > worst) worst = w;
+  fprintf(stderr, "Attention: largest |fused - unfused| %.3g\n", worst);
+}
+END_TEST
+
+static void expect_attention_error(const at_case_t *a, const char *needle) {
+  oc_tensor_t qb = {.dtype = OC_DTYPE_FLOAT32, .rank = a->q_rank};
+  oc_tensor_t kb = {.dtype = OC_DTYPE_FLOAT32, .rank = a->k_rank};
+  oc_tensor_t vb = {.dtype = OC_DTYPE_FLOAT32, .rank = a->v_rank};
+  memcpy(qb.dims, a->q_dims, sizeof a->q_dims);
+  memcpy(kb.dims, a->k_dims, sizeof a->k_dims);
+  memcpy(vb.dims, a->v_dims, sizeof a->v_dims);
+  int64_t ints[64];
+  int n_ints = at_ints(a, ints);
+  oc_tensor_t y = {0};
+  oc_tensor_t *in[3] = {&qb, &kb, &vb}, *outs[1] = {&y};
+  oc_op_call_t c = {.ints = ints, .n_ints = n_ints, .floats = &a->scale, .n_floats = 1,
+                    .n_in = 3, .in = in, .n_out = 1, .out = outs};
+  size_t ws;
+  oc_status_t s = oc_op_infer(OC_OP_ATTENTION, &c, &ws);
+  ck_assert_msg(s != OC_OK, "Attention infer accepted a bad call (%s)", needle);
+  ck_assert_msg(strstr(oc_status_message(s), needle), "'%s' lacks '%s'", oc_status_message(s),
+                needle);
+  oc_status_free(s);
+}
+
+START_TEST(attention_rejects_bad_calls) {
+  at_case_t a = packed_case(7, 3, 2, 5, 0.5f);
+  a.v_off = 2 * 10 + 1; /* the last head's last column is past the buffer */
+  expect_attention_error(&a, "reaches element");
+  a = packed_case(7, 3, 2, 5, 0.5f);
+  a.os[1] = 4; /* heads overlap in o */
+  expect_attention_error(&a, "exactly once");
+  a = packed_case(7, 3, 2, 5, 0.5f);
+  a.o_dims[2] = 11; /* o holds more than the heads write */
+  expect_attention_error(&a, "batch x tq x dv");
+  a = plain_case(2, 3, 4, 5, 6, 0.5f);
+  a.q_row = 4; /* shorter than a row of q */
+  expect_attention_error(&a, "row stride");
+  { /* nb out of range (checked before the batch dims are read) */
+    oc_tensor_t b = {.dtype = OC_DTYPE_FLOAT32, .rank = 1, .dims = {4}}, y = {0};
+    oc_tensor_t *in[3] = {&b, &b, &b}, *outs[1] = {&y};
+    const int64_t bad_nb[1] = {9};
+    const float one = 1.0f;
+    oc_op_call_t c = {.ints = bad_nb, .n_ints = 1, .floats = &one, .n_floats = 1, .n_in = 3,
+                      .in = in, .n_out = 1, .out = outs};
+    size_t ws;
+    oc_status_t s = oc_op_infer(OC_OP_ATTENTION, &c, &ws);
+    ck_assert_msg(s && strstr(oc_status_message(s), "nb"), "nb 9 accepted");
+    oc_status_free(s);
+  }
+  a = plain_case(2, 3, 4, 5, 6, NAN);
+  expect_attention_error(&a, "finite");
+  a = plain_case(2, 3, 0, 5, 6, 0.5f); /* no keys */
+  expect_attention_error(&a, "tk and dk");
+  a = plain_case(2, 3, 4, 5, 6, 0.5f);
+  a.k_off = -1;
+  expect_attention_error(&a, "negative");
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* models                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -356,17 +550,46 @@ START_TEST(near_misses_stay_unfused) {
 }
 END_TEST
 
+START_TEST(multihead_attention_fuses) {
+  /* PyTorch's MultiheadAttention export, both layouts: one Attention reading
+   * the heads out of the packed in-projection; no Softmax, Slice or Div left,
+   * nor the Transposes of q, k, v and of the heads' output (batch_first keeps
+   * the two around the layer) */
+  const int first[] = {OC_OP_ATTENTION, 1, 3, OC_OP_SOFTMAX, 0, -1, OC_OP_SLICE, 0, -1,
+                       OC_OP_DIV, 0, -1, OC_OP_TRANSPOSE, 2, -1, OC_OP_LAYERNORM, 2, -1,
+                       OC_OP_GELU, 1, -1, -1};
+  check_model("mha_batch_first", first);
+  const int seq[] = {OC_OP_ATTENTION, 1, 3, OC_OP_SOFTMAX, 0, -1, OC_OP_SLICE, 0, -1,
+                     OC_OP_TRANSPOSE, 0, -1, -1};
+  check_model("mha_seq_first", seq);
+}
+END_TEST
+
+START_TEST(split_heads_attention_fuses) {
+  /* separate Q, K, V products: the unmasked one fuses (with the Transpose
+   * of its output), the masked one and the one normalized over the query
+   * axis stay MatMul, Softmax, MatMul */
+  const int counts[] = {OC_OP_ATTENTION, 1, 3, OC_OP_SOFTMAX, 2, -1, OC_OP_MATMUL, 7, -1,
+                        OC_OP_TRANSPOSE, 3, -1, OC_OP_DIV, 0, -1, -1};
+  check_model("attention_split", counts);
+}
+END_TEST
+
 static Suite *fuse_suite(void) {
   Suite *s = suite_create("fuse");
   TCase *k = tcase_create("kernels");
   tcase_add_test(k, layernorm_matches_sequence);
   tcase_add_test(k, gelu_matches_sequence);
   tcase_add_test(k, gelu_rejects_bad_calls);
+  tcase_add_test(k, attention_matches_sequence);
+  tcase_add_test(k, attention_rejects_bad_calls);
   suite_add_tcase(s, k);
   TCase *m = tcase_create("models");
   tcase_add_test(m, pytorch_block_fuses);
   tcase_add_test(m, other_spellings_fuse);
   tcase_add_test(m, near_misses_stay_unfused);
+  tcase_add_test(m, multihead_attention_fuses);
+  tcase_add_test(m, split_heads_attention_fuses);
   suite_add_tcase(s, m);
   return s;
 }

@@ -120,3 +120,4 @@ OC_OP(LPPOOL_BWD, "LpPoolBwd", oc_op_lppool_bwd)       /* ints/floats LpPool's: 
 OC_OP(CONVTRANSPOSE_BWD_FILTER, "ConvTransposeBwdFilter", oc_op_convtranspose_bwd_filter) /* ints ConvTranspose's + k dims: convtranspose.c */
 OC_OP(DROPOUT_BWD, "DropoutBwd", oc_op_dropout_bwd)    /* floats [ratio]: dropout.c */
 OC_OP(GELU, "Gelu", oc_op_gelu)                  /* x [, bias]: runtime/ops/gelu.c (made by compiler/fuse.c) */
+OC_OP(ATTENTION, "Attention", oc_op_attention)   /* q, k, v through strides: runtime/ops/attention.c (made by compiler/fuse.c) */

@@ -12,10 +12,12 @@
  * has a finite entry give exactly 0 (Softmax) or -inf (LogSoftmax).
  */
 #include <math.h>
+#include <string.h>
 
 #include "oc_ops.h"
 #include "parallel.h"
 #include "simd.h"
+#include "softmax.h"
 
 /* x viewed as (outer, n, inner), normalized over n. */
 typedef struct sm_geom_s {
@@ -59,40 +61,92 @@ static oc_status_t softmax_infer(const oc_op_call_t *c, size_t *ws) {
   return OC_OK;
 }
 
+typedef float sm_v8f __attribute__((vector_size(32)));
+typedef double sm_v8d __attribute__((vector_size(64)));
+
+/* The low and high halves of a vector, widened to double. */
+OC_VINLINE sm_v8d sm_lo(oc_v16f v) {
+  sm_v8f h;
+  memcpy(&h, &v, sizeof h);
+  return __builtin_convertvector(h, sm_v8d);
+}
+OC_VINLINE sm_v8d sm_hi(oc_v16f v) {
+  sm_v8f h;
+  memcpy(&h, (const char *)&v + sizeof h, sizeof h);
+  return __builtin_convertvector(h, sm_v8d);
+}
+
 /* A contiguous row of Softmax (vector loops, simd.h's exp): y may alias x.
- * The same steps as softmax_row. */
-OC_SIMD_CLONES static void softmax_row_contiguous(float *y, const float *x, int64_t n) {
+ * The steps of softmax_row, with the sum in double lanes and each entry
+ * scaled by the sum's reciprocal (in double, then rounded to float32: the
+ * quotient's value up to one rounding of the reciprocal). A row's ragged
+ * end is done as one full vector overlapping the one before it, loaded
+ * before anything is written (y may be x), its repeated lanes left out of
+ * the sum: the same values, without a partial load. */
+OC_SIMD_CLONES void oc_softmax_row(float *y, const float *x, int64_t n) {
+  const oc_v16i lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  const int64_t n16 = n & ~(int64_t)(OC_V16 - 1);
+  const int overlap = n > OC_V16 && n16 < n;
+  const oc_v16f xt = overlap ? oc_v16_load(x + n - OC_V16) : oc_v16_set(0.0f);
   oc_v16f vm = oc_v16_set(-INFINITY);
   int64_t i = 0;
-  for (; i + OC_V16 <= n; i += OC_V16) {
+  for (; i < n16; i += OC_V16) {
     oc_v16f v = oc_v16_load(x + i);
     vm = oc_v16_select(v > vm, v, vm);
   }
+  if (overlap) vm = oc_v16_select(xt > vm, xt, vm);
   float mx = -INFINITY;
   for (int k = 0; k < OC_V16; k++) mx = vm[k] > mx ? vm[k] : mx;
-  for (int64_t k = i; k < n; k++) mx = x[k] > mx ? x[k] : mx;
+  if (!overlap)
+    for (int64_t k = i; k < n; k++) mx = x[k] > mx ? x[k] : mx;
   const oc_v16f vmx = oc_v16_set(mx);
-  double acc[OC_V16] = {0};
-  for (i = 0; i + OC_V16 <= n; i += OC_V16) {
+  sm_v8d a0 = {0}, a1 = {0};
+  for (i = 0; i < n16; i += OC_V16) {
     oc_v16f e = oc_exp16(oc_v16_load(x + i) - vmx);
     oc_v16_store(y + i, e);
-    for (int k = 0; k < OC_V16; k++) acc[k] += e[k];
+    a0 += sm_lo(e);
+    a1 += sm_hi(e);
   }
-  if (i < n) { /* the tail as one vector */
-    oc_v16f e = oc_exp16(oc_v16_load_n(x + i, n - i) - vmx);
-    oc_v16_store_n(y + i, e, n - i);
-    for (int64_t k = 0; k < n - i; k++) acc[k] += e[k];
+  if (i < n) { /* lanes from n - i on are padding (or were done above) */
+    oc_v16f e;
+    if (overlap) {
+      e = oc_exp16(xt - vmx);
+      oc_v16_store(y + n - OC_V16, e);
+      e = oc_v16_select(lane >= (int32_t)(OC_V16 - (n - i)), e, oc_v16_set(0.0f));
+    } else {
+      e = oc_exp16(oc_v16_load_n(x + i, n - i) - vmx);
+      oc_v16_store_n(y + i, e, n - i);
+      e = oc_v16_select(lane < (int32_t)(n - i), e, oc_v16_set(0.0f));
+    }
+    a0 += sm_lo(e);
+    a1 += sm_hi(e);
   }
-  double sum = 0.0;
-  for (int k = 0; k < OC_V16; k++) sum += acc[k];
-  for (i = 0; i < n; i++) y[i] = (float)(y[i] / sum);
+  sm_v8d a = a0 + a1;
+  double sum = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+  const double inv = 1.0 / sum;
+  const int64_t n8 = n & ~(int64_t)7;
+  sm_v8f t;
+  if (n > 8 && n8 < n) { /* the ragged end, scaled before the loop rewrites it */
+    memcpy(&t, y + n - 8, sizeof t);
+    t = __builtin_convertvector(__builtin_convertvector(t, sm_v8d) * inv, sm_v8f);
+  }
+  for (i = 0; i < n8; i += 8) {
+    sm_v8f v;
+    memcpy(&v, y + i, sizeof v);
+    v = __builtin_convertvector(__builtin_convertvector(v, sm_v8d) * inv, sm_v8f);
+    memcpy(y + i, &v, sizeof v);
+  }
+  if (n > 8 && n8 < n)
+    memcpy(y + n - 8, &t, sizeof t);
+  else
+    for (; i < n; i++) y[i] = (float)(y[i] * inv);
 }
 
 /* One row of n entries |stride| apart: x is (n), y is (n); y may alias x. */
 static void softmax_row(float *y, const float *x, int64_t n, int64_t stride, int log_out) {
   if (n == 0) return;
   if (stride == 1 && !log_out) {
-    softmax_row_contiguous(y, x, n);
+    oc_softmax_row(y, x, n);
     return;
   }
   float mx = -INFINITY;

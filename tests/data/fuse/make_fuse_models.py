@@ -195,3 +195,88 @@ save("near_miss",
      [("y1", ln_ref(x3, axis=1)), ("y2", y2), ("y3", y3), ("y4", y4),
       ("y5", gelu_ref(x3)), ("y6", gelu_ref(z)), ("e/e", erf(x3 / math.sqrt(2)).astype(np.float32)),
       ("z", z.astype(np.float32))])
+
+
+# --- attention ----------------------------------------------------------------------
+class Encoder(torch.nn.Module):
+    """A pre-norm transformer layer (PyTorch's MultiheadAttention export)."""
+
+    def __init__(self, batch_first):
+        super().__init__()
+        self.layer = torch.nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, activation="gelu",
+                                                      batch_first=batch_first, norm_first=True)
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+for name, batch_first, shape in (("mha_batch_first", True, (3, 7, 16)),
+                                 ("mha_seq_first", False, (7, 3, 16))):
+    enc = Encoder(batch_first).eval()
+    xe = torch.randn(*shape)
+    with torch.no_grad():
+        ye = enc(xe)
+    d = os.path.join(HERE, name)
+    os.makedirs(d, exist_ok=True)
+    torch.onnx.export(enc, (xe,), os.path.join(d, "model.onnx"), input_names=["x"],
+                      output_names=["y"], opset_version=13)
+    save(name, None, [("x", xe.numpy())], [("y", ye.numpy())])
+
+
+def softmax_ref(s):
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# attention_split: the BERT-style spelling (separate Q, K, V products, heads
+# by reshape and transpose (0,2,1,3), k transposed (0,2,3,1), the scores
+# divided by sqrt(dh)) fuses; the same with an additive mask, or Softmax over
+# another axis, does not.
+B, T, H, DH = 2, 5, 2, 4
+E = H * DH
+xa = rng.standard_normal((B, T, E)).astype(np.float32)
+wq, wk, wv = (rng.standard_normal((E, E)).astype(np.float32) * 0.5 for _ in range(3))
+mask = rng.standard_normal((T, T)).astype(np.float32)
+
+
+def heads(p, src, w, out, perm):
+    return [helper.make_node("MatMul", [src, w], [p + "mm"]),
+            helper.make_node("Reshape", [p + "mm", "hshape"], [p + "r"]),
+            helper.make_node("Transpose", [p + "r"], [out], perm=perm)]
+
+
+nodes = (heads("q/", "x", "wq", "q", [0, 2, 1, 3]) + heads("k/", "x", "wk", "kt", [0, 2, 3, 1])
+         + heads("v/", "x", "wv", "v", [0, 2, 1, 3])
+         + [const("sqrt_dh", math.sqrt(DH)),
+            helper.make_node("MatMul", ["q", "kt"], ["s"]),
+            helper.make_node("Div", ["s", "sqrt_dh"], ["ss"]),
+            helper.make_node("Softmax", ["ss"], ["p"], axis=-1),
+            helper.make_node("MatMul", ["p", "v"], ["o"]),
+            helper.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+            helper.make_node("Reshape", ["ot", "oshape"], ["y1"]),
+            # the same scores with a mask: not fused
+            helper.make_node("MatMul", ["q", "kt"], ["s2"]),
+            helper.make_node("Add", ["s2", "mask"], ["sm"]),
+            helper.make_node("Softmax", ["sm"], ["pm"], axis=-1),
+            helper.make_node("MatMul", ["pm", "v"], ["y2"]),
+            # Softmax over the query axis: not fused
+            helper.make_node("MatMul", ["q", "kt"], ["s3"]),
+            helper.make_node("Softmax", ["s3"], ["p3"], axis=2),
+            helper.make_node("MatMul", ["p3", "v"], ["y3"])])
+inits = [numpy_helper.from_array(a, n) for a, n in ((wq, "wq"), (wk, "wk"), (wv, "wv"), (mask, "mask"))]
+inits += [numpy_helper.from_array(np.array([B, T, H, DH], np.int64), "hshape"),
+          numpy_helper.from_array(np.array([B, T, E], np.int64), "oshape")]
+x64 = xa.astype(np.float64)
+q = (x64 @ wq).reshape(B, T, H, DH).transpose(0, 2, 1, 3)
+k = (x64 @ wk).reshape(B, T, H, DH).transpose(0, 2, 1, 3)
+v = (x64 @ wv).reshape(B, T, H, DH).transpose(0, 2, 1, 3)
+s = q @ k.transpose(0, 1, 3, 2)
+y1 = (softmax_ref(s / math.sqrt(DH)) @ v).transpose(0, 2, 1, 3).reshape(B, T, E)
+y2 = softmax_ref(s + mask) @ v
+e3 = np.exp(s - s.max(axis=2, keepdims=True))
+y3 = (e3 / e3.sum(axis=2, keepdims=True)) @ v
+save("attention_split",
+     model(nodes, [vi("x", [B, T, E])],
+           [vi("y1", [B, T, E]), vi("y2", [B, H, T, DH]), vi("y3", [B, H, T, DH])], inits),
+     [("x", xa)], [("y1", y1.astype(np.float32)), ("y2", y2.astype(np.float32)),
+                   ("y3", y3.astype(np.float32))])
