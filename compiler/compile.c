@@ -146,23 +146,7 @@ static void prune(oc_graph_t *g, const int *outputs, int n_outputs) {
     for (int k = 0; k < ins->n_in; k++)
       if (ins->in[k] >= 0) needed[ins->in[k]] = 1;
   }
-  int kept = 0;
-  for (int i = 0; i < g->n_instrs; i++) {
-    oc_instr_t *ins = &g->instrs[i];
-    if (keep[i]) {
-      g->instrs[kept++] = *ins;
-    } else {
-      for (int k = 0; k < ins->n_out; k++) g->values[ins->out[k]].producer = -1;
-      free(ins->in);
-      free(ins->out);
-      free(ins->ints);
-      free(ins->floats);
-      free(ins->node);
-    }
-  }
-  g->n_instrs = kept;
-  for (int i = 0; i < g->n_instrs; i++)
-    for (int k = 0; k < g->instrs[i].n_out; k++) g->values[g->instrs[i].out[k]].producer = i;
+  oc_graph_keep_instrs(g, keep);
   free(keep);
   free(needed);
 }

@@ -538,12 +538,6 @@ static oc_status_t encode_chunk(inliner_t *in, const char *pass, int chunk, cons
   return OC_OK;
 }
 
-/* Points every output's producer at its instruction. */
-static void set_producers(oc_graph_t *g) {
-  for (int i = 0; i < g->n_instrs; i++)
-    for (int k = 0; k < g->instrs[i].n_out; k++) g->values[g->instrs[i].out[k]].producer = i;
-}
-
 /* Moves instructions [start, n_instrs) to the front of the program. */
 static oc_status_t move_to_front(oc_graph_t *g, int start) {
   int n = g->n_instrs - start;
@@ -553,29 +547,20 @@ static oc_status_t move_to_front(oc_graph_t *g, int start) {
   memmove(g->instrs + n, g->instrs, sizeof(oc_instr_t) * (size_t)start);
   memcpy(g->instrs, tail, sizeof(oc_instr_t) * (size_t)n);
   free(tail);
-  set_producers(g);
+  for (int i = 0; i < g->n_instrs; i++)
+    for (int k = 0; k < g->instrs[i].n_out; k++) g->values[g->instrs[i].out[k]].producer = i;
   return OC_OK;
 }
 
 /* Removes the encoder instructions from the program; their outputs lose
  * their producer (the cut values get new ones). */
-static void drop_encoders(oc_graph_t *g, const char *encoder) {
-  int kept = 0;
-  for (int i = 0; i < g->n_instrs; i++) {
-    oc_instr_t *ins = &g->instrs[i];
-    if (!encoder[i]) {
-      g->instrs[kept++] = *ins;
-      continue;
-    }
-    for (int k = 0; k < ins->n_out; k++) g->values[ins->out[k]].producer = -1;
-    free(ins->in);
-    free(ins->out);
-    free(ins->ints);
-    free(ins->floats);
-    free(ins->node);
-  }
-  g->n_instrs = kept;
-  set_producers(g);
+static oc_status_t drop_encoders(oc_graph_t *g, const char *encoder) {
+  char *keep = malloc((size_t)g->n_instrs + 1);
+  if (!keep) return oom();
+  for (int i = 0; i < g->n_instrs; i++) keep[i] = !encoder[i];
+  oc_graph_keep_instrs(g, keep);
+  free(keep);
+  return OC_OK;
 }
 
 /* Checks the encoder program at batch N and collects what the user should
@@ -755,7 +740,8 @@ oc_status_t oc_gradcache_build(oc_graph_t *g, const oc_graph_t *micro, const int
   if (s) goto done;
 
   /* The head alone, differentiated down to the cut values (leaves now). */
-  drop_encoders(g, b.a.encoder);
+  s = drop_encoders(g, b.a.encoder);
+  if (s) goto done;
   for (int j = 0; j < n_cut; j++)
     if (b.trains[j]) b.head_params[b.n_head++] = b.a.cut[j];
   b.n_trained_cut = b.n_head;

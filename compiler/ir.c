@@ -14,6 +14,14 @@ static void free_attr(oc_attr_t *a) {
   free(a->floats);
 }
 
+static void free_instr(oc_instr_t *ins) {
+  free(ins->in);
+  free(ins->out);
+  free(ins->ints);
+  free(ins->floats);
+  free(ins->node);
+}
+
 void oc_graph_free(oc_graph_t *g) {
   if (!g) return;
   for (int i = 0; i < g->n_values; i++) {
@@ -31,14 +39,7 @@ void oc_graph_free(oc_graph_t *g) {
     for (int k = 0; k < n->n_attrs; k++) free_attr(&n->attrs[k]);
     free(n->attrs);
   }
-  for (int i = 0; i < g->n_instrs; i++) {
-    oc_instr_t *in = &g->instrs[i];
-    free(in->in);
-    free(in->out);
-    free(in->ints);
-    free(in->floats);
-    free(in->node);
-  }
+  for (int i = 0; i < g->n_instrs; i++) free_instr(&g->instrs[i]);
   free(g->values);
   free(g->nodes);
   free(g->instrs);
@@ -200,15 +201,27 @@ int oc_graph_add_instr(oc_graph_t *g, int op, int n_in, const int *in, int n_out
   ins.floats = dup_array(floats, sizeof(float) * (size_t)n_floats);
   ins.node = oc_strdup(node ? node : "");
   if (!ins.in || !ins.out || !ins.ints || !ins.floats || !ins.node) {
-    free(ins.in);
-    free(ins.out);
-    free(ins.ints);
-    free(ins.floats);
-    free(ins.node);
+    free_instr(&ins);
     return -1;
   }
   g->instrs[g->n_instrs] = ins;
   return g->n_instrs++;
+}
+
+void oc_graph_keep_instrs(oc_graph_t *g, const char *keep) {
+  int kept = 0;
+  for (int i = 0; i < g->n_instrs; i++) {
+    oc_instr_t *ins = &g->instrs[i];
+    if (keep[i]) {
+      g->instrs[kept++] = *ins;
+      continue;
+    }
+    for (int k = 0; k < ins->n_out; k++) g->values[ins->out[k]].producer = -1;
+    free_instr(ins);
+  }
+  g->n_instrs = kept;
+  for (int i = 0; i < g->n_instrs; i++)
+    for (int k = 0; k < g->instrs[i].n_out; k++) g->values[g->instrs[i].out[k]].producer = i;
 }
 
 const oc_attr_t *oc_node_attr(const oc_node_t *n, const char *name) {

@@ -124,6 +124,10 @@ int oc_graph_add_instr(oc_graph_t *g, int op, int n_in, const int *in, int n_out
                        const int64_t *ints, int n_ints, const float *floats, int n_floats,
                        const char *node);
 
+/* Removes every instruction i with keep[i] == 0 (its outputs lose their
+ * producer) and renumbers the producers of the others. */
+void oc_graph_keep_instrs(oc_graph_t *g, const char *keep);
+
 /* Attribute lookup on a node. */
 const oc_attr_t *oc_node_attr(const oc_node_t *n, const char *name);
 
