@@ -1,22 +1,30 @@
 /*
- * The compiler's LayerNorm and GELU fusions (compiler/fuse.c) and the kernels
- * they select (LayerNormalization over the last axis, Gelu).
+ * The compiler's fusions (compiler/fuse.c) and the kernels they select:
+ * LayerNormalization over the last axis, Gelu, Attention, and a depthwise
+ * Conv's fused activation.
  *
  *   kernels: each fused kernel against the unfused op sequence it replaces
  *            (run op by op through the same runtime), on random inputs of
  *            several shapes (row lengths that are and are not multiples of
  *            the vector width), on one thread and split over a pool.
- *            Tolerances: LayerNorm |fused - unfused| <= 2e-5 + 2e-5 |unfused|
- *            (the sequence rounds x - mean, its square and the variance to
- *            float32; the kernel keeps them in double); Gelu <= 1e-7 +
- *            1e-6 |unfused| (the same float32 steps: equal unless a compiler
- *            contracts a multiply-add differently in one of the two).
+ *            Tolerances, |fused - unfused| <=
+ *            - LayerNorm: 2e-5 + 2e-5 |unfused| (the sequence rounds x - mean,
+ *              its square and the variance to float32; the kernel keeps them
+ *              in double);
+ *            - Gelu: 1e-7 + 1e-6 |unfused| (the same float32 steps: equal
+ *              unless a compiler contracts a multiply-add differently);
+ *            - Attention: 1e-6 + 1e-5 |unfused| (the same products and
+ *              Softmax rows; the scale is applied as sgemm's alpha);
+ *            - depthwise Conv + Relu / Clip: 0 (the same sums).
+ *            Attention's shape rule also refuses views outside their buffers
+ *            and outputs not covered exactly once.
  *   models:  tests/data/fuse (made by make_fuse_models.py): PyTorch's export
- *            of a pre-norm MLP block and hand-written spellings fuse into the
- *            expected instructions and match PyTorch / numpy within 1e-5;
- *            near misses (another axis, exponent or constant, an intermediate
- *            that is also an output) are left alone and still compute the
- *            right values.
+ *            of a pre-norm MLP block and of MultiheadAttention (both
+ *            layouts), and hand-written spellings, fuse into the expected
+ *            instructions and match PyTorch / numpy within 1e-5; near misses
+ *            (another axis, exponent or constant, an intermediate that is
+ *            also an output, a masked or query-axis Softmax) are left alone
+ *            and still compute the right values.
  */
 #include <check.h>
 #include <math.h>
@@ -457,6 +465,48 @@ START_TEST(attention_rejects_bad_calls) {
 }
 END_TEST
 
+/* Depthwise Conv with its fused activation (Relu, Clip 0..6: what fuse.c
+ * folds into a Conv) against Conv then Relu / Clip: the direct depthwise
+ * kernel's wide rows, narrow rows (four at a time) and stride 2. */
+START_TEST(depthwise_activation_matches_sequence) {
+  const struct {
+    int64_t n, c, h, w, k, s, p;
+  } cases[] = {{1, 8, 14, 14, 3, 1, 1}, {1, 8, 7, 7, 3, 1, 1},    {2, 5, 13, 11, 3, 2, 1},
+               {1, 4, 56, 56, 3, 1, 1}, {1, 3, 112, 112, 3, 2, 1}, {1, 6, 9, 5, 5, 1, 2}};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    int64_t xd[4] = {cases[k].n, cases[k].c, cases[k].h, cases[k].w};
+    int64_t wd[4] = {cases[k].c, 1, cases[k].k, cases[k].k}, bd[1] = {cases[k].c};
+    oc_tensor_t x = ftensor(4, xd), w = ftensor(4, wd), b = ftensor(1, bd);
+    fill(&x, -3.0f, 3.0f);
+    fill(&w, -1.0f, 1.0f);
+    fill(&b, -1.0f, 1.0f);
+    int64_t ints[11] = {cases[k].c, cases[k].s, cases[k].s, cases[k].p, cases[k].p,
+                        cases[k].p, cases[k].p, 1, 1, 0};
+    oc_tensor_t *in[3] = {&x, &w, &b};
+    oc_tensor_t plain = {0};
+    run_op(NULL, OC_OP_CONV, in, 3, &plain, ints, 9, NULL, 0);
+    for (int act = 1; act <= 2; act++) {
+      const float clip[2] = {0.0f, 6.0f};
+      oc_tensor_t want = {0}, got = {0};
+      oc_tensor_t *pin[1] = {&plain};
+      if (act == 1)
+        run_op(NULL, OC_OP_RELU, pin, 1, &want, NULL, 0, NULL, 0);
+      else
+        run_op(NULL, OC_OP_CLIP, pin, 1, &want, NULL, 0, clip, 2);
+      ints[9] = act;
+      run_op(NULL, OC_OP_CONV, in, 3, &got, ints, 10, act == 2 ? clip : NULL, act == 2 ? 2 : 0);
+      expect_close(&got, &want, 0, 0, act == 1 ? "depthwise + Relu" : "depthwise + Clip");
+      drop(&want);
+      drop(&got);
+    }
+    drop(&plain);
+    drop(&x);
+    drop(&w);
+    drop(&b);
+  }
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* models                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -583,6 +633,7 @@ static Suite *fuse_suite(void) {
   tcase_add_test(k, gelu_rejects_bad_calls);
   tcase_add_test(k, attention_matches_sequence);
   tcase_add_test(k, attention_rejects_bad_calls);
+  tcase_add_test(k, depthwise_activation_matches_sequence);
   suite_add_tcase(s, k);
   TCase *m = tcase_create("models");
   tcase_add_test(m, pytorch_block_fuses);

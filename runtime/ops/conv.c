@@ -726,10 +726,10 @@ typedef struct dw_job_s {
   float *y;
 } dw_job_t;
 
-OC_VINLINE oc_v16f dw_act(oc_v16f v, const conv_geom_t *g) {
+/* The fused activation; lo, hi: g's Clip bounds in every lane. */
+OC_VINLINE oc_v16f dw_act(oc_v16f v, const conv_geom_t *g, oc_v16f lo, oc_v16f hi) {
   if (g->act == 1) return oc_v16_select(v < 0.0f, oc_v16_set(0.0f), v);
   if (g->act == 2) {
-    oc_v16f lo = oc_v16_set(g->lo), hi = oc_v16_set(g->hi);
     v = oc_v16_select(v < lo, lo, v);
     return oc_v16_select(v > hi, hi, v);
   }
@@ -748,6 +748,7 @@ OC_SIMD_CLONES static void dw_planes(const dw_job_t *j, int64_t q0, int64_t q1) 
   int64_t R = (DW_BUF / rf - kh) / sh + 1;
   if (R < 1) R = 1;
   float buf[DW_BUF];
+  const oc_v16f vlo = oc_v16_set(g->lo), vhi = oc_v16_set(g->hi);
   int64_t off[49]; /* tap (a, t): its input run, from the band row of the output row */
   for (int64_t k = 0; k < kh * kw; k++)
     off[k] = ((k / kw) * sw + (k % kw) % sw) * ld + (k % kw) / sw;
@@ -755,7 +756,7 @@ OC_SIMD_CLONES static void dw_planes(const dw_job_t *j, int64_t q0, int64_t q1) 
     int64_t ch = q % g->C;
     const float *xp = j->x + q * iH * iW, *wq = j->w + ch * kh * kw;
     float *yq = j->y + q * oH * oW;
-    const float bias = j->b ? j->b[ch] : 0.0f;
+    const oc_v16f vbias = oc_v16_set(j->b ? j->b[ch] : 0.0f);
     oc_v16f wv[49];
     for (int64_t k = 0; k < kh * kw; k++) wv[k] = oc_v16_set(wq[k]);
     for (int64_t o0 = 0; o0 < oH; o0 += R) {
@@ -820,14 +821,42 @@ OC_SIMD_CLONES static void dw_planes(const dw_job_t *j, int64_t q0, int64_t q1) 
           zero_floats(dst + hi, ld - hi);
         }
       }
+      if (oW <= OC_V16) { /* narrow rows (deep layers): four rows at a time, independent sums */
+        for (int64_t oh = o0; oh < o1; oh += 4) {
+          int nr4 = o1 - oh < 4 ? (int)(o1 - oh) : 4;
+          oc_v16f acc[4];
+          for (int r = 0; r < 4; r++) acc[r] = vbias;
+          const float *base = buf + (oh - o0) * sh * sw * ld;
+          const int64_t rs = sh * sw * ld; /* floats from one output row's inputs to the next */
+          if (nr4 == 4) {
+            for (int64_t k = 0; k < kh * kw; k++)
+              for (int r = 0; r < 4; r++) acc[r] += wv[k] * oc_v16_load(base + r * rs + off[k]);
+          } else {
+            for (int64_t k = 0; k < kh * kw; k++)
+              for (int r = 0; r < nr4; r++) acc[r] += wv[k] * oc_v16_load(base + r * rs + off[k]);
+          }
+          for (int r = 0; r < nr4; r++) {
+            oc_v16f res = dw_act(acc[r], g, vlo, vhi);
+            float *yr = yq + (oh + r) * oW;
+            if (oW == OC_V16) {
+              oc_v16_store(yr, res);
+            } else {
+              float tail[OC_V16];
+              oc_v16_store(tail, res);
+              memcpy(yr, tail, sizeof(float) * (size_t)oW);
+            }
+          }
+        }
+        continue;
+      }
       for (int64_t oh = o0; oh < o1; oh++) {
         float *yr = yq + oh * oW;
         const float *base = buf + (oh - o0) * sh * sw * ld;
         /* four vectors of outputs at a time: independent sums */
         for (int64_t ow = 0; ow < oW; ow += 4 * OC_V16) {
           oc_v16f acc[4];
-          for (int v = 0; v < 4; v++) acc[v] = oc_v16_set(bias);
-          if (oW - ow <= OC_V16) { /* narrow rows (deep layers): one vector */
+          for (int v = 0; v < 4; v++) acc[v] = vbias;
+          if (oW - ow <= OC_V16) { /* the last vector of a row */
             for (int64_t k = 0; k < kh * kw; k++)
               acc[0] += wv[k] * oc_v16_load(base + off[k] + ow);
           } else {
@@ -837,7 +866,7 @@ OC_SIMD_CLONES static void dw_planes(const dw_job_t *j, int64_t q0, int64_t q1) 
             }
           }
           for (int v = 0; v < 4 && ow + v * OC_V16 < oW; v++) {
-            oc_v16f r = dw_act(acc[v], g);
+            oc_v16f r = dw_act(acc[v], g, vlo, vhi);
             int64_t o = ow + v * OC_V16;
             if (o + OC_V16 <= oW) {
               oc_v16_store(yr + o, r);

@@ -60,8 +60,16 @@ OC_VINLINE void oc_v16_store_n(float *p, oc_v16f v, int64_t n) {
   memcpy(t, &v, sizeof v);
   memcpy(p, t, sizeof(float) * (size_t)n);
 }
+/* Every lane s. GCC builds a 16-element initializer through the stack (16
+ * scalar stores, then a vector load that stalls on them: in a loop that
+ * costs more than the loop's arithmetic); a shuffle of lane 0 is one
+ * broadcast. */
 OC_VINLINE oc_v16f oc_v16_set(float s) {
+#if defined(__clang__)
   return (oc_v16f){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s};
+#else
+  return __builtin_shuffle((oc_v16f){s}, (oc_v16i){0});
+#endif
 }
 /* mask ? a : b, mask from a vector comparison (all ones or all zeros). */
 OC_VINLINE oc_v16f oc_v16_select(oc_v16i mask, oc_v16f a, oc_v16f b) {
