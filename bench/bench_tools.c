@@ -9,9 +9,10 @@
  *                                      release; prints median_ms, min_ms, max_ms
  *   bench_tools flops PLAN ENTRY       multiply-add FLOPs (2 per multiply-add) of
  *                                      the entry point's products as the plan
- *                                      writes them: Conv, MatMul, Gemm and their
- *                                      gradients (direct-convolution counts,
- *                                      whatever algorithm the kernels use)
+ *                                      writes them: Conv, MatMul, Gemm, their
+ *                                      gradients and Attention's two products
+ *                                      (direct-convolution counts, whatever
+ *                                      algorithm the kernels use)
  *
  * flops reads the plan's instructions through the runtime's internal view
  * (plan_internal.h): link the in-tree runtime library.
@@ -134,6 +135,11 @@ static int flops(const char *path, const char *entry_name) {
           total += 2.0 * (double)numel(t0) *
                    (double)(ins->ints[0] == 0 ? t1->dims[t1->rank - 2] : t1->dims[t1->rank - 1]);
         break;
+      case OC_OP_ATTENTION: { /* y holds batch x tq x dv; ints [nb, 5 per batch dim, tq, tk, dk, dv, ...] */
+        const int64_t *p = ins->ints + 1 + 5 * ins->ints[0];
+        total += 2.0 * (double)numel(y) / (double)p[3] * (double)p[1] * (double)(p[2] + p[3]);
+        break;
+      }
       default: break;
     }
   }

@@ -4,7 +4,7 @@
 # steps against PyTorch (Debian's python3-torch), plus compile and plan-open
 # times. Prints one Markdown table (bench/README.md explains every column).
 #
-#   bench/run.sh [--threads N] [--rounds R] [--quick] [--out FILE]
+#   bench/run.sh [--threads N] [--rounds R] [--quick] [--only REGEX] [--out FILE]
 #
 #   --threads N   threads on both sides (default 2): onnxrun --threads N, ORT
 #                 intraOpNumThreads N, torch.set_num_threads(N)
@@ -13,6 +13,8 @@
 #                 median of its timed runs), so a burst of load from other
 #                 processes during one round does not decide a ratio
 #   --quick       fewer timed runs per round (for trying things out)
+#   --only REGEX  run only the cases whose name matches the extended regex
+#                 (e.g. --only 'ViT|MobileNet'); the table lists those
 #   --out FILE    also write the table to FILE
 #
 # It installs what it needs (scripts/setup.sh: build tools and ORT under
@@ -27,14 +29,16 @@ root=$(pwd)
 threads=2
 rounds=3
 quick=0
+only=""
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --quick) quick=1; shift ;;
+    --only) only=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -97,6 +101,7 @@ rows=()
 run_case() {
   local name=$1 ours=$2 anchor=$3 theirs=$4 flops=$5 target=$6 note=$7
   local a="" b="" r
+  if [ -n "$only" ] && ! grep -qE -- "$only" <<<"$name"; then return 0; fi
   log "$name"
   for ((r = 0; r < rounds; r++)); do
     a=$(best "$a" "$(eval "$ours" | field median_ms)")
