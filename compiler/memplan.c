@@ -16,9 +16,16 @@
  * arena (Pisarchyk & Lee): by size (largest first, best-fitting gap among the
  * buffers it overlaps in time), by breadth (steps in decreasing order of live
  * bytes, each step's unplaced buffers largest first, same best fit), and by
- * size x lifetime and by lifetime, which win on some training graphs.
- * Everything is 64-byte aligned. The lower bound is the largest sum of live
- * buffer bytes at any step.
+ * size x lifetime and by lifetime, which win on some training graphs. When
+ * they all end above the lower bound, a bottom-up search (after Moffitt's
+ * MiniMalloc) looks for a smaller arena: buffers are placed in increasing
+ * order of offset, each on top of the highest buffer below it, pruned by
+ * what is still to place at each step; it finds the bound or a few tenths
+ * of a percent above it where the greedy strategies stop a percent or two
+ * above (two-view training steps, whose workspaces come and go under
+ * long-lived activations). Then, within a work budget, greedy by size with
+ * jittered sizes. Everything is 64-byte aligned. The lower bound is the
+ * largest sum of live buffer bytes at any step.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +247,317 @@ static uint64_t place_by_breadth(buffer_t *buf, int n, int t0, int t1, buffer_t 
   return arena;
 }
 
+/* The largest sum of live buffer bytes at any step of [t0, t1], and the
+ * first step that reaches it (-1 when nothing is live). */
+static uint64_t busiest_step(const buffer_t *buf, int n, int t0, int t1, int *peak) {
+  int n_steps = t1 - t0 + 1;
+  int64_t *delta = calloc((size_t)n_steps + 1, sizeof(int64_t));
+  uint64_t best = 0;
+  *peak = -1;
+  if (!delta) return UINT64_MAX;
+  for (int b = 0; b < n; b++) {
+    delta[buf[b].first - t0] += (int64_t)buf[b].bytes;
+    delta[buf[b].last + 1 - t0] -= (int64_t)buf[b].bytes;
+  }
+  int64_t live = 0;
+  for (int s = 0; s < n_steps; s++) {
+    live += delta[s];
+    if ((uint64_t)live > best) {
+      best = (uint64_t)live;
+      *peak = t0 + s;
+    }
+  }
+  free(delta);
+  return best;
+}
+
+/*
+ * Bottom-up search for a placement within |cap| bytes. Buffers go down in
+ * increasing order of offset, each at its floor: the highest top of the
+ * placed buffers it overlaps in time. Every placement can be lowered until
+ * each buffer rests on another or on 0, and such a placement, taken in
+ * order of offset, is one of these sequences, so the search misses none but
+ * those its branching limit cuts. A node fails when, at some step, the
+ * bytes still to place do not fit between the current offset (or the
+ * highest placed top there) and |cap|. Branches: the candidates with the
+ * lowest floor (ties broken three ways, one search each), at most
+ * SEARCH_BRANCHES of them per node.
+ */
+enum { SEARCH_BRANCHES = 3 };
+
+typedef struct undo_s {
+  uint64_t *at;
+  uint64_t old;
+} undo_t;
+
+typedef struct search_s {
+  buffer_t *buf;
+  int n, t0, n_steps;
+  uint64_t cap;
+  int order;       /* candidate order: 0 lifetime, 1 size, 2 size x lifetime */
+  uint64_t *sky;   /* per step: highest top of the placed buffers live there */
+  uint64_t *live;  /* per step: bytes of the unplaced buffers live there */
+  uint64_t *floor; /* per buffer: highest top of the placed buffers it overlaps */
+  char *done;
+  undo_t *log;
+  size_t n_log, cap_log;
+  /* per depth d: candidates, the next one to try, where the log stood */
+  int *cand, *n_cand, *next;
+  size_t *mark;
+  uint64_t *level; /* offset of the buffer placed at depth d - 1 */
+  long nodes;
+} search_t;
+
+static int set_logged(search_t *s, uint64_t *at, uint64_t v) {
+  if (s->n_log == s->cap_log) {
+    size_t cap = s->cap_log ? 2 * s->cap_log : 4096;
+    undo_t *nl = realloc(s->log, cap * sizeof(undo_t));
+    if (!nl) return -1;
+    s->log = nl;
+    s->cap_log = cap;
+  }
+  s->log[s->n_log++] = (undo_t){at, *at};
+  *at = v;
+  return 0;
+}
+
+static int place_at_floor(search_t *s, int i) {
+  buffer_t *b = &s->buf[i];
+  b->offset = s->floor[i];
+  uint64_t top = b->offset + b->bytes;
+  s->done[i] = 1;
+  for (int t = b->first; t <= b->last; t++) {
+    s->live[t - s->t0] -= b->bytes;
+    if (s->sky[t - s->t0] < top && set_logged(s, &s->sky[t - s->t0], top)) return -1;
+  }
+  for (int j = 0; j < s->n; j++)
+    if (!s->done[j] && s->floor[j] < top && overlaps(b, &s->buf[j]) &&
+        set_logged(s, &s->floor[j], top))
+      return -1;
+  return 0;
+}
+
+static void unplace(search_t *s, int i, size_t mark) {
+  while (s->n_log > mark) {
+    s->n_log--;
+    *s->log[s->n_log].at = s->log[s->n_log].old;
+  }
+  const buffer_t *b = &s->buf[i];
+  for (int t = b->first; t <= b->last; t++) s->live[t - s->t0] += b->bytes;
+  s->done[i] = 0;
+}
+
+/* Whether buffer a comes before b among candidates: the lower floor, then
+ * by s->order the longer lifetime, the larger size or the larger size x
+ * lifetime (each wins on some programs: long-lived inputs want the bottom,
+ * large workspaces too). */
+static int better_candidate(const search_t *s, int a, int b) {
+  const buffer_t *x = &s->buf[a], *y = &s->buf[b];
+  if (s->floor[a] != s->floor[b]) return s->floor[a] < s->floor[b];
+  int lx = x->last - x->first, ly = y->last - y->first;
+  double ax = (double)x->bytes * (lx + 1), ay = (double)y->bytes * (ly + 1);
+  if (s->order == 0 && lx != ly) return lx > ly;
+  if (s->order == 2 && ax != ay) return ax > ay;
+  if (x->bytes != y->bytes) return x->bytes > y->bytes;
+  if (lx != ly) return lx > ly;
+  return a < b;
+}
+
+/* Fills the candidates of depth |d| (0 when the node fails). */
+static void expand(search_t *s, int d) {
+  uint64_t last = s->level[d];
+  int *c = &s->cand[(size_t)d * SEARCH_BRANCHES], m = 0;
+  s->n_cand[d] = s->next[d] = 0;
+  s->mark[d] = s->n_log;
+  for (int t = 0; t < s->n_steps; t++) {
+    uint64_t base = s->sky[t] > last ? s->sky[t] : last;
+    if (s->live[t] && base + s->live[t] > s->cap) return;
+  }
+  for (int i = 0; i < s->n; i++) {
+    if (s->done[i]) continue;
+    uint64_t base = s->floor[i] > last ? s->floor[i] : last;
+    if (base + s->buf[i].bytes > s->cap) return;
+    if (s->floor[i] < last) continue;
+    /* Keep the best SEARCH_BRANCHES, in order. */
+    int k;
+    if (m < SEARCH_BRANCHES)
+      k = m++;
+    else if (better_candidate(s, i, c[SEARCH_BRANCHES - 1]))
+      k = SEARCH_BRANCHES - 1;
+    else
+      continue;
+    while (k > 0 && better_candidate(s, i, c[k - 1])) {
+      c[k] = c[k - 1];
+      k--;
+    }
+    c[k] = i;
+  }
+  s->n_cand[d] = m;
+}
+
+/* Places every buffer within s->cap, or returns UINT64_MAX when the search
+ * fails or visits |max_nodes| nodes. */
+static uint64_t search_within(search_t *s, long max_nodes) {
+  buffer_t *buf = s->buf;
+  int n = s->n;
+  memset(s->sky, 0, sizeof(uint64_t) * (size_t)s->n_steps);
+  memset(s->live, 0, sizeof(uint64_t) * (size_t)s->n_steps);
+  memset(s->done, 0, (size_t)n);
+  s->n_log = 0;
+  int n_open = 0;
+  for (int i = 0; i < n; i++) {
+    s->floor[i] = 0;
+    if (!buf[i].bytes) {
+      s->done[i] = 1;
+      buf[i].offset = 0;
+      continue;
+    }
+    n_open++;
+    for (int t = buf[i].first; t <= buf[i].last; t++) s->live[t - s->t0] += buf[i].bytes;
+  }
+  /* depth d = number of buffers placed; chosen[d] at depth d is in cand */
+  int d = 0;
+  s->level[0] = 0;
+  expand(s, 0);
+  long nodes = 1;
+  while (d < n_open) {
+    if (s->next[d] < s->n_cand[d] && nodes < max_nodes) {
+      int i = s->cand[(size_t)d * SEARCH_BRANCHES + s->next[d]++];
+      if (place_at_floor(s, i)) return UINT64_MAX;
+      d++;
+      s->level[d] = buf[i].offset;
+      if (d < n_open) {
+        expand(s, d);
+        nodes++;
+      }
+      continue;
+    }
+    if (d == 0 || nodes >= max_nodes) {
+      s->nodes += nodes;
+      return UINT64_MAX;
+    }
+    /* Back to depth d - 1: undo the buffer it placed. */
+    d--;
+    int i = s->cand[(size_t)d * SEARCH_BRANCHES + s->next[d] - 1];
+    unplace(s, i, s->mark[d]);
+  }
+  s->nodes += nodes;
+  uint64_t arena = 0;
+  for (int i = 0; i < n; i++)
+    if (buf[i].offset + buf[i].bytes > arena) arena = buf[i].offset + buf[i].bytes;
+  return arena;
+}
+
+/* The smallest arena the search finds between |lb| and |hi| (exclusive),
+ * within about |work| steps of work; UINT64_MAX when none. Offsets of the
+ * best placement found are left in |buf|; |keep| receives them. */
+static uint64_t place_by_search(buffer_t *buf, int n, int t0, int t1, uint64_t lb, uint64_t hi,
+                                double work, uint64_t *keep) {
+  search_t s = {.buf = buf, .n = n, .t0 = t0, .n_steps = t1 - t0 + 1};
+  s.sky = malloc(sizeof(uint64_t) * (size_t)s.n_steps);
+  s.live = malloc(sizeof(uint64_t) * (size_t)s.n_steps);
+  s.floor = malloc(sizeof(uint64_t) * (size_t)(n + 1));
+  s.done = malloc((size_t)n + 1);
+  s.cand = malloc(sizeof(int) * (size_t)(n + 1) * SEARCH_BRANCHES);
+  s.n_cand = malloc(sizeof(int) * (size_t)(n + 1));
+  s.next = malloc(sizeof(int) * (size_t)(n + 1));
+  s.mark = malloc(sizeof(size_t) * (size_t)(n + 1));
+  s.level = malloc(sizeof(uint64_t) * (size_t)(n + 1));
+  uint64_t best = UINT64_MAX;
+  if (s.sky && s.live && s.floor && s.done && s.cand && s.n_cand && s.next && s.mark && s.level) {
+    /* Each node costs about n + steps; at most 100 nodes a buffer. The
+     * first try (at the bound, in each candidate order) gets half the
+     * budget, the bisection the rest. */
+    long total = (long)(work / (double)(n + s.n_steps + 1)), per_try;
+    if (total > 100L * n + 10000) total = 100L * n + 10000;
+    per_try = total / 6;
+    if (per_try < n + 2) per_try = n + 2;
+    uint64_t lo = lb, cap = lb; /* first at the bound itself, then bisect */
+    while (s.nodes < total) {
+      s.cap = cap;
+      uint64_t a = UINT64_MAX;
+      for (s.order = 0; s.order < 3 && a == UINT64_MAX && s.nodes < total; s.order++)
+        a = search_within(&s, per_try);
+      if (a != UINT64_MAX) {
+        best = hi = a;
+        for (int b = 0; b < n; b++) keep[b] = buf[b].offset;
+      } else {
+        lo = cap + OC_ALIGNMENT;
+      }
+      if (lo >= hi) break;
+      cap = (lo + (hi - lo) / 2) & ~(uint64_t)(OC_ALIGNMENT - 1);
+      if (cap < lo) cap = lo;
+      per_try = total / 24 > n + 2 ? total / 24 : n + 2;
+    }
+  }
+  free(s.sky);
+  free(s.live);
+  free(s.floor);
+  free(s.done);
+  free(s.log);
+  free(s.cand);
+  free(s.n_cand);
+  free(s.next);
+  free(s.mark);
+  free(s.level);
+  return best;
+}
+
+/* Liveness, in-place sharing and buffers of |e|: fills first, last and
+ * inplace_of (per value), group (value -> buffer index, or -1) and buf.
+ * Returns the number of buffers. */
+static int make_buffers(const oc_entry_t *e, int *first, int *last, int *inplace_of, int *group,
+                        buffer_t *buf) {
+  const oc_graph_t *g = e->graph;
+  int nv = g->n_values;
+  oc_memplan_lifetimes(e, first, last);
+  choose_inplace(e, first, last, inplace_of);
+  /* Buffers: one per chain of in-place values. */
+  int n = 0;
+  for (int v = 0; v < nv; v++) group[v] = -1;
+  for (int v = 0; v < nv; v++) {
+    if (first[v] == INT32_MIN || !in_arena(&g->values[v]) || inplace_of[v] >= 0) continue;
+    group[v] = n;
+    buf[n] = (buffer_t){.root = v, .first = first[v], .last = last[v],
+                        .bytes = oc_align_up(oc_tensor_bytes(&g->values[v].type), OC_ALIGNMENT)};
+    n++;
+  }
+  for (int v = 0; v < nv; v++) {
+    if (first[v] == INT32_MIN || !in_arena(&g->values[v]) || inplace_of[v] < 0) continue;
+    int b = group[root_of(inplace_of, v)];
+    group[v] = b;
+    if (last[v] > buf[b].last) buf[b].last = last[v];
+  }
+  return n;
+}
+
+oc_status_t oc_memplan_lower_bound(const oc_entry_t *e, uint64_t *bytes, int *peak_step) {
+  int nv = e->graph->n_values;
+  int *first = malloc(sizeof(int) * (size_t)(nv + 1));
+  int *last = malloc(sizeof(int) * (size_t)(nv + 1));
+  int *inplace_of = malloc(sizeof(int) * (size_t)(nv + 1));
+  int *group = malloc(sizeof(int) * (size_t)(nv + 1));
+  buffer_t *buf = malloc(sizeof(buffer_t) * (size_t)(nv + 1));
+  uint64_t lb = UINT64_MAX;
+  if (first && last && inplace_of && group && buf) {
+    int n = make_buffers(e, first, last, inplace_of, group, buf);
+    lb = busiest_step(buf, n, -1, e->graph->n_instrs, peak_step);
+  }
+  free(first);
+  free(last);
+  free(inplace_of);
+  free(group);
+  free(buf);
+  if (lb == UINT64_MAX) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  *bytes = lb;
+  return OC_OK;
+}
+
+/* Work budget of the search and of the jittered multi-start, in steps of
+ * their inner loops: well under a second on the largest training steps. */
+#define SEARCH_WORK 3e7
+#define JITTER_WORK 4000000
+
 oc_status_t oc_memplan_run(oc_entry_t *e) {
   oc_graph_t *g = e->graph;
   OC_RETURN_IF_ERROR(add_workspaces(g));
@@ -251,47 +569,23 @@ oc_status_t oc_memplan_run(oc_entry_t *e) {
   buffer_t **order = malloc(sizeof(buffer_t *) * (size_t)(nv + 1));
   buffer_t **placed = malloc(sizeof(buffer_t *) * (size_t)(nv + 1));
   buffer_t **scratch = malloc(sizeof(buffer_t *) * (size_t)(nv + 1));
-  uint64_t *by_size = malloc(sizeof(uint64_t) * (size_t)(nv + 1)); /* best offsets so far */
+  uint64_t *kept = malloc(sizeof(uint64_t) * (size_t)(nv + 1)); /* best offsets so far */
   free(e->arena_offset);
   free(e->inplace_of);
   e->arena_offset = malloc(sizeof(uint64_t) * (size_t)(nv + 1));
   e->inplace_of = malloc(sizeof(int) * (size_t)(nv + 1));
   oc_status_t s = OC_OK;
-  if (!first || !last || !group || !buf || !order || !placed || !scratch || !by_size ||
+  if (!first || !last || !group || !buf || !order || !placed || !scratch || !kept ||
       !e->arena_offset || !e->inplace_of) {
     s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory planning memory");
     goto done;
   }
-  oc_memplan_lifetimes(e, first, last);
-  choose_inplace(e, first, last, e->inplace_of);
-  /* Buffers: one per chain of in-place values. */
-  int n = 0;
-  for (int v = 0; v < nv; v++) group[v] = -1;
-  for (int v = 0; v < nv; v++) {
-    if (first[v] == INT32_MIN || !in_arena(&g->values[v]) || e->inplace_of[v] >= 0) continue;
-    group[v] = n;
-    buf[n] = (buffer_t){.root = v, .first = first[v], .last = last[v],
-                        .bytes = oc_align_up(oc_tensor_bytes(&g->values[v].type), OC_ALIGNMENT)};
-    n++;
-  }
-  for (int v = 0; v < nv; v++) {
-    if (first[v] == INT32_MIN || !in_arena(&g->values[v]) || e->inplace_of[v] < 0) continue;
-    int b = group[root_of(e->inplace_of, v)];
-    group[v] = b;
-    if (last[v] > buf[b].last) buf[b].last = last[v];
-  }
-  /* Lower bound: the busiest step. */
-  int t0 = -1, t1 = g->n_instrs;
-  uint64_t lb = 0;
-  int peak = -1;
-  for (int t = t0; t <= t1; t++) {
-    uint64_t live = 0;
-    for (int b = 0; b < n; b++)
-      if (buf[b].first <= t && t <= buf[b].last) live += buf[b].bytes;
-    if (live > lb) {
-      lb = live;
-      peak = t;
-    }
+  int n = make_buffers(e, first, last, e->inplace_of, group, buf);
+  int t0 = -1, t1 = g->n_instrs, peak;
+  uint64_t lb = busiest_step(buf, n, t0, t1, &peak);
+  if (lb == UINT64_MAX) {
+    s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory planning memory");
+    goto done;
   }
   /* Try each strategy; keep the smallest arena (stop early at the bound). */
   static const struct {
@@ -308,13 +602,20 @@ oc_status_t oc_memplan_run(oc_entry_t *e) {
     if (a < best) {
       best = a;
       e->strategy = orders[k].name;
-      for (int b = 0; b < n; b++) by_size[b] = buf[b].offset;
+      for (int b = 0; b < n; b++) kept[b] = buf[b].offset;
+    }
+  }
+  if (best > lb) {
+    uint64_t a = place_by_search(buf, n, t0, t1, lb, best, SEARCH_WORK, kept);
+    if (a < best) {
+      best = a;
+      e->strategy = "bottom-up search";
     }
   }
   /* Still above the bound: greedy by size again with sizes jittered by a
    * deterministic pseudo-random factor (multi-start), within a work budget. */
   uint64_t rng = 0x9E3779B97F4A7C15ULL;
-  int starts = n > 0 ? (int)(4000000 / ((uint64_t)n * (uint64_t)n + 1)) : 0;
+  int starts = n > 0 ? (int)(JITTER_WORK / ((uint64_t)n * (uint64_t)n + 1)) : 0;
   if (starts > 64) starts = 64;
   uint64_t *true_bytes = order ? malloc(sizeof(uint64_t) * (size_t)(n + 1)) : NULL;
   for (int k = 0; k < starts && best > lb && true_bytes; k++) {
@@ -339,11 +640,11 @@ oc_status_t oc_memplan_run(oc_entry_t *e) {
     if (arena < best) {
       best = arena;
       e->strategy = "greedy by jittered size";
-      for (int b = 0; b < n; b++) by_size[b] = buf[b].offset;
+      for (int b = 0; b < n; b++) kept[b] = buf[b].offset;
     }
   }
   free(true_bytes);
-  for (int b = 0; b < n; b++) buf[b].offset = by_size[b];
+  for (int b = 0; b < n; b++) buf[b].offset = kept[b];
   e->arena_bytes = oc_align_up(best == UINT64_MAX ? 0 : best, OC_ALIGNMENT);
   e->lower_bound_bytes = lb;
   e->peak_step = peak;
@@ -357,7 +658,7 @@ done:
   free(order);
   free(placed);
   free(scratch);
-  free(by_size);
+  free(kept);
   if (s) return s;
   return oc_memplan_validate(e);
 }

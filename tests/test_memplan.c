@@ -3,11 +3,13 @@
  * sizes, fan-in, workspaces, in-place candidates, several entry outputs) the
  * validator finds no two simultaneously live tensors overlapping, and the
  * arena is never below the liveness lower bound. The validator itself must
- * catch a broken placement.
+ * catch a broken placement. Every entry point of the reference cases plans
+ * within 1% of its lower bound.
  */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "compile.h"
 #include "memplan.h"
@@ -114,12 +116,55 @@ START_TEST(validator_catches_overlap) {
 }
 END_TEST
 
+/* The acceptance bar on the reference cases in tests/data/reference: every
+ * entry point (as exported, and the train step and inference embed of
+ * --train) plans within 1% of its liveness lower bound. */
+START_TEST(reference_cases_near_bound) {
+  static const char *const cases[] = {"a1_mlp_triplet", "a2_simclr_smallcnn",
+                                      "a2b_simclr_smallcnn_opset17", "a4_clip_dual",
+                                      "a5_moco_v2", "a6_audio_cpc"};
+  double worst = 1;
+  for (int c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
+    for (int train = 0; train < 2; train++) {
+      char path[512];
+      snprintf(path, sizeof path, "%s/reference/%s/model.onnx", ONNXC_TEST_DATA, cases[c]);
+      oc_compile_options_t o;
+      oc_compile_options_init(&o);
+      o.train.enabled = train;
+      if (!strcmp(cases[c], "a5_moco_v2")) {
+        o.train.freeze[0] = "encoder_k\\..*";
+        o.train.n_freeze = train;
+      }
+      oc_compiled_t *comp = NULL;
+      oc_status_t s = oc_compile_file(path, &o, &comp);
+      ck_assert_msg(s == OC_OK, "%s: %s", cases[c], oc_status_message(s));
+      for (int k = 0; k < comp->n_entries; k++) {
+        const oc_entry_t *e = &comp->entries[k];
+        double r = (double)e->arena_bytes / (double)e->lower_bound_bytes;
+        printf("%-28s %-5s %-10s arena %9llu  bound %9llu  %.4f (%s)\n", cases[c],
+               train ? "train" : "plain", e->name, (unsigned long long)e->arena_bytes,
+               (unsigned long long)e->lower_bound_bytes, r, e->strategy);
+        ck_assert_msg(e->arena_bytes >= e->lower_bound_bytes && r <= 1.01,
+                      "%s %s: arena %llu is %.4f x the bound %llu", cases[c], e->name,
+                      (unsigned long long)e->arena_bytes, r,
+                      (unsigned long long)e->lower_bound_bytes);
+        ck_assert(oc_memplan_validate(e) == OC_OK);
+        if (r > worst) worst = r;
+      }
+      oc_compiled_free(comp);
+    }
+  }
+  printf("reference cases: worst arena / bound %.4f\n", worst);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("memplan");
   TCase *tc = tcase_create("plan");
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, random_dags);
   tcase_add_test(tc, validator_catches_overlap);
+  tcase_add_test(tc, reference_cases_near_bound);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
