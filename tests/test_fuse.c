@@ -1,7 +1,7 @@
 /*
  * The compiler's fusions (compiler/fuse.c) and the kernels they select:
- * LayerNormalization over the last axis, Gelu, Attention, and a depthwise
- * Conv's fused activation.
+ * LayerNormalization over the last axis, Gelu, Attention, and a Conv's
+ * fused activation.
  *
  *   kernels: each fused kernel against the unfused op sequence it replaces
  *            (run op by op through the same runtime), on random inputs of
@@ -15,7 +15,7 @@
  *              unless a compiler contracts a multiply-add differently);
  *            - Attention: 1e-6 + 1e-5 |unfused| (the same products and
  *              Softmax rows; the scale is applied as sgemm's alpha);
- *            - depthwise Conv + Relu / Clip: 0 (the same sums).
+ *            - Conv + Relu / Clip: 0 (the same sums).
  *            Attention's shape rule also refuses views outside their buffers
  *            and outputs not covered exactly once.
  *   models:  tests/data/fuse (made by make_fuse_models.py): PyTorch's export
@@ -465,22 +465,26 @@ START_TEST(attention_rejects_bad_calls) {
 }
 END_TEST
 
-/* Depthwise Conv with its fused activation (Relu, Clip 0..6: what fuse.c
- * folds into a Conv) against Conv then Relu / Clip: the direct depthwise
- * kernel's wide rows, narrow rows (four at a time) and stride 2. */
-START_TEST(depthwise_activation_matches_sequence) {
+/* Conv with its fused activation (Relu, Clip 0..6: what fuse.c folds into
+ * a Conv) against Conv then Relu / Clip: the direct depthwise kernel (wide
+ * rows, narrow rows four at a time, stride 2) and the GEMM paths' epilogue
+ * (1x1 direct, im2col). */
+START_TEST(conv_activation_matches_sequence) {
   const struct {
-    int64_t n, c, h, w, k, s, p;
-  } cases[] = {{1, 8, 14, 14, 3, 1, 1}, {1, 8, 7, 7, 3, 1, 1},    {2, 5, 13, 11, 3, 2, 1},
-               {1, 4, 56, 56, 3, 1, 1}, {1, 3, 112, 112, 3, 2, 1}, {1, 6, 9, 5, 5, 1, 2}};
+    int64_t n, c, m, group, h, w, k, s, p;
+  } cases[] = {{1, 8, 8, 8, 14, 14, 3, 1, 1},   {1, 8, 8, 8, 7, 7, 3, 1, 1},
+               {2, 5, 5, 5, 13, 11, 3, 2, 1},   {1, 4, 4, 4, 56, 56, 3, 1, 1},
+               {1, 3, 3, 3, 112, 112, 3, 2, 1}, {1, 6, 6, 6, 9, 5, 5, 1, 2},
+               {1, 16, 24, 1, 28, 28, 1, 1, 0}, {1, 3, 10, 1, 33, 35, 3, 2, 1}};
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     int64_t xd[4] = {cases[k].n, cases[k].c, cases[k].h, cases[k].w};
-    int64_t wd[4] = {cases[k].c, 1, cases[k].k, cases[k].k}, bd[1] = {cases[k].c};
+    int64_t wd[4] = {cases[k].m, cases[k].c / cases[k].group, cases[k].k, cases[k].k};
+    int64_t bd[1] = {cases[k].m};
     oc_tensor_t x = ftensor(4, xd), w = ftensor(4, wd), b = ftensor(1, bd);
     fill(&x, -3.0f, 3.0f);
     fill(&w, -1.0f, 1.0f);
     fill(&b, -1.0f, 1.0f);
-    int64_t ints[11] = {cases[k].c, cases[k].s, cases[k].s, cases[k].p, cases[k].p,
+    int64_t ints[10] = {cases[k].group, cases[k].s, cases[k].s, cases[k].p, cases[k].p,
                         cases[k].p, cases[k].p, 1, 1, 0};
     oc_tensor_t *in[3] = {&x, &w, &b};
     oc_tensor_t plain = {0};
@@ -495,7 +499,7 @@ START_TEST(depthwise_activation_matches_sequence) {
         run_op(NULL, OC_OP_CLIP, pin, 1, &want, NULL, 0, clip, 2);
       ints[9] = act;
       run_op(NULL, OC_OP_CONV, in, 3, &got, ints, 10, act == 2 ? clip : NULL, act == 2 ? 2 : 0);
-      expect_close(&got, &want, 0, 0, act == 1 ? "depthwise + Relu" : "depthwise + Clip");
+      expect_close(&got, &want, 0, 0, act == 1 ? "Conv + Relu" : "Conv + Clip");
       drop(&want);
       drop(&got);
     }
@@ -633,7 +637,7 @@ static Suite *fuse_suite(void) {
   tcase_add_test(k, gelu_rejects_bad_calls);
   tcase_add_test(k, attention_matches_sequence);
   tcase_add_test(k, attention_rejects_bad_calls);
-  tcase_add_test(k, depthwise_activation_matches_sequence);
+  tcase_add_test(k, conv_activation_matches_sequence);
   suite_add_tcase(s, k);
   TCase *m = tcase_create("models");
   tcase_add_test(m, pytorch_block_fuses);

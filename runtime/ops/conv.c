@@ -554,29 +554,31 @@ static void col2im_bm(float *dxt, const float *col, const conv_geom_t *g, int64_
   });
 }
 
-/* rows x cols block of y (rows |ld| apart), channel m0 first: y = act(y + b). */
-static void conv_epilogue(float *y, int64_t ld, int64_t rows, int64_t cols, const float *b,
-                          const conv_geom_t *g) {
+/* rows x cols block of y (rows |ld| apart), channel m0 first: y = act(y + b)
+ * (Relu: v < 0 ? 0 : v, Clip: v < lo ? lo : v > hi ? hi : v; NaN stays), in
+ * vectors: the pass over a product that is still in cache. */
+OC_SIMD_CLONES static void conv_epilogue(float *y, int64_t ld, int64_t rows, int64_t cols,
+                                         const float *b, const conv_geom_t *g) {
+  const int act = g->act;
+  const float lo = g->lo, hi = g->hi;
+  const oc_v16f vlo = oc_v16_set(lo), vhi = oc_v16_set(hi), zero = oc_v16_set(0.0f);
+  if (act == 0 && !b) return;
   for (int64_t m = 0; m < rows; m++) {
     float *r = y + m * ld, bm = b ? b[m] : 0.0f;
-    switch (g->act) {
-      case 0:
-        if (b)
-          for (int64_t i = 0; i < cols; i++) r[i] += bm;
-        break;
-      case 1:
-        for (int64_t i = 0; i < cols; i++) {
-          float v = r[i] + bm;
-          r[i] = v < 0.0f ? 0.0f : v; /* as Relu: NaN stays */
-        }
-        break;
-      default: {
-        float lo = g->lo, hi = g->hi;
-        for (int64_t i = 0; i < cols; i++) {
-          float v = r[i] + bm;
-          r[i] = v < lo ? lo : v > hi ? hi : v; /* as Clip: NaN stays */
-        }
+    const oc_v16f vb = oc_v16_set(bm);
+    int64_t i = 0;
+    for (; i + OC_V16 <= cols; i += OC_V16) {
+      oc_v16f v = oc_v16_load(r + i) + vb;
+      if (act == 1) {
+        v = oc_v16_select(v < zero, zero, v);
+      } else if (act == 2) {
+        v = oc_v16_select(v < vlo, vlo, oc_v16_select(v > vhi, vhi, v));
       }
+      oc_v16_store(r + i, v);
+    }
+    for (; i < cols; i++) {
+      float v = r[i] + bm;
+      r[i] = act == 1 ? (v < 0.0f ? 0.0f : v) : act == 2 ? (v < lo ? lo : v > hi ? hi : v) : v;
     }
   }
 }
