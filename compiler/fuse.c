@@ -110,28 +110,11 @@ static int producer_of(const fuse_t *f, int v, int op) {
   return p->op == op && p->n_out == 1 && p->out[0] == v ? i : -1;
 }
 
-/* Removes the fused-away instructions and renumbers producers. */
+/* Removes the fused-away instructions and renumbers producers (|dead|
+ * becomes the keep mask). */
 static void fuse_compact(fuse_t *f) {
-  oc_graph_t *g = f->g;
-  int kept = 0;
-  for (int i = 0; i < g->n_instrs; i++) {
-    oc_instr_t *ins = &g->instrs[i];
-    if (!f->dead[i]) {
-      g->instrs[kept++] = *ins;
-      continue;
-    }
-    for (int k = 0; k < ins->n_out; k++)
-      if (ins->out[k] >= 0) g->values[ins->out[k]].producer = -1;
-    free(ins->in);
-    free(ins->out);
-    free(ins->ints);
-    free(ins->floats);
-    free(ins->node);
-  }
-  g->n_instrs = kept;
-  for (int i = 0; i < g->n_instrs; i++)
-    for (int k = 0; k < g->instrs[i].n_out; k++)
-      if (g->instrs[i].out[k] >= 0) g->values[g->instrs[i].out[k]].producer = i;
+  for (int i = 0; i < f->g->n_instrs; i++) f->dead[i] = !f->dead[i];
+  oc_graph_keep_instrs(f->g, f->dead);
 }
 
 static int is_const_f32(const oc_graph_t *g, int v) {
