@@ -25,6 +25,7 @@
 #include "memplan.h"
 #include "onnx_wire.h"
 #include "plan_limits.h"
+#include "recompute.h"
 #include "tensor_file.h"
 #include "train.h"
 
@@ -200,6 +201,24 @@ static oc_status_t build_gradcache(const void *data, size_t bytes, const char *b
   return s;
 }
 
+/* --ranks N --global-negatives: the encoders lowered at one rank's rows (a
+ * second import), the loss head on every rank's embeddings. */
+static oc_status_t build_global(const void *data, size_t bytes, const char *base_dir,
+                                const oc_compile_options_t *o, const entry_spec_t *spec,
+                                oc_graph_t *g, int loss, const oc_fold_limits_t *fold) {
+  oc_graph_t *micro = NULL;
+  int cut[OC_COMPILE_MAX_OUTPUTS], n_cut = 0;
+  oc_status_t s = import_entry(data, bytes, base_dir, o, spec, &micro);
+  if (!s) s = oc_gradcache_cut(g, micro, loss, spec->train, cut, &n_cut);
+  if (!s) {
+    s = oc_lower_graph(micro, cut, n_cut, fold, spec->mode);
+    if (s) s = oc_status_wrap(s, "--global-negatives: the encoders of one rank: ");
+  }
+  if (!s) s = oc_gradcache_global(g, micro, cut, n_cut, loss, spec->train);
+  oc_graph_free(micro);
+  return s;
+}
+
 static oc_status_t compile_entry(const void *data, size_t bytes, const char *base_dir,
                                  const oc_compile_options_t *o, const entry_spec_t *spec,
                                  oc_entry_t *e) {
@@ -207,6 +226,8 @@ static oc_status_t compile_entry(const void *data, size_t bytes, const char *bas
   oc_import_limits_t lim = import_limits(o);
   OC_RETURN_IF_ERROR(import_entry(data, bytes, base_dir, o, spec, &e->graph));
   oc_graph_t *g = e->graph;
+  const oc_train_options_t *t = spec->train;
+  if (t && t->ranks > 1 && !t->global_negatives) OC_RETURN_IF_ERROR(oc_train_split_batch(g, t->ranks));
   int n_out = spec->n_outputs ? spec->n_outputs : g->n_outputs;
   if (n_out == 0) return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "the graph has no outputs");
   e->outputs = malloc(sizeof(int) * (size_t)(n_out + 1));
@@ -236,7 +257,11 @@ static oc_status_t compile_entry(const void *data, size_t bytes, const char *bas
                             g->values[e->outputs[i]].name);
   if (spec->train && spec->train->micro_batch > 0)
     OC_RETURN_IF_ERROR(build_gradcache(data, bytes, base_dir, o, spec, g, e->outputs[0], &fold));
-  else if (spec->train) OC_RETURN_IF_ERROR(oc_train_build(g, e->outputs[0], spec->train, spec->params));
+  else if (spec->train) {
+    if (t->ranks > 1 && t->global_negatives)
+      OC_RETURN_IF_ERROR(build_global(data, bytes, base_dir, o, spec, g, e->outputs[0], &fold));
+    OC_RETURN_IF_ERROR(oc_train_build(g, e->outputs[0], spec->train, spec->params));
+  }
   else OC_RETURN_IF_ERROR(oc_fuse_program(g, e->outputs, n_out));
   prune(g, e->outputs, n_out);
   /* The signature: every graph input for a whole-graph compile (callers bind
@@ -250,7 +275,10 @@ static oc_status_t compile_entry(const void *data, size_t bytes, const char *bas
   for (int i = 0; i < g->n_inputs; i++)
     if (spec->all_inputs || used[g->inputs[i]]) e->inputs[e->n_inputs++] = g->inputs[i];
   free(used);
-  OC_RETURN_IF_ERROR(oc_memplan_run(e));
+  if (spec->train && o->memory_budget_bytes)
+    OC_RETURN_IF_ERROR(oc_recompute_to_budget(e, o->memory_budget_bytes)); /* plans memory */
+  else
+    OC_RETURN_IF_ERROR(oc_memplan_run(e));
   return oc_check_entry_limits(e);
 }
 

@@ -72,6 +72,19 @@ typedef struct oc_train_options_s {
   /* --cut VALUE: where the encoders end (default: found automatically). */
   int n_cut;
   const char *cut[OC_COMPILE_MAX_OUTPUTS];
+  /* --ranks N: the train step of one of N data-parallel ranks
+   * (docs/distributed.md): the model's batch (axis 0 of its batch inputs) is
+   * the global batch, each rank runs batch / N rows of it and the gradients
+   * are averaged across the ranks (AllReduce); 0 or 1: one process. */
+  int64_t ranks;
+  /* --global-negatives: at the GradCache cut (the values where the
+   * per-example encoders end), the loss head runs on the embeddings of every
+   * rank (AllGather): the step equals the one-process step on the global
+   * batch. */
+  int global_negatives;
+  /* --sync-bn: training-mode BatchNormalization uses the statistics of the
+   * global batch (SyncBatchNormalization). */
+  int sync_bn;
 } oc_train_options_t;
 
 typedef struct oc_compile_options_s {
@@ -101,6 +114,9 @@ typedef struct oc_compile_options_s {
   uint64_t max_fold_cost;    /* operations (op_cost.h) folding runs, in total (2^33) */
   uint64_t max_nodes;        /* ONNX nodes in the graph (2^20) */
   int max_depth;             /* message nesting of the model file (100, at most 1000) */
+  /* --memory-budget: the train step's arena must fit in this many bytes,
+   * recomputing activations if it must (compiler/recompute.h); 0: none. */
+  uint64_t memory_budget_bytes;
 } oc_compile_options_t;
 
 /* The defaults of the resource limits above, and of fold_limit_bytes. */
@@ -129,6 +145,17 @@ typedef struct oc_entry_s {
   int n_inputs;
   int *outputs;
   int n_outputs;
+  /* --memory-budget (compiler/recompute.c): the budget (0: none), the arena
+   * without it, the estimated floating-point operations per run spent
+   * recomputing, those of
+   * the program before recomputation, the instructions cloned, and the
+   * choice of what to recompute that won. */
+  uint64_t budget_bytes;
+  uint64_t unbudgeted_arena_bytes;
+  uint64_t recompute_flops;
+  uint64_t step_flops;
+  int n_recomputed;
+  const char *recompute_strategy;
 } oc_entry_t;
 
 #define OC_COMPILE_MAX_ENTRIES 4

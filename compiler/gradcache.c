@@ -60,10 +60,17 @@ static oc_status_t find_batch(analysis_t *a, const oc_train_options_t *t) {
       a->batch_inputs[a->n_batch_inputs++] = g->inputs[i];
   }
   free(read);
-  a->micro = t->micro_batch;
+  int global = t->micro_batch <= 0; /* --global-negatives: one rank's rows */
   if (a->batch < 0)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                          "--micro-batch: the train step reads no graph input with a batch axis");
+                          "%s: the train step reads no graph input with a batch axis",
+                          global ? "--global-negatives" : "--micro-batch");
+  if (global && (t->ranks < 1 || a->batch % t->ranks != 0))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "--ranks %lld: the batch (%lld rows: axis 0 of graph input '%s') is not "
+                          "a multiple of it",
+                          (long long)t->ranks, (long long)a->batch, first);
+  a->micro = global ? a->batch / t->ranks : t->micro_batch;
   if (a->micro < 1 || a->micro > a->batch || a->batch % a->micro != 0)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
                           "--micro-batch %lld: the batch (%lld rows: axis 0 of graph input '%s') "
@@ -510,7 +517,10 @@ static oc_status_t encode_chunk(inliner_t *in, const char *pass, int chunk, cons
     const char *name = g->values[a->batch_inputs[k]].name;
     snprintf(node, sizeof node, "%s/%s%d", name, pass, chunk);
     int mv = oc_graph_find(m, name);
-    OC_RETURN_IF_ERROR(slice_rows(g, node, a->batch_inputs[k], chunk * a->micro, a->micro, &in->map[mv]));
+    if (chunk < 0) /* the batch inputs hold the chunk's rows (--global-negatives) */
+      in->map[mv] = a->batch_inputs[k];
+    else
+      OC_RETURN_IF_ERROR(slice_rows(g, node, a->batch_inputs[k], chunk * a->micro, a->micro, &in->map[mv]));
   }
   for (int i = 0; i < m->n_instrs; i++) {
     const oc_instr_t *ins = &m->instrs[i];
@@ -565,8 +575,8 @@ static oc_status_t drop_encoders(oc_graph_t *g, const char *encoder) {
 
 /* Checks the encoder program at batch N and collects what the user should
  * know about it. */
-static oc_status_t check_encoder(const analysis_t *a, const oc_graph_t *g, const oc_graph_t *m,
-                                 const int *cut, int n_cut, char **out_warnings) {
+static oc_status_t check_cut_types(const analysis_t *a, const oc_graph_t *g, const oc_graph_t *m,
+                                   const int *cut, int n_cut) {
   for (int j = 0; j < n_cut; j++) {
     const oc_tensor_t *mt = &m->values[cut[j]].type, *gt = &g->values[a->cut[j]].type;
     int ok = m->values[cut[j]].known && mt->dtype == gt->dtype && mt->rank == gt->rank &&
@@ -581,6 +591,12 @@ static oc_status_t check_encoder(const analysis_t *a, const oc_graph_t *g, const
                             oc_type_str(mt, b1, sizeof b1), oc_type_str(gt, b2, sizeof b2));
     }
   }
+  return OC_OK;
+}
+
+static oc_status_t check_encoder(const analysis_t *a, const oc_graph_t *g, const oc_graph_t *m,
+                                 const int *cut, int n_cut, char **out_warnings) {
+  OC_RETURN_IF_ERROR(check_cut_types(a, g, m, cut, n_cut));
   int n_bn = 0;
   const char *bn = NULL;
   for (int i = 0; i < m->n_instrs; i++) {
@@ -831,5 +847,62 @@ done:
     free(*out_warnings);
     *out_warnings = NULL;
   }
+  return s;
+}
+
+/* --- global negatives ------------------------------------------------------------------ */
+
+/* |out| (fresh) = every rank's |src| along axis 0. */
+static oc_status_t all_gather(oc_graph_t *g, const char *node, int src, int64_t ranks, int out) {
+  return oc_emit_instr(g, node, OC_OP_ALLGATHER, 1, &src, 1, &out, &ranks, 1, NULL, 0);
+}
+
+oc_status_t oc_gradcache_global(oc_graph_t *g, const oc_graph_t *micro, const int *cut, int n_cut,
+                                int loss, const oc_train_options_t *t) {
+  analysis_t a;
+  inliner_t in = {.g = g, .m = micro, .a = &a};
+  const char *names[OC_COMPILE_MAX_OUTPUTS] = {0};
+  for (int j = 0; j < n_cut; j++) names[j] = micro->values[cut[j]].name;
+  int local[OC_COMPILE_MAX_OUTPUTS];
+  oc_status_t s = analyze(&a, g, micro, loss, t, names, n_cut, "cut");
+  if (!s) s = check_cut_types(&a, g, micro, cut, n_cut);
+  if (!s) {
+    in.shared = malloc(sizeof(int) * (size_t)(micro->n_values + 1));
+    in.map = malloc(sizeof(int) * (size_t)(micro->n_values + 1));
+    if (!in.shared || !in.map) s = oom();
+  }
+  if (!s) {
+    for (int v = 0; v < micro->n_values; v++) in.shared[v] = -1;
+    s = drop_encoders(g, a.encoder);
+  }
+  /* The batch inputs hold this rank's rows; what the head reads of them
+   * (labels, say) is every rank's. */
+  int start = g->n_instrs;
+  for (int k = 0; k < a.n_batch_inputs && !s; k++) {
+    int v = a.batch_inputs[k], read = 0;
+    for (int i = 0; i < start; i++)
+      for (int q = 0; q < g->instrs[i].n_in; q++) read |= g->instrs[i].in[q] == v;
+    g->values[v].type.dims[0] = a.micro;
+    if (!read) continue;
+    char node[600];
+    snprintf(node, sizeof node, "%s/all_ranks", g->values[v].name);
+    int all = oc_graph_new_value(g, node);
+    s = all < 0 ? oom() : all_gather(g, node, v, t->ranks, all);
+    for (int i = 0; i < start && !s; i++)
+      for (int q = 0; q < g->instrs[i].n_in; q++)
+        if (g->instrs[i].in[q] == v) g->instrs[i].in[q] = all;
+  }
+  /* This rank's encoders, then every rank's cut values. */
+  if (!s) s = encode_chunk(&in, "rank", -1, cut, n_cut, local);
+  for (int j = 0; j < n_cut && !s; j++) {
+    char node[600];
+    snprintf(node, sizeof node, "%s/all_ranks", g->values[a.cut[j]].name);
+    g->values[a.cut[j]].known = 0; /* produced again, by the gather */
+    s = all_gather(g, node, local[j], t->ranks, a.cut[j]);
+  }
+  if (!s) s = move_to_front(g, start);
+  free(in.shared);
+  free(in.map);
+  analysis_free(&a);
   return s;
 }

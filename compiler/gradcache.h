@@ -59,4 +59,14 @@ oc_status_t oc_gradcache_build(oc_graph_t *g, const oc_graph_t *micro, const int
                                int loss, const oc_train_options_t *t, const oc_name_set_t *params,
                                char **out_warnings);
 
+/* --global-negatives (t->ranks > 1, no micro-batch; oc_gradcache_cut then
+ * lowers |micro| at batch / ranks rows, one rank's): rewrites the forward
+ * program of |g| so that its batch inputs hold one rank's rows, the encoders
+ * (|micro| up to |cut|) run on them, and the loss head reads the cut values
+ * of every rank (AllGather along axis 0, rank 0's rows first), as it reads
+ * any batch input it uses directly. oc_train_build then differentiates the
+ * whole (the gradient of AllGather is ReduceScatter). */
+oc_status_t oc_gradcache_global(oc_graph_t *g, const oc_graph_t *micro, const int *cut, int n_cut,
+                                int loss, const oc_train_options_t *t);
+
 #endif

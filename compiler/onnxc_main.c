@@ -98,6 +98,15 @@ static void usage(FILE *f) {
           "                           the first batch, or onnxrun --state-init INPUT=FILE\n"
           "  --clamp NAME=MIN,MAX     clamp initializer NAME after each step (CLIP's\n"
           "                           logit scale); repeatable\n"
+          "  --memory-budget BYTES    the train step's arena (activations, temporaries,\n"
+          "                           kernel workspaces; not the weights, gradients or\n"
+          "                           optimizer state) must fit in BYTES (K/M/G suffixes,\n"
+          "                           powers of 1024). If it does not, forward activations\n"
+          "                           are dropped and recomputed in the backward (the same\n"
+          "                           kernels on the same values: bit-identical losses and\n"
+          "                           gradients); one line on stderr gives the extra FLOPs,\n"
+          "                           also in --memory-report. A budget too small fails,\n"
+          "                           naming the smallest budget that works\n"
           "  --micro-batch N          GradCache: large batches with the activation memory of\n"
           "                           N rows. The encoders run on chunks of N rows of the batch\n"
           "                           inputs, twice per step (first keeping only their outputs,\n"
@@ -107,9 +116,28 @@ static void usage(FILE *f) {
           "                           the full-batch step; training-mode BatchNorm uses each\n"
           "                           chunk's statistics (a warning says so); training-mode\n"
           "                           Dropout in the encoders is an error\n"
-          "  --cut VALUE[,VALUE...]   with --micro-batch: the values where the per-example\n"
-          "                           encoders end and the loss begins (default: found\n"
-          "                           automatically); repeatable\n"
+          "  --cut VALUE[,VALUE...]   with --micro-batch or --global-negatives: the values\n"
+          "                           where the per-example encoders end and the loss\n"
+          "                           begins (default: found automatically); repeatable\n"
+          "\n"
+          "data-parallel training (onnxrun under mpirun -np N; docs/distributed.md):\n"
+          "  --ranks N                a train step for one of N ranks: the model's batch\n"
+          "                           (axis 0 of its batch inputs, as exported or set by\n"
+          "                           --dim) is the global batch; each rank runs batch/N\n"
+          "                           rows of it (onnxrun gives rank r rows [r*B/N,\n"
+          "                           (r+1)*B/N) of each batch input) and the gradients are\n"
+          "                           averaged across the ranks before the optimizer.\n"
+          "                           Without --sync-bn, BatchNorm uses each rank's\n"
+          "                           statistics and the running statistics are averaged\n"
+          "                           after each step. The plan also runs in one process\n"
+          "                           (on batch/N rows), except with --global-negatives\n"
+          "  --global-negatives       with --ranks: the loss head (after the cut, as for\n"
+          "                           --micro-batch) sees the embeddings of every rank\n"
+          "                           (all-gathered), so the step equals the one-process\n"
+          "                           step on the whole batch; the plan then runs only on\n"
+          "                           exactly N ranks\n"
+          "  --sync-bn                with --ranks: training-mode BatchNorm normalizes with\n"
+          "                           the statistics of the global batch (SimCLR's global BN)\n"
           "  --version                print the version and the plan format version\n"
           "  -h, --help               this text\n"
           "\n"
@@ -265,6 +293,18 @@ int main(int argc, char **argv) {
           t->queue_axis[t->n_queue++] = (int)axis;
         }
       }
+    } else if (!strcmp(a, "--ranks")) {
+      if (!has_next) return bad_usage("missing value for", a);
+      train_flags++;
+      if (parse_count(argv[++i], &opts.train.ranks) || opts.train.ranks < 1 ||
+          opts.train.ranks > 65536)
+        return bad_usage("--ranks takes a count in [1, 65536]", argv[i]);
+    } else if (!strcmp(a, "--global-negatives")) {
+      opts.train.global_negatives = 1;
+      train_flags++;
+    } else if (!strcmp(a, "--sync-bn")) {
+      opts.train.sync_bn = 1;
+      train_flags++;
     } else if (!strcmp(a, "--micro-batch")) {
       if (!has_next) return bad_usage("missing value for", a);
       train_flags++;
@@ -281,6 +321,11 @@ int main(int argc, char **argv) {
         if (opts.train.n_cut >= OC_COMPILE_MAX_OUTPUTS) return bad_usage("too many", a);
         opts.train.cut[opts.train.n_cut++] = name;
       }
+    } else if (!strcmp(a, "--memory-budget")) {
+      if (!has_next) return bad_usage("missing value for", a);
+      train_flags++;
+      if (oc_parse_size(argv[++i], &opts.memory_budget_bytes))
+        return bad_usage("--memory-budget takes a byte count >= 1 (K/M/G suffixes)", argv[i]);
     } else if (!strcmp(a, "--batch")) {
       if (!has_next) return bad_usage("missing value for", a);
       train_flags++;
@@ -388,7 +433,15 @@ int main(int argc, char **argv) {
     return bad_usage("--output cuts a graph for embedding; with --train use --embed-output", NULL);
   if (opts.train.schedule == OC_SCHEDULE_COSINE && opts.train.total_steps == 0)
     return bad_usage("--schedule cosine needs --total-steps", NULL);
-  if (opts.train.n_cut && !opts.train.micro_batch) return bad_usage("--cut needs --micro-batch", NULL);
+  if (opts.train.n_cut && !opts.train.micro_batch && !opts.train.global_negatives)
+    return bad_usage("--cut needs --micro-batch or --global-negatives", NULL);
+  if ((opts.train.global_negatives || opts.train.sync_bn) && opts.train.ranks < 1)
+    return bad_usage("--global-negatives and --sync-bn need --ranks N", NULL);
+  if (opts.train.ranks > 1 && opts.train.micro_batch)
+    return bad_usage("--micro-batch with --ranks is not supported yet", NULL);
+  if (opts.train.ranks > 1 && opts.train.n_queue)
+    return bad_usage("--queue with --ranks is not supported yet (each rank would queue its own "
+                     "keys)", NULL);
   if (!plan_path) return bad_usage("no output plan given (-o PLAN.bin)", NULL);
   oc_compiled_t *c = NULL;
   oc_status_t s = oc_compile_file(model, &opts, &c);
@@ -398,6 +451,17 @@ int main(int argc, char **argv) {
     int n = end ? (int)(end - w) : (int)strlen(w);
     fprintf(stderr, "onnxc: warning: %.*s\n", n, w);
     w += n + (end != NULL);
+  }
+  for (int k = 0; k < c->n_entries && opts.memory_budget_bytes; k++) {
+    const oc_entry_t *e = &c->entries[k];
+    if (!e->budget_bytes) continue;
+    fprintf(stderr, "onnxc: %s: arena %llu bytes within the budget of %llu (%llu without it); "
+            "recomputes %d instructions: %llu extra FLOPs per step (+%.1f%% of %llu)\n",
+            e->name, (unsigned long long)e->arena_bytes, (unsigned long long)e->budget_bytes,
+            (unsigned long long)e->unbudgeted_arena_bytes, e->n_recomputed,
+            (unsigned long long)e->recompute_flops,
+            e->step_flops ? 100.0 * (double)e->recompute_flops / (double)e->step_flops : 0.0,
+            (unsigned long long)e->step_flops);
   }
   const char *reports[2] = {report_json, report_svg};
   for (int k = 0; k < 2 && !s; k++) {

@@ -295,15 +295,112 @@ oc_status_t oc_train_read_params(const oc_graph_t *g, const oc_name_set_t *param
   return OC_OK;
 }
 
+/* --- data parallel (--ranks) -------------------------------------------------------- */
+
+oc_status_t oc_train_split_batch(oc_graph_t *g, int64_t ranks) {
+  int64_t batch = -1;
+  const char *first = NULL;
+  for (int i = 0; i < g->n_inputs; i++) {
+    oc_value_t *v = &g->values[g->inputs[i]];
+    if (v->kind != OC_VALUE_INPUT || v->type.rank < 1) continue;
+    if (batch < 0) {
+      batch = v->type.dims[0];
+      first = v->name;
+    }
+    if (v->type.dims[0] != batch) continue;
+    if (batch % ranks != 0 || batch == 0)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "--ranks %lld: the batch (%lld rows: axis 0 of graph input '%s') is "
+                            "not a multiple of it",
+                            (long long)ranks, (long long)batch, first);
+    v->type.dims[0] = batch / ranks;
+  }
+  if (batch < 0)
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "--ranks %lld: the model has no graph input with a batch axis",
+                          (long long)ranks);
+  return OC_OK;
+}
+
+/* |values| (n of them) replaced by their mean over the ranks: AllReduce
+ * instructions over buckets of at most OC_MAX_OP_INPUTS tensors and about
+ * 4 MiB (a larger tensor travels alone). */
+static oc_status_t allreduce_mean(oc_graph_t *g, int *values, int n, const char *what) {
+  const uint64_t bucket_bytes = (uint64_t)4 << 20;
+  for (int k0 = 0; k0 < n;) {
+    int k1 = k0 + 1;
+    uint64_t bytes = oc_tensor_bytes(&g->values[values[k0]].type);
+    while (k1 < n && k1 - k0 < OC_MAX_OP_INPUTS &&
+           bytes + oc_tensor_bytes(&g->values[values[k1]].type) <= bucket_bytes)
+      bytes += oc_tensor_bytes(&g->values[values[k1++]].type);
+    int out[OC_MAX_OP_INPUTS];
+    for (int k = k0; k < k1; k++) {
+      char hint[600];
+      snprintf(hint, sizeof hint, "%s/allreduce", g->values[values[k]].name);
+      out[k - k0] = oc_graph_new_value(g, hint);
+      if (out[k - k0] < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    }
+    char node[64];
+    snprintf(node, sizeof node, "allreduce:%s%d", what, k0);
+    int64_t mean = 1;
+    OC_RETURN_IF_ERROR(oc_emit_instr(g, node, OC_OP_ALLREDUCE, k1 - k0, values + k0, k1 - k0, out,
+                                     &mean, 1, NULL, 0));
+    memcpy(values + k0, out, sizeof(int) * (size_t)(k1 - k0));
+    k0 = k1;
+  }
+  return OC_OK;
+}
+
+/* Without --sync-bn each rank's running statistics follow its own batches:
+ * after the step they become their mean over the ranks, so that every rank
+ * holds the same state. */
+static oc_status_t average_running_stats(oc_graph_t *g) {
+  char *seen = calloc((size_t)g->n_values + 1, 1);
+  int *stats = malloc(sizeof(int) * (size_t)(g->n_values + 1));
+  int n = 0;
+  oc_status_t s = OC_OK;
+  if (!seen || !stats) s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  for (int i = 0; i < g->n_instrs && !s; i++) {
+    const oc_instr_t *ins = &g->instrs[i];
+    if (ins->op != OC_OP_BATCHNORM || ins->n_ints < 1 || ins->ints[0] != 1) continue;
+    for (int k = 3; k < 5 && k < ins->n_in; k++) {
+      int v = ins->in[k];
+      if (v >= 0 && !seen[v] && g->values[v].kind == OC_VALUE_STATE) {
+        seen[v] = 1;
+        stats[n++] = v;
+      }
+    }
+  }
+  int *mean = s ? NULL : malloc(sizeof(int) * (size_t)(n + 1));
+  if (!s && !mean) s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  if (!s) memcpy(mean, stats, sizeof(int) * (size_t)n);
+  if (!s) s = allreduce_mean(g, mean, n, "running_stats");
+  for (int k = 0; k < n && !s; k++) {
+    int in[2] = {stats[k], mean[k]};
+    s = oc_emit_instr(g, "average_running_stat", OC_OP_ASSIGN, 2, in, 0, NULL, NULL, 0, NULL, 0);
+  }
+  free(mean);
+  free(seen);
+  free(stats);
+  return s;
+}
+
 oc_status_t oc_train_build(oc_graph_t *g, int loss, const oc_train_options_t *t,
                            const oc_name_set_t *param_names) {
   OC_RETURN_IF_ERROR(oc_train_write_back_running_stats(g));
+  int distributed = t->ranks > 1;
+  if (distributed && t->sync_bn)
+    for (int i = 0; i < g->n_instrs; i++)
+      if (g->instrs[i].op == OC_OP_BATCHNORM && g->instrs[i].n_ints > 0 && g->instrs[i].ints[0] == 1)
+        g->instrs[i].op = OC_OP_SYNC_BATCHNORM;
   int *params = NULL, n = 0;
   OC_RETURN_IF_ERROR(oc_train_read_params(g, param_names, &params, &n));
   int *grads = malloc(sizeof(int) * (size_t)(n + 1));
   oc_status_t s = grads ? oc_autodiff(g, loss, -1, params, n, grads)
                         : oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  if (!s && distributed) s = allreduce_mean(g, grads, n, "grads");
   if (!s) s = oc_train_update(g, loss, t, param_names, params, grads, n);
+  if (!s && distributed && !t->sync_bn) s = average_running_stats(g);
   free(params);
   free(grads);
   return s;
@@ -420,7 +517,8 @@ oc_status_t oc_train_update(oc_graph_t *g, int loss, const oc_train_options_t *t
   char *is_stat = calloc((size_t)g->n_values + 1, 1);
   if (!is_stat) s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
   for (int i = 0; i < g->n_instrs && is_stat; i++)
-    if (g->instrs[i].op == OC_OP_BATCHNORM && g->instrs[i].n_in >= 5)
+    if ((g->instrs[i].op == OC_OP_BATCHNORM || g->instrs[i].op == OC_OP_SYNC_BATCHNORM) &&
+        g->instrs[i].n_in >= 5)
       for (int k = 3; k < 5; k++)
         if (g->instrs[i].in[k] >= 0) is_stat[g->instrs[i].in[k]] = 1;
   for (int k = 0; k < t->n_ema && !s; k++) {

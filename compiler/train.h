@@ -41,9 +41,17 @@ void oc_train_mark_state(oc_graph_t *g, const oc_name_set_t *state);
 
 /* Appends the train step to a lowered forward program whose loss is |loss|,
  * training the state values named in |params|: running-statistic updates,
- * backward (oc_autodiff), then oc_train_update. */
+ * backward (oc_autodiff), then oc_train_update. With t->ranks > 1: --sync-bn
+ * turns training-mode BatchNorm into SyncBatchNormalization, the gradients
+ * are averaged across the ranks before the update (AllReduce), and without
+ * --sync-bn the running statistics are averaged after it. */
 oc_status_t oc_train_build(oc_graph_t *g, int loss, const oc_train_options_t *t,
                            const oc_name_set_t *params);
+
+/* --ranks N without --global-negatives: axis 0 of the batch inputs (the
+ * graph inputs whose axis 0 has the size of the first one's) becomes the
+ * rows of one rank, batch / N. Call on the imported graph before lowering. */
+oc_status_t oc_train_split_batch(oc_graph_t *g, int64_t ranks);
 
 /* The pieces of oc_train_build, for steps that compute their gradients
  * another way (GradCache, compiler/gradcache.c): */

@@ -272,3 +272,20 @@ oc_status_t oc_context_output(const oc_context_t *ctx, int entry, int index,
   if (out_bytes) *out_bytes = (size_t)ctx->plan->tensors[e->outputs[index]].bytes;
   return OC_OK;
 }
+
+oc_status_t oc_context_set_communicator(oc_context_t *ctx, const oc_communicator_t *comm) {
+  if (comm && (comm->size < 1 || comm->rank < 0 || comm->rank >= comm->size))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "communicator: rank %d of size %d; the rank must be in [0, size)",
+                          comm->rank, comm->size);
+  if (comm && (!comm->allreduce_sum || !comm->allgather || !comm->broadcast || !comm->barrier))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "communicator: allreduce_sum, allgather, broadcast and barrier are "
+                          "all required");
+  if (comm) ctx->comm = *comm;
+  else memset(&ctx->comm, 0, sizeof ctx->comm);
+  const oc_communicator_t *use = comm ? &ctx->comm : NULL;
+  for (int k = 0; k < ctx->plan->n_entries; k++)
+    for (int i = 0; i < ctx->plan->entries[k].n_instrs; i++) ctx->exec[k].calls[i].comm = use;
+  return OC_OK;
+}

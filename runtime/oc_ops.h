@@ -53,6 +53,9 @@ typedef struct oc_op_call_s {
   /* The context's thread pool (runtime/parallel.h), for oc_parallel_for and
    * oc_sgemm; NULL (run on the calling thread) when the compiler folds. */
   struct oc_pool_s *pool;
+  /* The context's communicator (onnxc.h), for the collective ops of
+   * runtime/ops/collective.c; NULL: a job of one rank. */
+  const oc_communicator_t *comm;
 } oc_op_call_t;
 
 typedef struct oc_op_def_s {

@@ -88,6 +88,7 @@ struct oc_context_s {
   uint8_t *state; /* plan->state_bytes: parameters, optimizer state, ... */
   entry_exec_t *exec;
   struct oc_pool_s *pool; /* the context's threads (runtime/parallel.h) */
+  oc_communicator_t comm; /* oc_context_set_communicator; comm.size == 0: none */
 };
 
 /* Hash of the plan's state layout (names, types, offsets): a checkpoint

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(build-essential cmake pkg-config libprotobuf-c-dev protobuf-c-compiler
-          libonnx-dev libopenblas-dev check doxygen)
+          libonnx-dev libopenblas-dev check doxygen openmpi-bin libopenmpi-dev)
 
 # ONNX Runtime (npm's CPU build) for the tests that check exported models;
 # skipped (and those checks report why) only where npm is absent.

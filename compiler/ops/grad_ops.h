@@ -68,3 +68,5 @@ OC_GRAD_OP(OC_OP_LPNORM, oc_grad_lpnorm, "LpNormalization")
 OC_GRAD_OP(OC_OP_LPPOOL, oc_grad_lppool, "LpPool")
 OC_GRAD_OP(OC_OP_CONVTRANSPOSE, oc_grad_convtranspose, "ConvTranspose")
 OC_GRAD_OP(OC_OP_DROPOUT, oc_grad_dropout, "Dropout")
+OC_GRAD_OP(OC_OP_ALLGATHER, oc_grad_allgather, "")  /* onnxc --ranks: compiler/ops/collective.c */
+OC_GRAD_OP(OC_OP_SYNC_BATCHNORM, oc_grad_sync_batchnorm, "")

@@ -348,6 +348,49 @@ OC_API oc_status_t oc_plan_source_model(const oc_plan_t *plan, const void **out_
 OC_API oc_status_t oc_context_load_checkpoint(oc_context_t *context, const char *path);
 
 /* ------------------------------------------------------------------------ */
+/* Data-parallel training                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** How the processes (ranks) of a data-parallel job talk to each other,
+ * supplied by the caller (onnxrun implements it with MPI): the library
+ * itself links no transport. Plans compiled with `onnxc --ranks N` hold
+ * collective instructions (the gradient all-reduce, the embeddings'
+ * all-gather of `--global-negatives`, the statistics of `--sync-bn`) that
+ * call these functions; every rank must run the same entry points in the same
+ * order. Each callback returns 0 on success and anything else on failure
+ * (the instruction then fails with OC_STATUS_IO). See docs/distributed.md. */
+typedef struct oc_communicator_s {
+  /** Passed as the first argument of every callback. */
+  void *self;
+  /** This process's rank, in [0, size). */
+  int rank;
+  /** The number of ranks (>= 1). */
+  int size;
+  /** Replaces |count| elements of |data| (OC_DTYPE_FLOAT32 or
+   * OC_DTYPE_FLOAT64) on every rank by their sum over the ranks, added in
+   * the same order on every rank (so every rank gets the same bits). */
+  int (*allreduce_sum)(void *self, void *data, size_t count, oc_dtype_t dtype);
+  /** Gathers |bytes| bytes of |send| from every rank into |recv| (size *
+   * bytes bytes), rank 0's first, on every rank. */
+  int (*allgather)(void *self, const void *send, void *recv, size_t bytes);
+  /** Copies |bytes| bytes of |data| on rank |root| into |data| on every rank. */
+  int (*broadcast)(void *self, void *data, size_t bytes, int root);
+  /** Returns when every rank has called it. */
+  int (*barrier)(void *self);
+} oc_communicator_t;
+
+/** Makes |context| one rank of a data-parallel job: its collective
+ * instructions call |communicator| (copied; what its |self| points to must
+ * outlive the context). NULL, or never calling this, leaves the context
+ * alone: collective instructions then act as on a job of one rank. A plan
+ * compiled for N ranks (onnxc --ranks N with --global-negatives, whose
+ * shapes depend on N) fails to run on another number of ranks
+ * (OC_STATUS_INVALID_ARGUMENT). Errors: a rank outside [0, size), a size
+ * below 1 or a missing callback (OC_STATUS_INVALID_ARGUMENT). */
+OC_API oc_status_t oc_context_set_communicator(oc_context_t *context,
+                                               const oc_communicator_t *communicator);
+
+/* ------------------------------------------------------------------------ */
 /* Versions                                                                 */
 /* ------------------------------------------------------------------------ */
 

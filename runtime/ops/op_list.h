@@ -121,3 +121,8 @@ OC_OP(CONVTRANSPOSE_BWD_FILTER, "ConvTransposeBwdFilter", oc_op_convtranspose_bw
 OC_OP(DROPOUT_BWD, "DropoutBwd", oc_op_dropout_bwd)    /* floats [ratio]: dropout.c */
 OC_OP(GELU, "Gelu", oc_op_gelu)                  /* x [, bias]: runtime/ops/gelu.c (made by compiler/fuse.c) */
 OC_OP(ATTENTION, "Attention", oc_op_attention)   /* q, k, v through strides: runtime/ops/attention.c (made by compiler/fuse.c) */
+OC_OP(ALLREDUCE, "AllReduce", oc_op_allreduce)   /* ints [mean]: runtime/ops/collective.c (onnxc --ranks) */
+OC_OP(ALLGATHER, "AllGather", oc_op_allgather)   /* ints [ranks] */
+OC_OP(REDUCE_SCATTER, "ReduceScatter", oc_op_reduce_scatter) /* ints [ranks]: the gradient of AllGather */
+OC_OP(SYNC_BATCHNORM, "SyncBatchNormalization", oc_op_sync_batchnorm) /* BatchNormalization's training ints/floats */
+OC_OP(SYNC_BATCHNORM_BWD, "SyncBatchNormalizationBwd", oc_op_sync_batchnorm_bwd)
