@@ -250,7 +250,13 @@ static oc_status_t compile_entry(const void *data, size_t bytes, const char *bas
       .max_total_bytes = o->max_fold_bytes ? o->max_fold_bytes : OC_COMPILE_DEFAULT_MAX_FOLD_BYTES,
       .max_memory_bytes = lim.max_total_bytes,
       .max_cost = o->max_fold_cost ? o->max_fold_cost : OC_COMPILE_DEFAULT_MAX_FOLD_COST};
-  OC_RETURN_IF_ERROR(oc_lower_graph(g, e->outputs, n_out, &fold, spec->mode));
+  oc_status_t ls = oc_lower_graph(g, e->outputs, n_out, &fold, spec->mode);
+  if (ls && t && t->ranks > 1 && !t->global_negatives)
+    return oc_status_wrap(ls, "--ranks %lld: the step at 1/%lld of the batch per rank: a model "
+                          "whose loss bakes the batch into constants cannot run on a part of it "
+                          "(use --global-negatives, or export a symbolic batch axis): ",
+                          (long long)t->ranks, (long long)t->ranks);
+  OC_RETURN_IF_ERROR(ls);
   for (int i = 0; i < n_out; i++)
     if (!g->values[e->outputs[i]].known)
       return oc_make_status(OC_STATUS_NOT_FOUND, "output '%s' is not computed by the graph",

@@ -78,6 +78,10 @@ le "$dg" 1e-5 || fail "dyn: global negatives differ by $dg"
 le 1e-2 "$dl" || fail "dyn: local negatives should change the loss (differ by $dl)"
 
 # --- 3. errors, failure and resume
+if "$onnxc" "$a2/model.onnx" -o "$tmp/x.bin" "${sgd[@]}" --ranks 2 2>"$tmp/err"; then
+  fail "a2 (its loss bakes the batch in) compiled with local negatives at 4 rows"
+fi
+grep -q "use --global-negatives" "$tmp/err" || fail "a2 --ranks 2: $(cat "$tmp/err")"
 if "$onnxrun" "$tmp/two.bin" --inputs "$a2/test_data_set_0" --steps 1 >/dev/null 2>"$tmp/err"; then
   fail "a --global-negatives plan for 2 ranks ran in one process"
 fi
