@@ -156,6 +156,9 @@ typedef struct oc_entry_s {
   uint64_t step_flops;
   int n_recomputed;
   const char *recompute_strategy;
+  /* For comparison: the operations of the cheapest of Chen et al.'s choices
+   * (sqrt(n) and greedy segments) that fit, by the lower bound; -1: none. */
+  int64_t chen_recompute_flops;
 } oc_entry_t;
 
 #define OC_COMPILE_MAX_ENTRIES 4

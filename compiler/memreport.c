@@ -10,6 +10,7 @@
 
 #include "memplan.h"
 #include "memreport.h"
+#include "recompute.h"
 #include "tensor_file.h"
 
 typedef struct text_s {
@@ -147,6 +148,19 @@ oc_status_t oc_memory_report_json(const oc_compiled_t *c, char **out) {
       (unsigned long long)e->arena_bytes, (unsigned long long)e->lower_bound_bytes, e->peak_step);
   put(&t, "  \"steps\": %d,\n  \"strategy\": ", g->n_instrs);
   put_json_string(&t, e->strategy ? e->strategy : "");
+  /* --memory-budget: what recomputation costs (budget 0: none given). */
+  double step_flops = (double)e->step_flops;
+  if (!e->budget_bytes)
+    for (int i = 0; i < g->n_instrs; i++) step_flops += oc_instr_flops(g, &g->instrs[i]);
+  put(&t, ",\n  \"budget_bytes\": %llu,\n  \"unbudgeted_arena_bytes\": %llu,\n"
+      "  \"recompute_flops\": %llu,\n  \"step_flops\": %.0f,\n"
+      "  \"recomputed_instructions\": %d,\n  \"recompute_strategy\": ",
+      (unsigned long long)e->budget_bytes,
+      (unsigned long long)(e->budget_bytes ? e->unbudgeted_arena_bytes : e->arena_bytes),
+      (unsigned long long)e->recompute_flops, step_flops, e->n_recomputed);
+  put_json_string(&t, e->recompute_strategy ? e->recompute_strategy : "none");
+  put(&t, ",\n  \"chen_recompute_flops\": %lld",
+      (long long)(e->budget_bytes ? e->chen_recompute_flops : -1));
   put(&t, ",\n  \"entries\": [");
   for (int k = 0; k < c->n_entries; k++) {
     put(&t, "%s{\"name\": ", k ? ", " : "");
@@ -181,7 +195,8 @@ oc_status_t oc_memory_report_json(const oc_compiled_t *c, char **out) {
   return OC_OK;
 }
 
-/* forward / backward / optimizer, from the instruction that made a value. */
+/* forward / backward / optimizer / recomputed (--memory-budget), from the
+ * instruction that made a value. */
 static int phase_of(const oc_graph_t *g, int v) {
   int p = g->values[v].producer;
   if (p < 0) return 0;
@@ -190,6 +205,8 @@ static int phase_of(const oc_graph_t *g, int v) {
       op == OC_OP_ADAM_UPDATE || op == OC_OP_LARS_UPDATE || op == OC_OP_LR_SCHEDULE ||
       op == OC_OP_STEP_COUNT)
     return 2;
+  size_t len = strlen(g->instrs[p].node);
+  if (len >= 10 && !strcmp(g->instrs[p].node + len - 10, "/recompute")) return 3;
   return strstr(g->instrs[p].node, "/grad") ? 1 : 0;
 }
 
@@ -208,8 +225,8 @@ oc_status_t oc_memory_report_svg(const oc_compiled_t *c, char **out) {
   const double W = 1000, H = 600, L = 80, T = 50, PW = W - L - 200, PH = H - T - 60;
   int steps = g->n_instrs + 2; /* -1 .. n */
   double arena = e->arena_bytes ? (double)e->arena_bytes : 1;
-  static const char *const colors[3] = {"#4e79a7", "#e15759", "#59a14f"};
-  static const char *const labels[3] = {"forward", "backward", "optimizer"};
+  static const char *const colors[4] = {"#4e79a7", "#e15759", "#59a14f", "#f28e2b"};
+  static const char *const labels[4] = {"forward", "backward", "optimizer", "recomputed"};
   text_t t = {0};
   put(&t, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
@@ -247,7 +264,7 @@ oc_status_t oc_memory_report_svg(const oc_compiled_t *c, char **out) {
   put(&t, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">0</text>\n", L - 4, T + PH);
   put(&t, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%.2f MiB</text>\n", L - 4, T + 10,
       arena / 1048576.0);
-  for (int k = 0; k < 3; k++) {
+  for (int k = 0; k < 4; k++) {
     put(&t, "<rect x=\"%.0f\" y=\"%.0f\" width=\"14\" height=\"14\" fill=\"%s\"/>\n",
         L + PW + 20, T + 20.0 * k, colors[k]);
     put(&t, "<text x=\"%.0f\" y=\"%.0f\">%s</text>\n", L + PW + 40, T + 20.0 * k + 12, labels[k]);
