@@ -4,7 +4,8 @@
  * validator finds no two simultaneously live tensors overlapping, and the
  * arena is never below the liveness lower bound. The validator itself must
  * catch a broken placement. Every entry point of the reference cases plans
- * within 1% of its lower bound.
+ * within 1% of its lower bound, and their train steps store each gradient
+ * as soon as it is final.
  */
 #include <check.h>
 #include <stdio.h>
@@ -150,6 +151,19 @@ START_TEST(reference_cases_near_bound) {
                       (unsigned long long)e->lower_bound_bytes);
         ck_assert(oc_memplan_validate(e) == OC_OK);
         if (r > worst) worst = r;
+        /* Each gradient is stored as soon as it is final: between the
+         * instruction that makes it and its Assign into grad:<name>, only
+         * other state updates. */
+        const oc_graph_t *g = e->graph;
+        for (int i = 0; i < g->n_instrs; i++) {
+          const oc_instr_t *ins = &g->instrs[i];
+          if (ins->op != OC_OP_ASSIGN || strncmp(g->values[ins->in[0]].name, "grad:", 5)) continue;
+          int p = g->values[ins->in[1]].producer;
+          for (int j = p + 1; p >= 0 && j < i; j++)
+            ck_assert_msg(g->instrs[j].op == OC_OP_ASSIGN || g->instrs[j].n_out == 0,
+                          "%s: '%s' is stored %d steps after it is final", cases[c],
+                          g->values[ins->in[1]].name, i - p);
+        }
       }
       oc_compiled_free(comp);
     }
