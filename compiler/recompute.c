@@ -9,12 +9,16 @@
  * before its first late use, the late uses read the clone, and the original
  * dies at its last early use. A clone reads the original inputs where they
  * are still alive (or kept alive for it), else clones of them, recursively:
- * the checkpoints of Chen et al. are the late-used values that stay. Clones
- * needed at the same place run in program order.
+ * the checkpoints of Chen et al. are the late-used values that stay. One
+ * clone may serve all the late needs of an instruction, or (the mode that
+ * splits) each cluster of needs gets its own clone, so that nothing
+ * recomputed waits long for its next reader. Clones needed at the same
+ * place run in program order.
  *
  * What may be cloned: instructions with outputs that are temporaries (not
  * entry outputs) and that update nothing (oc_op_def_t.mutates == 0: no
- * optimizer, state write, or random-number draw, whose state advances). A
+ * optimizer, state write, or random-number draw, whose state advances), nor
+ * talk to other ranks (collectives of onnxc --ranks). A
  * clone must not read state that an instruction updates between the
  * original and the clone, with one exception: training-mode
  * BatchNormalization reads the running statistics (inputs 3, 4) only for
@@ -23,17 +27,19 @@
  * input values, so every value it makes is bit-identical.
  *
  * What to drop: a choice of which late-used instructions ("saved") stay
- * (checkpoints) and which are recomputed. Each choice is evaluated by
- * building the program it gives and taking its liveness lower bound
- * (oc_memplan_lower_bound); the planner reaches that bound or comes within a
- * fraction of a percent of it, and the result is planned for real before it
- * is accepted. Candidates: Chen et al.'s sqrt(n) segments, their greedy
- * segmentation under a byte budget (swept over a grid), and a greedy search
- * from the best of them that drops, at the busiest step, the instruction
- * that frees the most bytes per recomputed operation; the cheapest choice
+ * (checkpoints) and which are recomputed, and of the clone mode. Each choice
+ * is evaluated by building the program it gives and taking its liveness
+ * lower bound (oc_memplan_lower_bound); the planner reaches that bound or
+ * comes within a fraction of a percent of it, and the result is planned for
+ * real before it is accepted. Candidates, in both modes: Chen et al.'s
+ * sqrt(n) segments; their greedy segmentation under a byte budget, swept
+ * over a grid; a greedy from nothing that changes, among the instructions
+ * that matter at the busiest step, the one that lowers the bound the most
+ * per recomputed operation; and the least memory found (the smallest of
+ * those, improved the same way for bytes alone). The cheapest candidate
  * that fits wins, after a pass that keeps again whatever is not needed to
  * fit. Chen's choices are among the candidates, so the result recomputes no
- * more than the best of them that fits.
+ * more than the best of them that fits (chen_recompute_flops reports it).
  */
 #include <limits.h>
 #include <math.h>
@@ -88,6 +94,13 @@ double oc_instr_flops(const oc_graph_t *g, const oc_instr_t *ins) {
     if (ins->out[k] >= 0 && numel(&g->values[ins->out[k]].type) > most)
       most = numel(&g->values[ins->out[k]].type);
   return most;
+}
+
+/* Whether |op| talks to the other ranks (onnxc --ranks): running it again
+ * would be another collective call, not a local recomputation. */
+static int communicates(int op) {
+  return op == OC_OP_ALLREDUCE || op == OC_OP_ALLGATHER || op == OC_OP_REDUCE_SCATTER ||
+         op == OC_OP_SYNC_BATCHNORM || op == OC_OP_SYNC_BATCHNORM_BWD;
 }
 
 /* Training-mode BatchNormalization input |k| feeds only outputs 1 and 2
@@ -286,7 +299,8 @@ static oc_status_t rc_init(rc_t *rc, oc_entry_t *e) {
   for (int i = 0; i < n; i++) {
     const oc_instr_t *ins = &g->instrs[i];
     rc->flops[i] = oc_instr_flops(g, ins);
-    int ok = oc_op_get(ins->op)->mutates == 0 && ins->n_out >= 1 && ins->n_out <= 31, late = 0;
+    int ok = oc_op_get(ins->op)->mutates == 0 && !communicates(ins->op) && ins->n_out >= 1 &&
+             ins->n_out <= 31, late = 0;
     for (int k = 0; k < ins->n_out && ok; k++) {
       int v = ins->out[k];
       if (v < 0) continue;

@@ -15,9 +15,9 @@
  * e->unbudgeted_arena_bytes, e->recompute_flops, e->step_flops, e->n_recomputed and
  * e->recompute_strategy. A clone runs the same kernel on the same input
  * values as the original, so every value, and so the losses and gradients,
- * are bit-identical to the unbudgeted plan's. Instructions that update state
- * or draw random numbers are never cloned, nor any that reads state updated
- * between the original and the clone. When no choice fits: RESOURCE_LIMIT
+ * are bit-identical to the unbudgeted plan's. Instructions that update state,
+ * draw random numbers or talk to other ranks are never cloned, nor any that
+ * reads state updated between the original and the clone. When no choice fits: RESOURCE_LIMIT
  * naming the smallest budget this pass can meet. */
 oc_status_t oc_recompute_to_budget(oc_entry_t *e, uint64_t budget_bytes);
 
