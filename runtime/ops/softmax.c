@@ -83,7 +83,7 @@ OC_VINLINE sm_v8d sm_hi(oc_v16f v) {
  * end is done as one full vector overlapping the one before it, loaded
  * before anything is written (y may be x), its repeated lanes left out of
  * the sum: the same values, without a partial load. */
-OC_SIMD_CLONES void oc_softmax_row(float *y, const float *x, int64_t n) {
+OC_SIMD_CLONES static void softmax_row_kernel(float *y, const float *x, int64_t n) {
   const oc_v16i lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
   const int64_t n16 = n & ~(int64_t)(OC_V16 - 1);
   const int overlap = n > OC_V16 && n16 < n;
@@ -141,6 +141,11 @@ OC_SIMD_CLONES void oc_softmax_row(float *y, const float *x, int64_t n) {
   else
     for (; i < n; i++) y[i] = (float)(y[i] * inv);
 }
+
+/* The kernel is cloned per instruction set; a static clone gets a local
+ * resolver, whereas an extern one would export its resolver from the
+ * library whatever the visibility preset. */
+void oc_softmax_row(float *y, const float *x, int64_t n) { softmax_row_kernel(y, x, n); }
 
 /* One row of n entries |stride| apart: x is (n), y is (n); y may alias x. */
 static void softmax_row(float *y, const float *x, int64_t n, int64_t stride, int log_out) {
