@@ -198,6 +198,59 @@ static int32_t view_of(oc_plan_t *plan, oc_plan_entry_t *e, int32_t id) {
   return plan->load_view[id];
 }
 
+/* The bytes [*lo, *hi) that tensor |id| takes in its writable region (the
+ * arena of the entry being loaded, or the state); 0 for constants. */
+static int writable_range(const oc_plan_t *plan, int32_t id, int *region, uint64_t *lo,
+                          uint64_t *hi) {
+  const oc_plan_tensor_t *t = &plan->tensors[id];
+  if (t->region == OCPLAN__REGION__REGION_CONSTANT || t->bytes == 0) return 0;
+  *region = t->region;
+  *lo = t->region == OCPLAN__REGION__REGION_ARENA ? plan->load_offset[id] : t->offset;
+  *hi = *lo + t->bytes; /* both were range-checked against their region */
+  return 1;
+}
+
+/* Kernels read their inputs while they write their outputs and workspace,
+ * so a plan must not let an output or the workspace share bytes with any
+ * other operand, except where the op allows output 0 to be written over an
+ * input of the same size at the same place (oc_op_def_t.inplace). Inputs
+ * may share bytes with each other: they are only read. */
+static oc_status_t check_operand_overlap(const oc_plan_t *plan, const oc_plan_instr_t *ins,
+                                         const oc_op_def_t *def) {
+  int32_t ids[OC_MAX_OP_INPUTS + OC_MAX_OP_OUTPUTS + 1];
+  int n = 0, n_written_from;
+  for (int i = 0; i < ins->n_in; i++) ids[n++] = ins->in[i];
+  n_written_from = n;
+  for (int i = 0; i < ins->n_out; i++) ids[n++] = ins->out[i];
+  if (ins->workspace >= 0) ids[n++] = ins->workspace;
+  for (int a = n_written_from; a < n; a++) {
+    int ra;
+    uint64_t alo, ahi;
+    if (!writable_range(plan, ids[a], &ra, &alo, &ahi)) continue;
+    for (int b = 0; b < a; b++) {
+      int rb;
+      uint64_t blo, bhi;
+      if (ids[b] < 0 || !writable_range(plan, ids[b], &rb, &blo, &bhi)) continue;
+      if (ra != rb || ahi <= blo || bhi <= alo) continue;
+      int is_output0 = a == n_written_from && a < n_written_from + ins->n_out;
+      if (is_output0 && b < n_written_from && b < 32 && (def->inplace >> b & 1u) && alo == blo &&
+          ahi == bhi)
+        continue;
+      const char *what_a = a < n_written_from + ins->n_out ? "output" : "workspace";
+      int ia = a < n_written_from + ins->n_out ? a - n_written_from : 0;
+      const char *what_b = b < n_written_from ? "input" : "output";
+      int ib = b < n_written_from ? b : b - n_written_from;
+      return CORRUPT("%s: %s %d (tensor %d '%s', bytes [%llu, %llu)) overlaps %s %d (tensor %d "
+                     "'%s', bytes [%llu, %llu)) in the %s",
+                     def->name, what_a, ia, ids[a], plan->tensors[ids[a]].name,
+                     (unsigned long long)alo, (unsigned long long)ahi, what_b, ib, ids[b],
+                     plan->tensors[ids[b]].name, (unsigned long long)blo,
+                     (unsigned long long)bhi, ra == OCPLAN__REGION__REGION_ARENA ? "arena" : "state");
+    }
+  }
+  return OC_OK;
+}
+
 /* Checks one instruction: ids, regions, and that the op's shape rule gives
  * exactly the recorded output types. Records its operands as views (from
  * |*pos| in e->view_operands) and adds its estimated cost to *cost. */
@@ -287,6 +340,7 @@ static oc_status_t check_instr(oc_plan_t *plan, oc_plan_entry_t *e, int idx,
     ins->workspace = -1;
     ins->workspace_bytes = 0;
   }
+  OC_RETURN_IF_ERROR(check_operand_overlap(plan, ins, def));
   int32_t *in_view = e->view_operands + *pos, *out_view = in_view + ins->n_in;
   for (int i = 0; i < ins->n_in; i++) in_view[i] = ins->in[i] < 0 ? -1 : view_of(plan, e, ins->in[i]);
   for (int i = 0; i < ins->n_out; i++) out_view[i] = view_of(plan, e, ins->out[i]);

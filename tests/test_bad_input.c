@@ -954,6 +954,30 @@ static void p_many_instr_inputs(Ocplan__Plan *p) {
   I(p, k)->n_inputs = 4;
 }
 
+static int64_t tensor_elements(const Ocplan__Tensor *t) {
+  int64_t n = 1;
+  for (size_t d = 0; d < t->n_dims; d++) n *= t->dims[d];
+  return n;
+}
+/* The arena slot of tensor |id| in the first entry, or -1. */
+static int arena_slot(Ocplan__Plan *p, int32_t id) {
+  for (size_t i = 0; i < E(p)->n_arena_tensors; i++)
+    if (E(p)->arena_tensors[i] == id) return (int)i;
+  return -1;
+}
+/* The first Conv's output moved onto the first byte of its input: a kernel
+ * would read what it has just written (and copy between overlapping
+ * ranges). The smaller of the two is moved, so both stay inside the arena. */
+static void p_output_overlaps_input(Ocplan__Plan *p) {
+  Ocplan__Instruction *ins = I(p, first_op(p, OC_OP_CONV));
+  int in = arena_slot(p, ins->inputs[0]), out = arena_slot(p, ins->outputs[0]);
+  ck_assert(in >= 0 && out >= 0);
+  if (tensor_elements(p->tensors[ins->outputs[0]]) <= tensor_elements(p->tensors[ins->inputs[0]]))
+    E(p)->arena_offsets[out] = E(p)->arena_offsets[in];
+  else
+    E(p)->arena_offsets[in] = E(p)->arena_offsets[out];
+}
+
 static const struct {
   plan_edit_fn fn;
   const char *what;
@@ -995,6 +1019,7 @@ static const struct {
     {p_entry_unnamed, "entry point without a name"},
     {p_wrong_entry_name, "no 'embed' entry point"},
     {p_many_instr_inputs, "Conv with a fourth input"},
+    {p_output_overlaps_input, "Conv output placed over its input"},
 };
 
 START_TEST(plans_tampered_metadata) {
