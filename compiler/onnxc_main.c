@@ -15,7 +15,7 @@
 #include "lowering.h"
 
 #ifndef ONNXC_VERSION_STRING
-#define ONNXC_VERSION_STRING "0.1.0"
+#define ONNXC_VERSION_STRING "0.2.0"
 #endif
 
 static void usage(FILE *f) {

@@ -16,7 +16,7 @@
 #include "tensor_file.h"
 
 #ifndef ONNXC_VERSION_STRING
-#define ONNXC_VERSION_STRING "0.1.0"
+#define ONNXC_VERSION_STRING "0.2.0"
 #endif
 
 
