@@ -25,6 +25,7 @@ void oc_context_release(oc_context_t *ctx) {
       oc_free(&a, ctx->exec[k].in_ptrs);
       oc_free(&a, ctx->exec[k].out_ptrs);
       oc_free(&a, ctx->exec[k].calls);
+      oc_free(&a, ctx->exec[k].input_set);
     }
     oc_free(&a, ctx->exec);
   }
@@ -50,7 +51,7 @@ static uint64_t exec_bytes(const oc_plan_entry_t *e) {
     operands += (uint64_t)e->instrs[i].n_in + (uint64_t)e->instrs[i].n_out;
   return sizeof(oc_tensor_t) * ((uint64_t)e->n_views + 1) +
          sizeof(oc_tensor_t *) * (operands + 2) +
-         sizeof(oc_op_call_t) * ((uint64_t)e->n_instrs + 1);
+         sizeof(oc_op_call_t) * ((uint64_t)e->n_instrs + 1) + (uint64_t)e->n_inputs + 1;
 }
 
 static oc_status_t build_exec(oc_context_t *ctx, int k) {
@@ -66,7 +67,8 @@ static oc_status_t build_exec(oc_context_t *ctx, int k) {
   x->in_ptrs = oc_alloc(&ctx->allocator, sizeof(oc_tensor_t *) * (n_in + 1));
   x->out_ptrs = oc_alloc(&ctx->allocator, sizeof(oc_tensor_t *) * (n_out + 1));
   x->calls = oc_alloc(&ctx->allocator, sizeof(oc_op_call_t) * (size_t)(e->n_instrs + 1));
-  if (!x->tensors || !x->in_ptrs || !x->out_ptrs || !x->calls)
+  x->input_set = oc_alloc(&ctx->allocator, (size_t)e->n_inputs + 1);
+  if (!x->tensors || !x->in_ptrs || !x->out_ptrs || !x->calls || !x->input_set)
     return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory creating a context");
   for (int v = 0; v < e->n_views; v++) {
     const oc_plan_tensor_t *t = &plan->tensors[e->view_tensor[v]];
@@ -138,6 +140,7 @@ oc_status_t oc_context_create(const oc_plan_t *plan, const oc_context_options_t 
   if (!ctx) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory creating a context");
   ctx->plan = plan;
   ctx->allocator = a;
+  ctx->last_run = -1;
   for (int k = 0; k < plan->n_entries; k++)
     if (plan->entries[k].arena_bytes > ctx->arena_bytes)
       ctx->arena_bytes = (size_t)plan->entries[k].arena_bytes;
@@ -183,6 +186,9 @@ oc_status_t oc_context_create(const oc_plan_t *plan, const oc_context_options_t 
   return OC_OK;
 }
 
+/* entry_exec_t.input_set values. */
+enum { INPUT_UNSET = 0, INPUT_SET = 1, INPUT_FILLED_IN_PLACE = 2 };
+
 static oc_status_t check_entry(const oc_context_t *ctx, int entry) {
   if (entry < 0 || entry >= ctx->plan->n_entries)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "entry point %d is out of range [0, %d)",
@@ -190,15 +196,27 @@ static oc_status_t check_entry(const oc_context_t *ctx, int entry) {
   return OC_OK;
 }
 
-oc_status_t oc_context_input_buffer(oc_context_t *ctx, int entry, int index, void **out_data,
-                                    size_t *out_bytes) {
+/* The arena bytes of input |index| of |entry|. */
+static oc_status_t input_bytes(oc_context_t *ctx, int entry, int index, void **out_data,
+                               size_t *out_bytes) {
   OC_RETURN_IF_ERROR(check_entry(ctx, entry));
   const oc_plan_entry_t *e = &ctx->plan->entries[entry];
   if (index < 0 || index >= e->n_inputs)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "entry point '%s' has no input %d", e->name,
                           index);
   *out_data = ctx->exec[entry].tensors[e->input_views[index]].data;
-  if (out_bytes) *out_bytes = (size_t)ctx->plan->tensors[e->inputs[index]].bytes;
+  *out_bytes = (size_t)ctx->plan->tensors[e->inputs[index]].bytes;
+  return OC_OK;
+}
+
+oc_status_t oc_context_input_buffer(oc_context_t *ctx, int entry, int index, void **out_data,
+                                    size_t *out_bytes) {
+  size_t bytes;
+  OC_RETURN_IF_ERROR(input_bytes(ctx, entry, index, out_data, &bytes));
+  if (out_bytes) *out_bytes = bytes;
+  /* The caller writes this buffer whenever it likes, which the context does
+   * not see: from now on the input counts as set for good. */
+  ctx->exec[entry].input_set[index] = INPUT_FILLED_IN_PLACE;
   return OC_OK;
 }
 
@@ -206,13 +224,15 @@ oc_status_t oc_context_set_input(oc_context_t *ctx, int entry, int index, const 
                                  size_t bytes) {
   void *dst;
   size_t want;
-  OC_RETURN_IF_ERROR(oc_context_input_buffer(ctx, entry, index, &dst, &want));
+  OC_RETURN_IF_ERROR(input_bytes(ctx, entry, index, &dst, &want));
   if (bytes != want) {
     const oc_plan_entry_t *e = &ctx->plan->entries[entry];
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "input '%s' takes %zu bytes, got %zu",
                           e->input_info[index].name, want, bytes);
   }
   if (bytes) memcpy(dst, data, bytes);
+  if (ctx->exec[entry].input_set[index] != INPUT_FILLED_IN_PLACE)
+    ctx->exec[entry].input_set[index] = INPUT_SET;
   return OC_OK;
 }
 
@@ -242,8 +262,43 @@ static oc_status_t not_finite(const oc_context_t *ctx, const oc_plan_entry_t *e,
                         "updated (check): ", (long long)step + 1);
 }
 
+/* Every input of |entry| must have been set since another entry point last
+ * ran: the entry points share the arena, inputs included, and a run on
+ * another entry's leftovers would give wrong numbers without a word. */
+static oc_status_t check_inputs_set(oc_context_t *ctx, int entry) {
+  const oc_plan_entry_t *e = &ctx->plan->entries[entry];
+  for (int i = 0; i < e->n_inputs; i++) {
+    if (ctx->exec[entry].input_set[i]) continue;
+    if (ctx->last_run >= 0 && ctx->last_run != entry)
+      return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                            "entry point '%s': input %d '%s' was overwritten by running entry "
+                            "point '%s' (entry points share the context's working memory); set "
+                            "it again with oc_context_set_input",
+                            e->name, i, e->input_info[i].name,
+                            ctx->plan->entries[ctx->last_run].name);
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "entry point '%s': input %d '%s' is not set (oc_context_set_input)",
+                          e->name, i, e->input_info[i].name);
+  }
+  return OC_OK;
+}
+
+/* After a run of |entry|: the other entry points' inputs are gone. */
+static void note_run(oc_context_t *ctx, int entry) {
+  if (ctx->last_run == entry) return;
+  for (int k = 0; k < ctx->plan->n_entries; k++) {
+    if (k == entry) continue;
+    uint8_t *set = ctx->exec[k].input_set;
+    for (int i = 0; i < ctx->plan->entries[k].n_inputs; i++)
+      if (set[i] == INPUT_SET) set[i] = INPUT_UNSET;
+  }
+  ctx->last_run = entry;
+}
+
 oc_status_t oc_context_run(oc_context_t *ctx, int entry) {
   OC_RETURN_IF_ERROR(check_entry(ctx, entry));
+  OC_RETURN_IF_ERROR(check_inputs_set(ctx, entry));
+  note_run(ctx, entry);
   const oc_plan_entry_t *e = &ctx->plan->entries[entry];
   const entry_exec_t *x = &ctx->exec[entry];
   int first_nan = -1;

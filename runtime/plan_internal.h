@@ -78,6 +78,11 @@ typedef struct entry_exec_s {
   oc_tensor_t **out_ptrs;
   oc_op_call_t *calls;      /* one per instruction */
   int watch_nan;            /* a train step: find the first instruction making NaN */
+  /* Per input: set by oc_context_set_input since another entry point last
+   * ran (entry points share the arena, inputs included, so running one
+   * overwrites the others'), or handed out by oc_context_input_buffer (the
+   * caller's to refill). Values in runtime/context.c. */
+  uint8_t *input_set;
 } entry_exec_t;
 
 struct oc_context_s {
@@ -88,6 +93,7 @@ struct oc_context_s {
   uint8_t *state; /* plan->state_bytes: parameters, optimizer state, ... */
   entry_exec_t *exec;
   struct oc_pool_s *pool; /* the context's threads (runtime/parallel.h) */
+  int last_run;           /* the entry point run last, or -1 */
   oc_communicator_t comm; /* oc_context_set_communicator; comm.size == 0: none */
 };
 

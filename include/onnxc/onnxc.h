@@ -278,11 +278,17 @@ OC_API oc_status_t oc_context_set_input(oc_context_t *context, int entry, int in
 
 /** The context's own buffer for input |index| of |entry|, to fill in place
  * instead of oc_context_set_input. Valid until the context is released;
- * its contents are overwritten by running a different entry point. */
+ * its contents are overwritten by running a different entry point, and
+ * refilling it is then the caller's business: once asked for, the input
+ * counts as set for good. */
 OC_API oc_status_t oc_context_input_buffer(oc_context_t *context, int entry, int index,
                                            void **out_data, size_t *out_bytes);
 
-/** Runs |entry| on the inputs set since the last run of it. */
+/** Runs |entry| on its inputs. Inputs stay set across runs of the same
+ * entry point, but the entry points of a context share its working memory:
+ * running another entry point overwrites them. OC_STATUS_INVALID_ARGUMENT,
+ * naming the input, if one was never set, or was set with
+ * oc_context_set_input and overwritten that way. */
 OC_API oc_status_t oc_context_run(oc_context_t *context, int entry);
 
 /** Output |index| of the last run of |entry|: a borrowed pointer into the
