@@ -278,7 +278,7 @@ oc_status_t oc_lower_nonzero(oc_lower_t *lw) {
   if (oc_mul_overflows((uint64_t)rank * sizeof(int64_t), (uint64_t)count, &bytes) ||
       bytes > lw->fold_limit_bytes)
     return oc_lower_error(lw, OC_STATUS_RESOURCE_LIMIT,
-                          "NonZero output [%d, %lld] exceeds the %llu-byte folding limit", rank,
+                          "NonZero output [%d, %lld] exceeds the %llu-byte folding limit (onnxc --fold-limit)", rank,
                           (long long)count, (unsigned long long)lw->fold_limit_bytes);
   int64_t *y = malloc(bytes ? (size_t)bytes : 1);
   if (!y) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");

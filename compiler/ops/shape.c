@@ -351,7 +351,7 @@ oc_status_t oc_lower_range(oc_lower_t *lw) {
   uint64_t bytes = n * esize;
   if (bytes > lw->fold_limit_bytes)
     return oc_lower_error(lw, OC_STATUS_RESOURCE_LIMIT,
-                          "the range has %llu elements, beyond the %llu-byte folding limit",
+                          "the range has %llu elements, beyond the %llu-byte folding limit (onnxc --fold-limit)",
                           (unsigned long long)n, (unsigned long long)lw->fold_limit_bytes);
   void *data = malloc(bytes ? bytes : 1);
   if (!data) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
@@ -407,7 +407,7 @@ oc_status_t oc_lower_eyelike(oc_lower_t *lw) {
   size_t bytes = oc_tensor_bytes(&t);
   if (bytes > lw->fold_limit_bytes)
     return oc_lower_error(lw, OC_STATUS_RESOURCE_LIMIT,
-                          "the %lldx%lld output exceeds the %llu-byte folding limit",
+                          "the %lldx%lld output exceeds the %llu-byte folding limit (onnxc --fold-limit)",
                           (long long)rows, (long long)cols,
                           (unsigned long long)lw->fold_limit_bytes);
   uint8_t *data = calloc(bytes ? bytes : 1, 1);
