@@ -35,7 +35,9 @@ int oc_grad_covers_onnx_op(const char *onnx_op);
 
 /* --- for rules --------------------------------------------------------------- */
 
-/* The graph (value types: gc->g->values[v].type). */
+/* The graph (value types: gc->g->values[v].type). Adding a value (a
+ * temporary, a constant) may move the values array: a rule copies the
+ * types it needs instead of keeping pointers into it. */
 oc_graph_t *oc_grad_graph(oc_grad_t *gc);
 /* Whether forward input |i| of the instruction being differentiated needs a
  * gradient (it depends on a trained parameter). */

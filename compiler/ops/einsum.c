@@ -558,7 +558,7 @@ oc_status_t oc_lower_einsum(oc_lower_t *lw) {
 oc_status_t oc_grad_einsum_diagonal(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
 oc_status_t oc_grad_einsum_diagonal(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
   if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
-  const oc_tensor_t *x = &oc_grad_graph(gc)->values[fwd->in[0]].type;
+  const oc_tensor_t x_type = oc_grad_graph(gc)->values[fwd->in[0]].type, *x = &x_type;
   if (fwd->n_ints != 1 + x->rank)
     return oc_grad_error(gc, OC_STATUS_INTERNAL, "%d ints for an input of rank %d", fwd->n_ints,
                          x->rank);

@@ -104,7 +104,7 @@ oc_status_t oc_lower_softmax_cross_entropy_loss(oc_lower_t *lw) {
 oc_status_t oc_grad_nll_loss(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
 oc_status_t oc_grad_nll_loss(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
   if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK; /* target, weight: no gradient */
-  const oc_tensor_t *x = &oc_grad_graph(gc)->values[fwd->in[0]].type;
+  const oc_tensor_t x_type = oc_grad_graph(gc)->values[fwd->in[0]].type, *x = &x_type;
   int64_t ints[4] = {fwd->ints[0], fwd->ints[1], fwd->ints[2], x->dims[1]};
   int dx = oc_grad_temp(gc, "dx");
   if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");

@@ -324,7 +324,7 @@ oc_status_t oc_grad_concat(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
 oc_status_t oc_grad_concat(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
   if (dy[0] < 0) return OC_OK;
   const oc_graph_t *g = oc_grad_graph(gc);
-  const oc_tensor_t *y = &g->values[fwd->out[0]].type;
+  const oc_tensor_t y_type = g->values[fwd->out[0]].type, *y = &y_type;
   int axis;
   OC_RETURN_IF_ERROR(oc_norm_axis(fwd->ints[0], y->rank, &axis));
   int n = fwd->n_in, n_want = 0;
@@ -370,12 +370,12 @@ oc_status_t oc_grad_split(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
 oc_status_t oc_grad_split(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
   if (!oc_grad_wants(gc, 0)) return OC_OK;
   const oc_graph_t *g = oc_grad_graph(gc);
-  const oc_tensor_t *x = &g->values[fwd->in[0]].type;
+  const oc_tensor_t x_type = g->values[fwd->in[0]].type, *x = &x_type;
   int axis;
   OC_RETURN_IF_ERROR(oc_norm_axis(fwd->ints[0], x->rank, &axis));
   int in[OC_MAX_OP_OUTPUTS], n = 0;
   for (int k = 0; k < fwd->n_out; k++) {
-    const oc_tensor_t *yk = &g->values[fwd->out[k]].type;
+    const oc_tensor_t yk_type = g->values[fwd->out[k]].type, *yk = &yk_type;
     if (oc_tensor_numel(yk) == 0) continue;
     int v = dy[k];
     if (v < 0) v = oc_grad_const(gc, "zero", yk->rank, yk->dims, 0.0f);
@@ -400,7 +400,7 @@ oc_status_t oc_grad_split(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
 oc_status_t oc_grad_slice(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
 oc_status_t oc_grad_slice(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
   if (!oc_grad_wants(gc, 0) || dy[0] < 0) return OC_OK;
-  const oc_tensor_t *x = &oc_grad_graph(gc)->values[fwd->in[0]].type;
+  const oc_tensor_t x_type = oc_grad_graph(gc)->values[fwd->in[0]].type, *x = &x_type;
   int r = x->rank;
   int64_t ints[4 * OC_MAX_RANK];
   if (fwd->n_ints != 3 * r) return oc_grad_error(gc, OC_STATUS_INTERNAL, "%d ints", fwd->n_ints);

@@ -193,7 +193,7 @@ oc_status_t oc_lower_upsample(oc_lower_t *lw) {
 oc_status_t oc_grad_resize(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
 oc_status_t oc_grad_resize(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
   if (dy[0] < 0 || !oc_grad_wants(gc, 0)) return OC_OK;
-  const oc_tensor_t *x = &oc_grad_graph(gc)->values[fwd->in[0]].type;
+  const oc_tensor_t x_type = oc_grad_graph(gc)->values[fwd->in[0]].type, *x = &x_type;
   if (x->dtype != OC_DTYPE_FLOAT32)
     return oc_grad_error(gc, OC_STATUS_UNSUPPORTED, "gradients are float32; X is %s",
                          oc_dtype_name(x->dtype));

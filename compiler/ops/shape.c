@@ -473,7 +473,7 @@ oc_status_t oc_lower_constant(oc_lower_t *lw) {
 /* Gradient of Copy (the reshape family): the same bytes in the input's shape. */
 oc_status_t oc_grad_copy(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy);
 oc_status_t oc_grad_copy(oc_grad_t *gc, const oc_instr_t *fwd, const int *dy) {
-  const oc_tensor_t *x = &oc_grad_graph(gc)->values[fwd->in[0]].type;
+  const oc_tensor_t x_type = oc_grad_graph(gc)->values[fwd->in[0]].type, *x = &x_type;
   int dx = oc_grad_temp(gc, "dx");
   if (dx < 0) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
   OC_RETURN_IF_ERROR(oc_grad_emit(gc, OC_OP_COPY, 1, &dy[0], 1, &dx, x->dims, x->rank, NULL, 0));
