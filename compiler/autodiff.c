@@ -101,6 +101,11 @@ int oc_grad_temp(oc_grad_t *gc, const char *hint) {
 }
 
 int oc_grad_const(oc_grad_t *gc, const char *hint, int rank, const int64_t *dims, float value) {
+  /* |dims| may point into the values array, which the new value may move. */
+  int64_t own_dims[OC_MAX_RANK];
+  if (rank < 0 || rank > OC_MAX_RANK) return -1;
+  if (rank) memcpy(own_dims, dims, sizeof(int64_t) * (size_t)rank);
+  dims = own_dims;
   int v = oc_grad_temp(gc, hint);
   if (v < 0) return -1;
   oc_status_t s = oc_value_set_const(gc->g, v, OC_DTYPE_FLOAT32, rank, dims, NULL);

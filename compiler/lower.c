@@ -203,6 +203,11 @@ static oc_status_t check_output_slot(const oc_lower_t *lw, int v) {
 
 int oc_lower_state(oc_lower_t *lw, const char *hint, int dtype, int rank, const int64_t *dims,
                    const void *init) {
+  /* |dims| may point into the values array, which the new value may move. */
+  int64_t own_dims[OC_MAX_RANK];
+  if (rank < 0 || rank > OC_MAX_RANK) return -1;
+  if (rank) memcpy(own_dims, dims, sizeof(int64_t) * (size_t)rank);
+  dims = own_dims;
   int v = oc_lower_temp(lw, hint);
   if (v < 0) return -1;
   oc_status_t s = oc_value_set_const(lw->g, v, dtype, rank, dims, init);
