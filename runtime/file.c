@@ -1,5 +1,6 @@
 /* Whole-file reading and atomic writing, shared by the runtime (checkpoints),
  * the compiler (plans) and the tensor files. */
+#define _GNU_SOURCE /* O_TMPFILE */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -179,3 +180,118 @@ oc_status_t oc_file_write_atomic(const char *path, const void *data, size_t byte
   return OC_OK;
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* Files written in pieces                                                  */
+/* ------------------------------------------------------------------------ */
+
+oc_status_t oc_atomic_file_open(oc_atomic_file_t *f, const char *path) {
+  memset(f, 0, sizeof *f);
+  f->fd = -1;
+  if (!path || !*path) return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "empty output path");
+  size_t plen = strlen(path);
+  f->path = oc_strdup(path);
+  f->tmp = malloc(plen + 32);
+  char *dir = oc_dir_of(path);
+  if (!f->path || !f->tmp || !dir) {
+    free(dir);
+    oc_atomic_file_discard(f);
+    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "%s: out of memory", path);
+  }
+  snprintf(f->tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+#ifdef O_TMPFILE
+  /* Naming it later goes through /proc/self/fd. */
+  if (access("/proc/self/fd", X_OK) == 0) f->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+#endif
+  free(dir);
+  if (f->fd < 0) {
+    /* No O_TMPFILE (an old kernel, a file system without it): a named temp. */
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+    f->fd = open(f->tmp, flags, 0666);
+    if (f->fd < 0 && errno == EEXIST && unlink(f->tmp) == 0) f->fd = open(f->tmp, flags, 0666);
+    if (f->fd < 0) {
+      oc_status_t s = oc_make_status(OC_STATUS_IO, "%s: cannot create temp file '%s': %s", path,
+                                     f->tmp, strerror(errno));
+      oc_atomic_file_discard(f);
+      return s;
+    }
+    f->named = 1;
+  }
+  return OC_OK;
+}
+
+oc_status_t oc_atomic_file_pwrite(oc_atomic_file_t *f, const void *data, size_t bytes,
+                                  uint64_t offset) {
+  const uint8_t *p = data;
+  while (bytes > 0) {
+    size_t chunk = bytes > ((size_t)1 << 30) ? ((size_t)1 << 30) : bytes;
+    ssize_t n = pwrite(f->fd, p, chunk, (off_t)offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return oc_make_status(OC_STATUS_IO, "%s: write failed: %s", f->path,
+                            n < 0 ? strerror(errno) : "no progress");
+    }
+    p += n;
+    bytes -= (size_t)n;
+    offset += (uint64_t)n;
+  }
+  return OC_OK;
+}
+
+oc_status_t oc_atomic_file_finish(oc_atomic_file_t *f) {
+  const char *what = NULL;
+  int err = 0;
+  if (fsync(f->fd) != 0) {
+    what = "fsync";
+    err = errno;
+  }
+  if (!what && !f->named) {
+    /* Gives the unnamed file its temp name (linkat through /proc, as
+     * open(2) describes for O_TMPFILE). */
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", f->fd);
+    int rc = linkat(AT_FDCWD, proc, AT_FDCWD, f->tmp, AT_SYMLINK_FOLLOW);
+    /* A stale temp file from an earlier process with the same pid. */
+    if (rc != 0 && errno == EEXIST && unlink(f->tmp) == 0)
+      rc = linkat(AT_FDCWD, proc, AT_FDCWD, f->tmp, AT_SYMLINK_FOLLOW);
+    if (rc != 0) {
+      what = "link";
+      err = errno;
+    } else {
+      f->named = 1;
+    }
+  }
+  if (close(f->fd) != 0 && !what) {
+    what = "close";
+    err = errno;
+  }
+  f->fd = -1;
+  if (what) {
+    return oc_make_status(OC_STATUS_IO, "%s: %s of temp file '%s' failed: %s", f->path, what,
+                          f->tmp, strerror(err));
+  }
+  return OC_OK;
+}
+
+oc_status_t oc_atomic_file_commit(oc_atomic_file_t *f) {
+  oc_status_t s = OC_OK;
+  if (rename(f->tmp, f->path) != 0) {
+    s = oc_make_status(OC_STATUS_IO, "%s: rename of temp file '%s' failed: %s", f->path, f->tmp,
+                       strerror(errno));
+  } else {
+    f->named = 0;
+    fsync_parent_dir(f->path);
+  }
+  oc_atomic_file_discard(f);
+  return s;
+}
+
+void oc_atomic_file_discard(oc_atomic_file_t *f) {
+  if (!f) return;
+  if (f->path && f->fd >= 0) close(f->fd);
+  if (f->named && f->tmp) unlink(f->tmp);
+  free(f->path);
+  free(f->tmp);
+  memset(f, 0, sizeof *f);
+  f->fd = -1;
+}

@@ -754,7 +754,11 @@ static oc_status_t npy_descr_dtype(const char *descr, int *out) {
   return OC_OK;
 }
 
-static oc_status_t npy_parse(const uint8_t *b, size_t bytes, oc_host_tensor_t *out) {
+/* The preamble of an .npy file of |bytes| bytes whose first bytes are at |b|
+ * (at least min(bytes, 12) of them): checks the magic and the version;
+ * *out_pre is the preamble's length, *out_hlen the header's. */
+static oc_status_t npy_preamble(const uint8_t *b, size_t bytes, size_t *out_pre,
+                                size_t *out_hlen) {
   if (bytes < NPY_MAGIC_LEN + 2 || memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN) != 0) {
     if (bytes >= NPY_MAGIC_LEN && memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN) != 0) {
       return oc_make_status(OC_STATUS_CORRUPT, "npy: bad magic (expected \\x93NUMPY at byte 0)");
@@ -783,7 +787,26 @@ static oc_status_t npy_parse(const uint8_t *b, size_t bytes, oc_host_tensor_t *o
                           "has %zu bytes",
                           hlen, pre, bytes);
   }
+  *out_pre = pre;
+  *out_hlen = hlen;
+  return OC_OK;
+}
 
+/* What an .npy header says. */
+typedef struct {
+  int dtype;
+  int rank;
+  int64_t dims[OC_MAX_RANK];
+  size_t data_at; /* file offset of the payload */
+  size_t need;    /* payload bytes */
+} npy_header_t;
+
+/* Parses the preamble and header of an .npy file of |bytes| bytes whose
+ * first bytes (the preamble and the whole header at least) are at |b|, and
+ * checks that the payload has the size the shape requires. */
+static oc_status_t npy_header(const uint8_t *b, size_t bytes, npy_header_t *h) {
+  size_t pre = 0, hlen = 0;
+  OC_RETURN_IF_ERROR(npy_preamble(b, bytes, &pre, &hlen));
   npy_lex_t l = {(const char *)b + pre, hlen, 0, pre};
   bool have_descr = false, have_fortran = false, have_shape = false;
   char descr[16] = {0};
@@ -859,16 +882,27 @@ static oc_status_t npy_parse(const uint8_t *b, size_t bytes, oc_host_tensor_t *o
                           "npy: payload at byte %zu is %zu bytes, but shape %s of %s requires %zu",
                           data_at, have, fmt_dims(&ds, rank, dims), oc_dtype_name(dtype), need);
   }
-  if (dtype == 9) {
-    s = check_bools(b + data_at, need);
+  h->dtype = dtype;
+  h->rank = rank;
+  for (int i = 0; i < OC_MAX_RANK; ++i) h->dims[i] = i < rank ? dims[i] : 0;
+  h->data_at = data_at;
+  h->need = need;
+  return OC_OK;
+}
+
+static oc_status_t npy_parse(const uint8_t *b, size_t bytes, oc_host_tensor_t *out) {
+  npy_header_t h;
+  OC_RETURN_IF_ERROR(npy_header(b, bytes, &h));
+  if (h.dtype == 9) {
+    oc_status_t s = check_bools(b + h.data_at, h.need);
     if (s) return oc_status_wrap(s, "npy: ");
   }
-  OC_RETURN_IF_ERROR(alloc_payload(need, &out->data));
-  if (need) memcpy(out->data, b + data_at, need);
-  out->bytes = need;
-  out->dtype = dtype;
-  out->rank = rank;
-  for (int i = 0; i < rank; ++i) out->dims[i] = dims[i];
+  OC_RETURN_IF_ERROR(alloc_payload(h.need, &out->data));
+  if (h.need) memcpy(out->data, b + h.data_at, h.need);
+  out->bytes = h.need;
+  out->dtype = h.dtype;
+  out->rank = h.rank;
+  for (int i = 0; i < h.rank; ++i) out->dims[i] = h.dims[i];
   return OC_OK;
 }
 
@@ -914,6 +948,56 @@ oc_status_t oc_tensor_file_read(const char *path, oc_host_tensor_t *out) {
     oc_host_tensor_free(out);
     return oc_status_wrap(s, "%s: ", path);
   }
+  return OC_OK;
+}
+
+oc_status_t oc_tensor_file_info(const char *path, oc_host_tensor_t *out) {
+  if (!out) return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "oc_tensor_file_info: NULL output");
+  memset(out, 0, sizeof(*out));
+  if (!path) return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "oc_tensor_file_info: NULL path");
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return oc_make_status(OC_STATUS_IO, "%s: cannot open: %s", path, strerror(errno));
+  struct stat st;
+  oc_status_t s = OC_OK;
+  if (fstat(fd, &st) != 0) {
+    s = oc_make_status(OC_STATUS_IO, "%s: cannot stat: %s", path, strerror(errno));
+  } else if (!S_ISREG(st.st_mode)) {
+    s = oc_make_status(OC_STATUS_IO, "%s: not a regular file", path);
+  } else if (st.st_size < 0 || (uint64_t)st.st_size > OC_TENSOR_FILE_MAX_BYTES) {
+    s = oc_make_status(OC_STATUS_RESOURCE_LIMIT, "%s: file is %lld bytes, over the limit of %llu",
+                       path, (long long)st.st_size, (unsigned long long)OC_TENSOR_FILE_MAX_BYTES);
+  }
+  const size_t size = s ? 0 : (size_t)st.st_size;
+  uint8_t first[12] = {0};
+  size_t n = size < sizeof first ? size : sizeof first;
+  int err = s ? 0 : oc_pread_full(fd, first, n, 0);
+  if (!s && err) s = oc_make_status(OC_STATUS_IO, "%s: read failed: %s", path, strerror(err));
+  if (!s && n >= NPY_MAGIC_LEN && memcmp(first, NPY_MAGIC, NPY_MAGIC_LEN) == 0) {
+    /* Only the header: the payload's size follows from the file's. */
+    size_t pre = 0, hlen = 0;
+    s = npy_preamble(first, size, &pre, &hlen);
+    uint8_t *head = s ? NULL : malloc(pre + hlen);
+    if (!s && !head) s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+    if (!s && (err = oc_pread_full(fd, head, pre + hlen, 0)) != 0)
+      s = oc_make_status(OC_STATUS_IO, "%s: read failed: %s", path, strerror(err));
+    npy_header_t h;
+    if (!s) s = npy_header(head, size, &h);
+    free(head);
+    close(fd);
+    if (s) return oc_status_wrap(s, "%s: ", path);
+    out->dtype = h.dtype;
+    out->rank = h.rank;
+    for (int i = 0; i < h.rank; ++i) out->dims[i] = h.dims[i];
+    out->bytes = h.need;
+    return OC_OK;
+  }
+  close(fd);
+  if (s) return s;
+  /* A TensorProto: parsed whole, the payload dropped. */
+  s = oc_tensor_file_read(path, out);
+  if (s) return s;
+  free(out->data);
+  out->data = NULL;
   return OC_OK;
 }
 
@@ -990,20 +1074,20 @@ oc_status_t oc_tensor_file_write_pb(const char *path, const oc_host_tensor_t *t)
   return s;
 }
 
-oc_status_t oc_tensor_file_write_npy(const char *path, const oc_host_tensor_t *t) {
-  if (!path) {
-    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "oc_tensor_file_write_npy: NULL path");
+oc_status_t oc_tensor_npy_header(int dtype, int rank, const int64_t *dims, uint8_t *buf,
+                                 size_t cap, size_t *out_len) {
+  if (rank < 0 || rank > OC_MAX_RANK) {
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "rank %d is outside 0..%d", rank,
+                          OC_MAX_RANK);
   }
-  oc_status_t s = validate_host_tensor(t);
-  if (s) return oc_status_wrap(s, "%s: ", path);
-  const size_t esize = oc_onnx_dtype_size(t->dtype);
+  const size_t esize = oc_onnx_dtype_size(dtype);
   char kind = 0;
   for (size_t i = 0; i < sizeof(npy_types) / sizeof(npy_types[0]); ++i) {
-    if (npy_types[i].dtype == t->dtype) kind = npy_types[i].kind;
+    if (npy_types[i].dtype == dtype) kind = npy_types[i].kind;
   }
   if (!kind) {
-    return oc_make_status(OC_STATUS_UNSUPPORTED, "%s: NumPy has no dtype for %s", path,
-                          oc_dtype_name(t->dtype));
+    return oc_make_status(OC_STATUS_UNSUPPORTED, "NumPy has no dtype for %s",
+                          oc_dtype_name(dtype));
   }
 
   /* {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } padded with
@@ -1011,19 +1095,16 @@ oc_status_t oc_tensor_file_write_npy(const char *path, const oc_host_tensor_t *t
   char header[512];
   int n = snprintf(header, sizeof(header), "{'descr': '%c%c%zu', 'fortran_order': False, 'shape': (",
                    esize == 1 ? '|' : '<', kind, esize);
-  for (int i = 0; i < t->rank; ++i) {
-    n += snprintf(header + n, sizeof(header) - (size_t)n, "%s%" PRId64, i ? ", " : "",
-                  t->dims[i]);
+  for (int i = 0; i < rank; ++i) {
+    n += snprintf(header + n, sizeof(header) - (size_t)n, "%s%" PRId64, i ? ", " : "", dims[i]);
   }
-  n += snprintf(header + n, sizeof(header) - (size_t)n, "%s), }", t->rank == 1 ? "," : "");
+  n += snprintf(header + n, sizeof(header) - (size_t)n, "%s), }", rank == 1 ? "," : "");
   const size_t pre = 10;
   size_t total = (size_t)oc_align_up(pre + (size_t)n + 1, 64);
   size_t hlen = total - pre;
-  size_t file_bytes = total + t->bytes;
-  uint8_t *buf = malloc(file_bytes);
-  if (!buf) {
-    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes", path,
-                          file_bytes);
+  if (total > cap) {
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "npy header of %zu bytes is over %zu", total,
+                          cap);
   }
   memcpy(buf, NPY_MAGIC, NPY_MAGIC_LEN);
   buf[6] = 1;
@@ -1033,6 +1114,27 @@ oc_status_t oc_tensor_file_write_npy(const char *path, const oc_host_tensor_t *t
   memcpy(buf + pre, header, (size_t)n);
   memset(buf + pre + n, ' ', hlen - (size_t)n - 1);
   buf[total - 1] = '\n';
+  *out_len = total;
+  return OC_OK;
+}
+
+oc_status_t oc_tensor_file_write_npy(const char *path, const oc_host_tensor_t *t) {
+  if (!path) {
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT, "oc_tensor_file_write_npy: NULL path");
+  }
+  oc_status_t s = validate_host_tensor(t);
+  if (s) return oc_status_wrap(s, "%s: ", path);
+  uint8_t header[OC_NPY_HEADER_MAX];
+  size_t total = 0;
+  s = oc_tensor_npy_header(t->dtype, t->rank, t->dims, header, sizeof header, &total);
+  if (s) return oc_status_wrap(s, "%s: ", path);
+  size_t file_bytes = total + t->bytes;
+  uint8_t *buf = malloc(file_bytes);
+  if (!buf) {
+    return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes", path,
+                          file_bytes);
+  }
+  memcpy(buf, header, total);
   if (t->bytes) memcpy(buf + total, t->data, t->bytes);
   s = oc_file_write_atomic(path, buf, file_bytes);
   free(buf);

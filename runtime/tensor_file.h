@@ -97,6 +97,23 @@ oc_status_t oc_tensor_read_npy_memory(const void *data, size_t bytes, oc_host_te
  * Error messages start with |path|. */
 oc_status_t oc_tensor_file_read(const char *path, oc_host_tensor_t *out);
 
+/* The dtype, shape and payload size of the tensor file at |path|, as
+ * oc_tensor_file_read would give them, in |*out| (overwritten; zeroed on
+ * error) with data NULL and name NULL: for an .npy file only its header is
+ * read (and the file's size checked against the shape); a TensorProto is
+ * read and checked whole. Error messages start with |path|. */
+oc_status_t oc_tensor_file_info(const char *path, oc_host_tensor_t *out);
+
+/* Longest .npy header oc_tensor_npy_header writes (rank <= OC_MAX_RANK). */
+#define OC_NPY_HEADER_MAX 512
+
+/* Writes into |buf| (|cap| bytes) the .npy format 1.0 preamble and header of
+ * an array of |dtype| and shape |dims| (|rank| entries), as
+ * oc_tensor_file_write_npy writes them (the payload then starts at a
+ * multiple of 64 bytes); *out_len gets their length. */
+oc_status_t oc_tensor_npy_header(int dtype, int rank, const int64_t *dims, uint8_t *buf,
+                                 size_t cap, size_t *out_len);
+
 /* Writes |t| to |path| as a TensorProto: dims, data_type, name (when
  * non-NULL) and the payload in raw_data. |t| is validated first (known
  * fixed-size dtype, rank, dims >= 0, bytes == product(dims) * element size,

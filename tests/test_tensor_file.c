@@ -1202,6 +1202,93 @@ START_TEST(err_read_all) {
 }
 END_TEST
 
+/* oc_tensor_file_info: the type and shape without the payload; an .npy's
+ * header alone is read, and its size checked against the shape. */
+START_TEST(file_info) {
+  const int64_t dims[] = {2, 3};
+  oc_host_tensor_t t, r;
+  make_tensor(&t, "x", 1, 2, dims, k_f32, sizeof(k_f32));
+  EXPECT_OK(oc_tensor_file_write_npy(tmp_path("a.npy"), &t));
+  EXPECT_OK(oc_tensor_file_write_pb(tmp_path("a.pb"), &t));
+  const char *names[] = {"a.npy", "a.pb"};
+  for (int k = 0; k < 2; k++) {
+    EXPECT_OK(oc_tensor_file_info(tmp_path(names[k]), &r));
+    ck_assert_int_eq(r.dtype, 1);
+    ck_assert_int_eq(r.rank, 2);
+    ck_assert_int_eq(r.dims[0], 2);
+    ck_assert_int_eq(r.dims[1], 3);
+    ck_assert_uint_eq(r.bytes, sizeof(k_f32));
+    ck_assert_ptr_null(r.data);
+    oc_host_tensor_free(&r);
+  }
+  /* the header writer gives the bytes oc_tensor_file_write_npy starts with */
+  uint8_t header[OC_NPY_HEADER_MAX];
+  size_t len = 0;
+  EXPECT_OK(oc_tensor_npy_header(1, 2, dims, header, sizeof header, &len));
+  ck_assert_uint_eq(len % 64, 0);
+  void *buf;
+  size_t n;
+  EXPECT_OK(oc_file_read_all(tmp_path("a.npy"), &buf, &n));
+  ck_assert_uint_eq(n, len + sizeof(k_f32));
+  ck_assert_int_eq(memcmp(buf, header, len), 0);
+  /* a payload one byte short, a truncated header: errors naming the file */
+  write_raw(tmp_path("short.npy"), buf, n - 1);
+  EXPECT_CODE(oc_tensor_file_info(tmp_path("short.npy"), &r), OC_STATUS_CORRUPT, "short.npy: ");
+  ck_assert(is_zeroed(&r));
+  write_raw(tmp_path("head.npy"), buf, 20);
+  EXPECT_CODE(oc_tensor_file_info(tmp_path("head.npy"), &r), OC_STATUS_CORRUPT, "truncated header");
+  write_raw(tmp_path("tiny.npy"), buf, 4);
+  EXPECT_CODE(oc_tensor_file_info(tmp_path("tiny.npy"), &r), OC_STATUS_CORRUPT, NULL);
+  free(buf);
+  EXPECT_CODE(oc_tensor_file_info(tmp_path("missing.npy"), &r), OC_STATUS_IO, "missing.npy");
+  EXPECT_CODE(oc_tensor_file_info(g_dir, &r), OC_STATUS_IO, "not a regular file");
+  EXPECT_CODE(oc_tensor_npy_header(16, 2, dims, header, sizeof header, &len),
+              OC_STATUS_UNSUPPORTED, "NumPy");
+  oc_host_tensor_free(&t);
+}
+END_TEST
+
+/* oc_atomic_file_t: nameless while written, in place when committed; a
+ * discarded one leaves nothing and never touches the target. */
+START_TEST(atomic_file_pieces) {
+  oc_atomic_file_t f;
+  EXPECT_OK(oc_atomic_file_open(&f, tmp_path("out.bin")));
+  EXPECT_OK(oc_atomic_file_pwrite(&f, "world", 5, 6));
+  EXPECT_OK(oc_atomic_file_pwrite(&f, "hello ", 6, 0));
+  ck_assert_int_eq(dir_entry_count(g_dir), f.named ? 1 : 0);
+  EXPECT_OK(oc_atomic_file_finish(&f));
+  ck_assert(!file_exists(tmp_path("out.bin")));
+  EXPECT_OK(oc_atomic_file_commit(&f));
+  void *buf;
+  size_t n;
+  EXPECT_OK(oc_file_read_all(tmp_path("out.bin"), &buf, &n));
+  ck_assert_uint_eq(n, 11);
+  ck_assert_int_eq(memcmp(buf, "hello world", 11), 0);
+  free(buf);
+  ck_assert_int_eq(dir_entry_count(g_dir), 1);
+
+  /* discarded before or after finishing: the old file stays, no temp file */
+  for (int finish = 0; finish < 2; finish++) {
+    EXPECT_OK(oc_atomic_file_open(&f, tmp_path("out.bin")));
+    EXPECT_OK(oc_atomic_file_pwrite(&f, "new", 3, 0));
+    if (finish) EXPECT_OK(oc_atomic_file_finish(&f));
+    oc_atomic_file_discard(&f);
+    oc_atomic_file_discard(&f); /* twice is harmless */
+    ck_assert_int_eq(dir_entry_count(g_dir), 1);
+    EXPECT_OK(oc_file_read_all(tmp_path("out.bin"), &buf, &n));
+    ck_assert_uint_eq(n, 11);
+    free(buf);
+  }
+  /* a missing folder; a target that is a folder */
+  EXPECT_CODE(oc_atomic_file_open(&f, tmp_path("no/x.bin")), OC_STATUS_IO, "no/x.bin");
+  ck_assert_int_eq(mkdir(tmp_path("d"), 0755), 0);
+  EXPECT_OK(oc_atomic_file_open(&f, tmp_path("d")));
+  EXPECT_OK(oc_atomic_file_finish(&f));
+  EXPECT_CODE(oc_atomic_file_commit(&f), OC_STATUS_IO, "rename");
+  ck_assert_int_eq(dir_entry_count(g_dir), 2);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 
 static Suite *tensor_file_suite(void) {
@@ -1228,6 +1315,8 @@ static Suite *tensor_file_suite(void) {
   tcase_add_test(npy, npy_roundtrip);
   tcase_add_test(npy, npy_written_header);
   tcase_add_test(npy, npy_header_variants);
+  tcase_add_test(npy, file_info);
+  tcase_add_test(npy, atomic_file_pieces);
   suite_add_tcase(s, npy);
 
   TCase *errors = tcase_create("errors");
