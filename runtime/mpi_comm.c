@@ -1,4 +1,4 @@
-/* onnxrun's MPI communicator (mpi_comm.h). */
+/* The MPI communicator of onnxrun and examples/simclr_mnist (mpi_comm.h). */
 #include "mpi_comm.h"
 
 #include <stdio.h>

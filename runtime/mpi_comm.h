@@ -1,7 +1,9 @@
 /*
- * onnxrun's communicator (onnxc.h oc_communicator_t) over MPI, built when
- * CMake finds MPI (ONNXC_HAVE_MPI); otherwise every process is a job of one
- * rank. The library itself links no transport: only onnxrun uses this file.
+ * The communicator (onnxc.h oc_communicator_t) over MPI of the programs that
+ * join data-parallel jobs (onnxrun, examples/simclr_mnist): the internal
+ * static library onnxc_mpi, built with MPI when CMake finds it
+ * (ONNXC_HAVE_MPI); otherwise every process is a job of one rank. The
+ * library itself (libonnxc) links no transport.
  */
 #ifndef ONNXC_MPI_COMM_H
 #define ONNXC_MPI_COMM_H

@@ -10,7 +10,10 @@
 #     with them it matches one process again;
 #  3. errors: a --global-negatives plan in one process, a plan without
 #     --ranks under mpirun; a rank killed mid-run ends the job with a
-#     message, and the run resumes from the last checkpoint.
+#     message, and the run resumes from the last checkpoint;
+#  4. the digits example (examples/simclr_mnist) under mpirun -np 2: 3 steps
+#     of its trainer on 2 ranks give the losses of one process on the same
+#     global batches (skipped without the digits, fetch_mnist.sh).
 # Exit 77 (skipped) without mpirun or without MPI in onnxrun.
 set -uo pipefail
 onnxc=$1 onnxrun=$2 state_diff=$3 data=$4
@@ -116,6 +119,53 @@ if [ -f "$tmp/resume.ckpt" ]; then
   echo "resumed after $done_steps logged steps: $(cat "$tmp/resume.out")"
 else
   fail "no checkpoint was written before the kill"
+fi
+
+# --- 4. examples/simclr_mnist on 2 ranks == one process (docs/distributed.md)
+# Its trainer, with the run.sh plan (AdamW, warmup and cosine), 3 steps: one
+# process on the batches of 128 vs mpirun -np 2 with --ranks 2
+# --global-negatives --sync-bn, each rank augmenting its 64 images of the same
+# global batch. The losses (NT-Xent over all 256 views) agree to 1e-5; the
+# state only to float rounding amplified by AdamW, whose first steps move a
+# weight by about lr whatever the size of its gradient, so a gradient within
+# rounding of zero may move it either way (measured: 4.6e-3 of the largest
+# entry, the same as moving 63 input pixels of one process's batch by one ulp).
+trainer=$(dirname "$onnxrun")/simclr_mnist
+root=$(cd "$(dirname "$0")/.." && pwd)
+digits=$root/.deps/mnist/package/src/digits
+if [ -x "$trainer" ] && [ -s "$digits/9.json" ]; then
+  adamw=(--train --optimizer adamw --lr 6e-3 --weight-decay 1e-4 --schedule cosine
+         --warmup-steps 62 --total-steps 62)
+  "$onnxc" "$root/examples/simclr_mnist/model.onnx" -o "$tmp/mn1.plan" "${adamw[@]}" ||
+    fail "compile the digits example"
+  "$onnxc" "$root/examples/simclr_mnist/model.onnx" -o "$tmp/mn2.plan" "${adamw[@]}" \
+    --ranks 2 --global-negatives --sync-bn || fail "compile the digits example --ranks 2"
+  mn=(--data "$digits" --epochs 1 --max-steps 3 --no-eval --progress lines)
+  "$trainer" --plan "$tmp/mn1.plan" --out "$tmp/mn1" "${mn[@]}" --threads 1 >"$tmp/mn1.out" 2>&1 ||
+    fail "simclr_mnist, one process: $(cat "$tmp/mn1.out")"
+  mpi 2 "$trainer" --plan "$tmp/mn2.plan" --out "$tmp/mn2" "${mn[@]}" >"$tmp/mn2.out" 2>&1 ||
+    fail "simclr_mnist, mpirun -np 2: $(cat "$tmp/mn2.out")"
+  [ "$(grep -c "^data:" "$tmp/mn2.out")" = 1 ] || fail "simclr_mnist: rank 0 alone prints"
+  tail -n +2 "$tmp/mn1/loss.tsv" | cut -f2 >"$tmp/mn1.log"
+  tail -n +2 "$tmp/mn2/loss.tsv" | cut -f2 >"$tmp/mn2.log"
+  [ "$(wc -l <"$tmp/mn2.log")" = 3 ] || fail "simclr_mnist: 3 losses in loss.tsv"
+  d=$(loss_diff "$tmp/mn2.log" "$tmp/mn1.log")
+  echo "simclr_mnist, 2 ranks vs 1 process, 3 steps: losses differ by $d (relative);" \
+    "$("$state_diff" "$tmp/mn1.plan" "$tmp/mn1/checkpoint.bin" "$tmp/mn2.plan" \
+       "$tmp/mn2/checkpoint.bin" 5e-2 || echo FAIL)"
+  le "$d" 1e-5 || fail "simclr_mnist: losses differ by $d"
+  "$state_diff" "$tmp/mn1.plan" "$tmp/mn1/checkpoint.bin" "$tmp/mn2.plan" \
+    "$tmp/mn2/checkpoint.bin" 5e-2 >/dev/null || fail "simclr_mnist: the states differ"
+  if "$trainer" --plan "$tmp/mn2.plan" --out "$tmp/mnx" "${mn[@]}" >/dev/null 2>"$tmp/err"; then
+    fail "simclr_mnist ran a plan for 2 ranks in one process"
+  fi
+  grep -q "run it under mpirun -np 2" "$tmp/err" || fail "simclr_mnist, one process: $(cat "$tmp/err")"
+  if mpi 2 "$trainer" --plan "$tmp/mn1.plan" --out "$tmp/mnx" "${mn[@]}" >/dev/null 2>"$tmp/err"; then
+    fail "simclr_mnist ran a plan without --ranks on 2 ranks"
+  fi
+  grep -q "onnxc --train --ranks 2" "$tmp/err" || fail "simclr_mnist, no --ranks: $(cat "$tmp/err")"
+else
+  echo "simclr_mnist under mpirun: skipped (no digits: examples/simclr_mnist/fetch_mnist.sh)"
 fi
 
 if [ "$failures" -ne 0 ]; then echo "test_distributed: $failures failure(s)"; exit 1; fi

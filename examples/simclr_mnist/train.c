@@ -26,6 +26,16 @@
  *     2-D PCA of the test embeddings, coloured by digit).
  *
  * The loss history is DIR/loss.tsv (step, loss).
+ *
+ * Under `mpirun -np N` (run.sh --ranks N) the program is one rank of a
+ * data-parallel job, with a plan compiled by `onnxc --train --ranks N
+ * --global-negatives --sync-bn`: every rank draws the same global batch and
+ * the same augmentation stream, augments only its B/N images of it (rows
+ * [r*B/N, (r+1)*B/N) of both views) and runs `train_step` on them; the plan's
+ * collectives (the runtime's MPI communicator, runtime/mpi_comm.c) make the
+ * step SimCLR on the global batch. Rank 0 alone prints, writes the
+ * checkpoint, the loss history and the results, and evaluates; an error on
+ * any rank ends the whole job.
  */
 #include <errno.h>
 #include <math.h>
@@ -39,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mpi_comm.h" /* the runtime's MPI communicator (an internal library: onnxc_mpi) */
 #include "onnxc/augment.h"
 #include "onnxc/onnxc.h"
 #include "simclr_mnist.h"
@@ -59,9 +70,28 @@ typedef struct {
   int verbose;
   int threads; /* of each context; 0 = every core */
   int bench; /* > 0: time this many steps (after 3 untimed ones), no files */
+  int64_t max_steps; /* > 0: stop after this many steps in this run */
+  int no_eval;       /* train (and checkpoint) only */
 } options_t;
 
 #define BENCH_WARMUP 3
+
+/* The job this process belongs to: one rank unless mpirun started it. */
+static oc_communicator_t g_job = {.size = 1};
+/* Only rank 0 prints and writes what the job prints and writes once. */
+static int leader(void) { return g_job.rank == 0; }
+
+/* Ends this process, and the whole job when it has several ranks (the others
+ * may be waiting for this one in a collective). */
+static void fail_exit(void) {
+  oc_mpi_abort(&g_job, 1);
+  exit(1);
+}
+
+static void prefix(void) {
+  if (g_job.size > 1) fprintf(stderr, "simclr_mnist: rank %d of %d: ", g_job.rank, g_job.size);
+  else fprintf(stderr, "simclr_mnist: ");
+}
 
 static volatile sig_atomic_t g_interrupted = 0;
 static void on_sigint(int sig) {
@@ -78,18 +108,19 @@ static double now_s(void) {
 static void die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "simclr_mnist: ");
+  prefix();
   vfprintf(stderr, fmt, ap);
   fprintf(stderr, "\n");
   va_end(ap);
-  exit(1);
+  fail_exit();
 }
 
 static void check(oc_status_t s, const char *what) {
   if (s == OC_OK) return;
-  fprintf(stderr, "simclr_mnist: %s: %s\n", what, oc_status_message(s));
+  prefix();
+  fprintf(stderr, "%s: %s\n", what, oc_status_message(s));
   oc_status_free(s);
-  exit(1);
+  fail_exit();
 }
 
 static void *xmalloc(size_t bytes) {
@@ -111,16 +142,20 @@ static uint64_t mix64(uint64_t a, uint64_t b) {
  * perm_e is a permutation of the train set drawn from (seed, e), and augments
  * them with an oc_rng_t seeded from (seed, s). So a step's views depend on
  * the seed and the step number only: resuming, or preparing them in another
- * thread, gives the same bits. */
+ * thread, gives the same bits. On N ranks each rank makes rows [lo, lo+rows)
+ * of both views: it draws every image's parameters (one oc_rng_next each, as
+ * oc_augment_batch does) and applies those of its rows, so its views are
+ * those rows of the one-process views, bit for bit. */
 
 typedef struct {
   const digits_t *train;
   const oc_augment_options_t *aug;
   uint64_t seed;
   int batch, steps_per_epoch;
+  int lo, rows;   /* this rank's rows of the batch (0, batch in one process) */
   int *perm;      /* the permutation of perm_epoch */
   int perm_epoch; /* -1: none yet */
-  float *gather;  /* batch x 784 */
+  float *gather;  /* rows x 784 */
 } view_maker_t;
 
 static void make_perm(view_maker_t *vm, int epoch) {
@@ -137,15 +172,35 @@ static void make_perm(view_maker_t *vm, int epoch) {
   vm->perm_epoch = epoch;
 }
 
+/* One view of this rank's rows: the parameters of all the batch's images are
+ * drawn in order, those of rows [lo, lo+rows) applied. */
+static void augment_rows(view_maker_t *vm, oc_rng_t *rng, float *out) {
+  for (int b = 0; b < vm->batch; b++) {
+    oc_augment_params_t p;
+    check(oc_augment_sample(vm->aug, rng, 1, MNIST_SIDE, MNIST_SIDE, MNIST_SIDE, MNIST_SIDE, &p),
+          "augment");
+    if (b < vm->lo || b >= vm->lo + vm->rows) continue;
+    size_t at = (size_t)(b - vm->lo) * MNIST_PIXELS;
+    check(oc_augment_apply(&p, vm->gather + at, 1, MNIST_SIDE, MNIST_SIDE, out + at, MNIST_SIDE,
+                           MNIST_SIDE),
+          "augment");
+  }
+}
+
 static void make_views(view_maker_t *vm, int64_t step, float *x1, float *x2) {
   int epoch = (int)(step / vm->steps_per_epoch), i = (int)(step % vm->steps_per_epoch);
   if (vm->perm_epoch != epoch) make_perm(vm, epoch);
-  for (int b = 0; b < vm->batch; b++)
+  for (int b = 0; b < vm->rows; b++)
     memcpy(vm->gather + (size_t)b * MNIST_PIXELS,
-           vm->train->images + (size_t)vm->perm[i * vm->batch + b] * MNIST_PIXELS,
+           vm->train->images + (size_t)vm->perm[i * vm->batch + vm->lo + b] * MNIST_PIXELS,
            MNIST_PIXELS * sizeof(float));
   oc_rng_t rng;
   oc_rng_seed(&rng, mix64(vm->seed, 0x56494557u + (uint64_t)step));
+  if (vm->rows < vm->batch) { /* a rank's share */
+    augment_rows(vm, &rng, x1);
+    augment_rows(vm, &rng, x2);
+    return;
+  }
   check(oc_augment_batch(vm->aug, &rng, vm->gather, vm->batch, 1, MNIST_SIDE, MNIST_SIDE, x1,
                          MNIST_SIDE, MNIST_SIDE),
         "augment");
@@ -374,18 +429,40 @@ static void usage(void) {
           "  --resume             continue from DIR/checkpoint.bin if present\n"
           "  --time-limit SEC     stop training after SEC seconds in this run (checkpoint\n"
           "                       saved; --resume continues), then evaluate\n"
+          "  --max-steps N        stop training after N steps in this run (as --time-limit)\n"
+          "  --no-eval            train only: checkpoint and loss.tsv, no evaluation\n"
           "  --probe-l2 X         L2 penalty of the linear probe (default: chosen on a\n"
           "                       validation fifth of the train digits)\n"
           "  --progress MODE      bar | lines | auto (default: bar on a terminal)\n"
           "  --eval-only          evaluate DIR/checkpoint.bin (or the untrained plan)\n"
           "  --verbose            time each evaluation\n"
-          "  --threads N          threads of the plan's contexts (default: every core)\n"
+          "  --threads N          threads of the plan's contexts (default: every core; on\n"
+          "                       N ranks of one machine, its cores / N)\n"
           "  --bench N            time N train steps (after 3 untimed ones) and print the\n"
-          "                       views/s; no files, no evaluation (bench/simclr_step)\n");
+          "                       views/s; no files, no evaluation (bench/simclr_step)\n"
+          "\n"
+          "Data parallel: mpirun -np N simclr_mnist ... with a plan compiled with onnxc\n"
+          "--train --ranks N --global-negatives --sync-bn (run.sh --ranks N): each rank\n"
+          "trains on 1/N of every global batch; rank 0 alone prints, writes and\n"
+          "evaluates.%s\n",
+          oc_mpi_available() ? "" : "\nThis build has no MPI: every process is a job of one rank.");
   exit(2);
 }
 
+static int run_main(int argc, char **argv);
+
 int main(int argc, char **argv) {
+  char err[256];
+  if (oc_mpi_join(&argc, &argv, &g_job, err, sizeof err) != 0) {
+    fprintf(stderr, "simclr_mnist: %s\n", err);
+    return 1;
+  }
+  int rc = run_main(argc, argv);
+  oc_mpi_leave();
+  return rc;
+}
+
+static int run_main(int argc, char **argv) {
   options_t o = {0};
   o.seed = 1;
   o.probe_l2 = 0;
@@ -406,6 +483,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--verbose")) o.verbose = 1;
     else if (!strcmp(a, "--bench")) o.bench = atoi(TAKE());
     else if (!strcmp(a, "--threads")) o.threads = atoi(TAKE());
+    else if (!strcmp(a, "--max-steps")) o.max_steps = atoll(TAKE());
+    else if (!strcmp(a, "--no-eval")) o.no_eval = 1;
     else if (!strcmp(a, "--progress")) {
       const char *m = TAKE();
       o.progress = !strcmp(m, "bar") ? 1 : !strcmp(m, "lines") ? 0 : -1;
@@ -420,8 +499,15 @@ int main(int argc, char **argv) {
   }
   if (!o.plan_path || !o.data_dir || !o.out_dir || o.epochs < 1) usage();
   if (o.progress < 0) o.progress = isatty(STDERR_FILENO);
+  if (!leader()) o.progress = 0; /* rank 0 reports for the job */
+  if (o.threads == 0 && g_job.size > 1) {
+    /* The ranks on this machine share its cores: give each its part. */
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    long cores = sysconf(_SC_NPROCESSORS_ONLN), ranks = local ? atol(local) : g_job.size;
+    o.threads = ranks > 0 && cores / ranks > 1 ? (int)(cores / ranks) : 1;
+  }
   setvbuf(stdout, NULL, _IOLBF, 0); /* lines in order with stderr's in a log */
-  if (!o.bench && mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)
+  if (!o.bench && leader() && mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)
     die("cannot create %s", o.out_dir);
   char ckpt_path[4096], loss_path[4096], path[4096];
   snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.bin", o.out_dir);
@@ -434,8 +520,9 @@ int main(int argc, char **argv) {
   if (all.n <= N_TRAIN) die("%s holds %d images; need more than %d", o.data_dir, all.n, N_TRAIN);
   if (digits_split(&all, SPLIT_SEED, N_TRAIN, &train, &test) != 0) die("cannot split the data");
   digits_free(&all);
-  printf("data: %d MNIST digits from %s: %d train, %d test (fixed split)\n", train.n + test.n,
-         o.data_dir, train.n, test.n);
+  if (leader())
+    printf("data: %d MNIST digits from %s: %d train, %d test (fixed split)\n",
+           train.n + test.n, o.data_dir, train.n, test.n);
 
   /* 2. The plan: train_step(x1, x2) -> loss and embed(x1) -> embedding. */
   oc_plan_t *plan;
@@ -452,14 +539,26 @@ int main(int argc, char **argv) {
         xi.dims[2] != MNIST_SIDE || xi.dims[3] != MNIST_SIDE)
       die("train_step input %d (%s) must be float32 [B,1,28,28]", k, xi.name);
   }
-  const int B = (int)xi.dims[0];
+  /* B is the global batch, the embed entry's; each rank's train_step takes
+   * B / ranks of it (onnxc --ranks compiles one rank's step). */
+  const int B_rank = (int)xi.dims[0];
   int emb_out = oc_plan_output_index(plan, embed_entry, "embedding");
   if (emb_out < 0) emb_out = 0;
   check(oc_plan_output_info(plan, embed_entry, emb_out, &ei), "embed output");
   oc_tensor_info_t ein;
   check(oc_plan_input_info(plan, embed_entry, 0, &ein), "embed input");
-  if (ei.rank != 2 || ei.dims[0] != B || ein.elements != (size_t)B * MNIST_PIXELS)
+  const int B = ei.rank == 2 ? (int)ei.dims[0] : 0;
+  if (ei.rank != 2 || B < 1 || ein.elements != (size_t)B * MNIST_PIXELS)
     die("embed must map [B,1,28,28] to [B,D]");
+  if ((int64_t)B_rank * g_job.size != B) {
+    if (g_job.size == 1 && B % B_rank == 0)
+      die("the plan's train_step takes %d of the %d images of a batch: it was compiled for %d "
+          "ranks (onnxc --ranks %d); run it under mpirun -np %d (run.sh --ranks %d)",
+          B_rank, B, B / B_rank, B / B_rank, B / B_rank, B / B_rank);
+    die("%d ranks, but the plan's train_step takes %d of the %d images of a batch: compile it "
+        "with onnxc --train --ranks %d --global-negatives --sync-bn (run.sh --ranks %d)",
+        g_job.size, B_rank, B, g_job.size, g_job.size);
+  }
   const int D = (int)ei.dims[1];
   const int spe = N_TRAIN / B; /* steps per epoch (the last partial batch is dropped) */
   const int64_t total = o.bench > 0 ? o.bench + BENCH_WARMUP : (int64_t)o.epochs * spe;
@@ -470,9 +569,12 @@ int main(int argc, char **argv) {
   copt.threads = o.threads;
   oc_context_t *ctx;
   check(oc_context_create(plan, &copt, &ctx), "context");
+  if (g_job.size > 1) check(oc_context_set_communicator(ctx, &g_job), "joining the job");
   int64_t done = 0;
   float *losses = xmalloc((size_t)total * sizeof(float));
-  if (o.resume && access(ckpt_path, F_OK) == 0) {
+  /* Rank 0 reads the checkpoint and the loss history (the other ranks need
+   * neither file: they take rank 0's state below). */
+  if (o.resume && leader() && access(ckpt_path, F_OK) == 0) {
     check(oc_context_load_checkpoint(ctx, ckpt_path), ckpt_path);
     check(oc_context_step_count(ctx, &done), "step count");
     if (done > total) die("%s is at step %lld, past the %lld steps of %d epochs", ckpt_path,
@@ -482,17 +584,35 @@ int main(int argc, char **argv) {
     printf("resume: %s at step %lld of %lld (epoch %lld)\n", ckpt_path, (long long)done,
            (long long)total, (long long)(done / spe));
   }
-  printf("plan: %s, batch %d (x2 views), embedding %d-d, %d steps/epoch, %d epochs = %lld steps\n",
-         o.plan_path, B, D, spe, o.epochs, (long long)total);
+  if (g_job.size > 1 && !o.eval_only) {
+    /* Every rank starts from rank 0's state (the plan's initial state, or
+     * the checkpoint), step count included: identical replicas. */
+    for (int i = 0; i < oc_plan_state_count(plan); i++) {
+      void *data;
+      size_t bytes;
+      check(oc_context_state(ctx, i, &data, &bytes), "state");
+      if (g_job.broadcast(g_job.self, data, bytes, 0) != 0)
+        die("broadcasting the state from rank 0: %s", oc_mpi_last_error());
+    }
+    check(oc_context_step_count(ctx, &done), "step count");
+  }
+  if (leader())
+    printf("plan: %s, batch %d (x2 views), embedding %d-d, %d steps/epoch, %d epochs = %lld "
+           "steps\n", o.plan_path, B, D, spe, o.epochs, (long long)total);
+  if (leader() && g_job.size > 1)
+    printf("data parallel: %d ranks (mpirun), %d of the %d images of each batch per rank, "
+           "%d thread%s each\n", g_job.size, B_rank, B, o.threads, o.threads == 1 ? "" : "s");
 
   /* 3. Train. */
   oc_augment_options_t aug;
   oc_augment_options_init_digits(&aug);
-  const size_t view_bytes = (size_t)B * MNIST_PIXELS * sizeof(float);
+  /* This rank's views: rows [rank * B_rank, (rank + 1) * B_rank) of both. */
+  const size_t view_bytes = (size_t)B_rank * MNIST_PIXELS * sizeof(float);
   prefetch_t pf;
   memset(&pf, 0, sizeof pf);
   pf.vm = (view_maker_t){.train = &train, .aug = &aug, .seed = o.seed, .batch = B,
-                         .steps_per_epoch = spe, .perm_epoch = -1};
+                         .steps_per_epoch = spe, .lo = g_job.rank * B_rank, .rows = B_rank,
+                         .perm_epoch = -1};
   pf.vm.perm = xmalloc((size_t)train.n * sizeof(int));
   pf.vm.gather = xmalloc(view_bytes);
   for (int k = 0; k < 2; k++)
@@ -514,10 +634,10 @@ int main(int argc, char **argv) {
   const double t_start = now_s();
   double t_last_draw = 0, t_epoch = t_start;
   int64_t step = done, steps_run = 0;
-  int stopped = 0; /* 1 time limit, 2 interrupted */
+  int stopped = 0; /* 1 time limit, 2 interrupted, 3 --max-steps */
   double ema_step = 0; /* smoothed seconds per step, for the ETA */
   double t_prev = t_start, t_bench = 0;
-  if (done < total)
+  if (done < total && leader())
     printf("train: SimCLR, 2 augmented views per image, %lld steps to go%s\n",
            (long long)(total - done), o.time_limit > 0 ? " (time limit set)" : "");
   while (step < total && !o.eval_only) {
@@ -527,10 +647,25 @@ int main(int argc, char **argv) {
     size_t lb;
     check(oc_context_output(ctx, train_entry, 0, &lp, &lb), "loss");
     float loss = *(const float *)lp;
-    losses[step] = loss;
     step++;
     steps_run++;
     double t = now_s(), dt = t - t_prev;
+    /* Stop now? Interrupted, at the time limit, or --max-steps. */
+    int stop = g_interrupted ? 2
+               : o.time_limit > 0 && t - t_start >= o.time_limit && step < total ? 1
+               : o.max_steps > 0 && steps_run >= o.max_steps && step < total ? 3 : 0;
+    if (g_job.size > 1) {
+      /* One small all-reduce per step: the loss (the mean over the ranks;
+       * with global negatives every rank computes the same one) and the
+       * decision to stop, which every rank must take at the same step. Rank
+       * 0's clock decides the time limit; any rank's signal stops the job. */
+      float v[4] = {loss, stop == 2, leader() && stop == 1, leader() && stop == 3};
+      if (g_job.allreduce_sum(g_job.self, v, 4, OC_DTYPE_FLOAT32) != 0)
+        die("averaging the loss across the ranks: %s", oc_mpi_last_error());
+      loss = v[0] / (float)g_job.size;
+      stop = v[1] > 0 ? 2 : v[2] > 0 ? 1 : v[3] > 0 ? 3 : 0;
+    }
+    losses[step - 1] = loss;
     t_prev = t;
     ema_step = steps_run == 1 ? dt : 0.9 * ema_step + 0.1 * dt;
     int epoch = (int)((step - 1) / spe) + 1, in_epoch = (int)((step - 1) % spe) + 1;
@@ -547,20 +682,19 @@ int main(int argc, char **argv) {
       double sum = 0;
       for (int i = 0; i < spe; i++) sum += losses[step - spe + i];
       if (o.progress) fputc('\n', stderr);
-      else {
+      else if (leader()) {
         char el[16];
         fmt_time(el, sizeof el, t - t_start);
         fprintf(stderr, "epoch %d/%d  loss %.4f  %.0f img/s  elapsed %s\n", epoch, o.epochs,
                 sum / spe, (double)spe * B / (t - t_epoch), el);
       }
       t_epoch = t;
-      save_state(ctx, ckpt_path, loss_path, losses, step);
+      if (leader()) save_state(ctx, ckpt_path, loss_path, losses, step);
     }
-    if (g_interrupted) stopped = 2;
-    else if (o.time_limit > 0 && t - t_start >= o.time_limit && step < total) stopped = 1;
-    if (stopped) {
+    if (stop) {
+      stopped = stop;
       if (o.progress) fputc('\n', stderr);
-      save_state(ctx, ckpt_path, loss_path, losses, step);
+      if (leader()) save_state(ctx, ckpt_path, loss_path, losses, step);
       break;
     }
   }
@@ -572,23 +706,42 @@ int main(int argc, char **argv) {
   double train_s = now_s() - t_start;
   if (o.bench > 0) {
     double dt = now_s() - t_bench;
-    printf("onnxc views/s %.1f (%d steps in %.2f s, batch %d x 2 views, loss %.4f)\n",
-           2.0 * B * o.bench / dt, o.bench, dt, B, losses[step - 1]);
+    if (leader())
+      printf("onnxc views/s %.1f (%d steps in %.2f s, batch %d x 2 views, loss %.4f)\n",
+             2.0 * B * o.bench / dt, o.bench, dt, B, losses[step - 1]);
     return 0;
   }
-  if (steps_run > 0)
+  if (steps_run > 0 && leader())
     printf("train: %lld steps in %.1f s: %.0f images/s (%.0f views/s), final loss %.4f\n",
            (long long)steps_run, train_s, steps_run * B / train_s, 2.0 * steps_run * B / train_s,
            losses[step - 1]);
   if (stopped == 2) {
-    printf("interrupted at step %lld of %lld: %s saved; rerun with --resume to continue\n",
-           (long long)step, (long long)total, ckpt_path);
+    if (leader())
+      printf("interrupted at step %lld of %lld: %s saved; rerun with --resume to continue\n",
+             (long long)step, (long long)total, ckpt_path);
     return 130;
   }
-  if (stopped == 1)
+  if (stopped == 1 && leader())
     printf("time limit (%.0f s) reached at step %lld of %lld: %s saved (--resume continues);"
            " evaluating the encoder as it is\n", o.time_limit, (long long)step, (long long)total,
            ckpt_path);
+  if (stopped == 3 && leader())
+    printf("--max-steps %lld reached at step %lld of %lld: %s saved (--resume continues)\n",
+           (long long)o.max_steps, (long long)step, (long long)total, ckpt_path);
+  if (!leader() || o.no_eval) {
+    /* Rank 0 evaluates for the job (the embed entry runs the global batch, no
+     * collectives); the other ranks are done. */
+    free(losses);
+    free(pf.vm.perm);
+    free(pf.vm.gather);
+    for (int s = 0; s < 2; s++)
+      for (int v = 0; v < 2; v++) free(pf.slot_x[s][v]);
+    oc_context_release(ctx);
+    oc_plan_release(plan);
+    digits_free(&train);
+    digits_free(&test);
+    return 0;
+  }
 
   /* 4. Embeddings: trained state, and a fresh context = the random encoder. */
   double t_eval = now_s();
@@ -651,8 +804,10 @@ int main(int argc, char **argv) {
   FILE *rf = fopen(path, "w");
   if (!rf) die("cannot write %s", path);
   fprintf(rf, "%s", table);
-  fprintf(rf, "steps %lld of %lld, batch %d, seed %llu\n", (long long)step, (long long)total, B,
+  fprintf(rf, "steps %lld of %lld, batch %d, seed %llu", (long long)step, (long long)total, B,
           (unsigned long long)o.seed);
+  if (g_job.size > 1) fprintf(rf, ", %d ranks (%d images each)", g_job.size, B_rank);
+  fprintf(rf, "\n");
   if (steps_run > 0)
     fprintf(rf, "train_seconds %.1f images_per_second %.1f views_per_second %.1f\n", train_s,
             steps_run * B / train_s, 2.0 * steps_run * B / train_s);
