@@ -500,6 +500,7 @@ static int run_main(int argc, char **argv) {
   if (!o.plan_path || !o.data_dir || !o.out_dir || o.epochs < 1) usage();
   if (o.progress < 0) o.progress = isatty(STDERR_FILENO);
   if (!leader()) o.progress = 0; /* rank 0 reports for the job */
+  const int threads_given = o.threads != 0;
   if (o.threads == 0 && g_job.size > 1) {
     /* The ranks on this machine share its cores: give each its part. */
     const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
@@ -749,6 +750,22 @@ static int run_main(int argc, char **argv) {
   float *emb_te = xmalloc((size_t)test.n * D * sizeof(float));
   float *rnd_tr = xmalloc((size_t)train.n * D * sizeof(float));
   float *rnd_te = xmalloc((size_t)test.n * D * sizeof(float));
+  if (g_job.size > 1 && !threads_given) {
+    /* The ranks trained on cores/N threads each; rank 0 evaluates alone, on
+     * every core: a context of its own with the trained state. */
+    copt.threads = 0;
+    oc_context_t *all_cores;
+    check(oc_context_create(plan, &copt, &all_cores), "context");
+    for (int i = 0; i < oc_plan_state_count(plan); i++) {
+      void *from, *to;
+      size_t n_from, n_to;
+      check(oc_context_state(ctx, i, &from, &n_from), "state");
+      check(oc_context_state(all_cores, i, &to, &n_to), "state");
+      memcpy(to, from, n_from < n_to ? n_from : n_to);
+    }
+    oc_context_release(ctx);
+    ctx = all_cores;
+  }
   oc_context_t *ctx0;
   check(oc_context_create(plan, &copt, &ctx0), "context");
   embed_all(ctx, embed_entry, emb_out, train.images, train.n, B, D, emb_tr);
