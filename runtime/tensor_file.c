@@ -980,8 +980,13 @@ oc_status_t oc_tensor_file_info(const char *path, oc_host_tensor_t *out) {
     if (!s && !head) s = oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
     if (!s && (err = oc_pread_full(fd, head, pre + hlen, 0)) != 0)
       s = oc_make_status(OC_STATUS_IO, "%s: read failed: %s", path, strerror(err));
+    /* The header is parsed from the bytes just read; if the file changed
+     * since its preamble was read, the header length there may not be the
+     * one this buffer was sized for. */
+    if (!s && memcmp(head, first, pre) != 0)
+      s = oc_make_status(OC_STATUS_IO, "the file changed while it was being read");
     npy_header_t h;
-    if (!s) s = npy_header(head, size, &h);
+    if (!s) s = npy_header(head, size, &h); /* reads pre + hlen bytes; size: the payload's check */
     free(head);
     close(fd);
     if (s) return oc_status_wrap(s, "%s: ", path);
