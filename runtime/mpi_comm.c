@@ -64,6 +64,35 @@ static int mpi_barrier(void *self) {
   return check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 }
 
+int oc_mpi_gatherv(const oc_communicator_t *comm, const void *send, size_t bytes, void *recv,
+                   const size_t *counts, int root) {
+  if (!joined || comm->size == 1) {
+    if (bytes) memcpy(recv, send, bytes);
+    return 0;
+  }
+  int *ints = malloc(sizeof(int) * 2 * (size_t)comm->size);
+  if (!ints) {
+    snprintf(last_error, sizeof last_error, "MPI_Gatherv: out of memory");
+    return -1;
+  }
+  int *displs = ints + comm->size;
+  size_t total = 0;
+  for (int r = 0; r < comm->size; r++) {
+    if (counts[r] > (size_t)INT_MAX - total) {
+      snprintf(last_error, sizeof last_error, "MPI_Gatherv: more than 2^31 bytes in one call");
+      free(ints);
+      return -1;
+    }
+    ints[r] = (int)counts[r];
+    displs[r] = (int)total;
+    total += counts[r];
+  }
+  int rc = check(MPI_Gatherv(send, (int)bytes, MPI_BYTE, recv, ints, displs, MPI_BYTE, root,
+                             MPI_COMM_WORLD), "MPI_Gatherv");
+  free(ints);
+  return rc;
+}
+
 int oc_mpi_available(void) { return 1; }
 
 int oc_mpi_join(int *argc, char ***argv, oc_communicator_t *out, char *err, size_t err_bytes) {
@@ -97,6 +126,15 @@ void oc_mpi_leave(void) {
 }
 
 #else /* no MPI: every process is a job of one rank */
+
+int oc_mpi_gatherv(const oc_communicator_t *comm, const void *send, size_t bytes, void *recv,
+                   const size_t *counts, int root) {
+  (void)comm;
+  (void)counts;
+  (void)root;
+  if (bytes) memcpy(recv, send, bytes);
+  return 0;
+}
 
 int oc_mpi_available(void) { return 0; }
 

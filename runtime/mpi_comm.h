@@ -25,6 +25,14 @@ const char *oc_mpi_last_error(void);
 void oc_mpi_abort(const oc_communicator_t *comm, int code);
 /* Leaves the MPI job (MPI_Finalize) if oc_mpi_join joined one. */
 void oc_mpi_leave(void);
+/* Gathers |bytes| bytes of |send| from every rank of |comm| into |recv| on
+ * rank |root|, one after the other in rank order; |counts| (on every rank)
+ * holds each rank's number of bytes (counts[rank] == bytes), and |recv| is
+ * the sum of them long (ignored on the other ranks). A job of one rank
+ * copies |send|. Each call moves less than 2^31 bytes in all (MPI_Gatherv's
+ * int counts). Returns 0, or non-zero with oc_mpi_last_error() set. */
+int oc_mpi_gatherv(const oc_communicator_t *comm, const void *send, size_t bytes, void *recv,
+                   const size_t *counts, int root);
 /* Whether this onnxrun was built with MPI. */
 int oc_mpi_available(void);
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli_size.h"
+#include "embed_dir.h"
 #include "mpi_comm.h"
 #include "oc_ops.h"
 #include "onnx_export.h"
@@ -19,6 +20,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: onnxrun PLAN.bin --inputs DIR --outputs DIR [options]\n"
           "       onnxrun PLAN.bin --inputs DIR --steps N [training options]\n"
+          "       onnxrun PLAN.bin --embed-dir DIR --embeddings OUT.npy [--manifest OUT.tsv]\n"
           "\n"
           "Runs an entry point of an onnxc plan. Inputs are read from DIR/input_K.pb (ONNX\n"
           "TensorProto) or DIR/input_K.npy, matched to the entry point's inputs by the\n"
@@ -78,6 +80,33 @@ static void usage(FILE *f) {
           "  --checkpoint-every K     with --save-checkpoint FILE: also write it after\n"
           "                           every K steps (resume with --load-checkpoint FILE)\n"
           "\n"
+          "embeddings of a folder of examples (docs/distributed.md, \"Embeddings at scale\";\n"
+          "one process, or every rank of mpirun -np N sharing the work):\n"
+          "  --embed-dir DIR          the examples: every .npy and .pb tensor file in DIR\n"
+          "                           (not in subfolders; names starting with '.' skipped),\n"
+          "                           in the byte order of their names. A file holds one\n"
+          "                           example (the entry's input shape without its batch\n"
+          "                           axis) or several (that shape with any axis 0 in\n"
+          "                           front), of the input's dtype. Runs the entry point\n"
+          "                           (--entry, default embed: for a training plan,\n"
+          "                           BatchNorm in inference mode) on batches of the\n"
+          "                           plan's batch size B, the last one padded with zeros;\n"
+          "                           rank r of N runs batches [nb*r/N, nb*(r+1)/N) of the\n"
+          "                           nb batches; rank 0 gathers the outputs and writes\n"
+          "  --embeddings FILE        one .npy of shape [examples, output dims after axis\n"
+          "                           0] in the order of the examples (padding dropped)\n"
+          "  --manifest FILE          also a manifest, tab-separated with a header line:\n"
+          "                           row (in --embeddings), file (name in DIR), index (of\n"
+          "                           the example in its file, 0 for a one-example file)\n"
+          "  --output NAME            the output to write (default: the entry's only one)\n"
+          "  --gather-every K         gather to rank 0 every K batches of each rank\n"
+          "                           (default: about 8 MiB of outputs per rank)\n"
+          "  The files are written atomically, when complete: after an error on any\n"
+          "  rank (a file of the wrong dtype or shape, named in the message) neither\n"
+          "  exists. --load-checkpoint and --state-init apply (rank 0's state is sent to\n"
+          "  every rank); every rank must see DIR (a shared file system). Prints one line:\n"
+          "  the examples, batches, ranks and the time taken.\n"
+          "\n"
           "A step whose loss or gradients are not finite stops the run with an error naming\n"
           "the step and the first node that produced NaN; that step updates nothing and\n"
           "no checkpoint is written.\n"
@@ -92,19 +121,21 @@ static oc_communicator_t job;
 /* Only rank 0 prints what a job prints once. */
 static int leader(void) { return job.rank == 0; }
 
-/* An error on any rank ends the whole job: the others may be waiting in a
- * collective for this one. */
-static int fail(oc_status_t s) {
+/* Reports |s| (if |print|); an error every rank does not know of ends the
+ * whole job, since the others may be waiting in a collective for this one. */
+static int fail_job(oc_status_t s, int print, int known) {
   const char *mpi = oc_mpi_last_error();
-  if (job.size > 1)
+  if (print && job.size > 1)
     fprintf(stderr, "onnxrun: rank %d of %d: error: %s%s%s\n", job.rank, job.size,
-            oc_status_message(s), mpi[0] ? ": " : "", mpi);
-  else
+            oc_status_message(s), mpi[0] && !known ? ": " : "", known ? "" : mpi);
+  else if (print)
     fprintf(stderr, "onnxrun: error: %s\n", oc_status_message(s));
   oc_status_free(s);
-  oc_mpi_abort(&job, 1);
+  if (!known) oc_mpi_abort(&job, 1);
   return 1;
 }
+
+static int fail(oc_status_t s) { return fail_job(s, 1, 0); }
 
 static int bad_usage(const char *msg, const char *arg) {
   fprintf(stderr, "onnxrun: %s%s%s (see onnxrun --help)\n", msg, arg ? ": " : "", arg ? arg : "");
@@ -514,6 +545,7 @@ static int run_main(int argc, char **argv) {
   const char *plan_path = NULL, *in_dir = NULL, *out_dir = NULL, *entry_name = NULL;
   const char *log_path = NULL, *grads_dir = NULL, *load_ckpt = NULL, *save_ckpt = NULL;
   const char *export_path = NULL;
+  oc_embed_dir_options_t eo = {0};
   const char *state_init[64];
   int n_state_init = 0;
   long steps = 0, repeat = 0, threads = 0, check_every = 0, ckpt_every = 0;
@@ -545,7 +577,9 @@ static int run_main(int argc, char **argv) {
                !strcmp(a, "--save-checkpoint") || !strcmp(a, "--steps") ||
                !strcmp(a, "--export-onnx") || !strcmp(a, "--repeat") ||
                !strcmp(a, "--threads") || !strcmp(a, "--check-replicas") ||
-               !strcmp(a, "--checkpoint-every")) {
+               !strcmp(a, "--checkpoint-every") || !strcmp(a, "--embed-dir") ||
+               !strcmp(a, "--embeddings") || !strcmp(a, "--manifest") || !strcmp(a, "--output") ||
+               !strcmp(a, "--gather-every")) {
       if (!has_next) return bad_usage("missing value for", a);
       const char *v = argv[++i];
       if (!strcmp(a, "--inputs")) in_dir = v;
@@ -556,8 +590,13 @@ static int run_main(int argc, char **argv) {
       else if (!strcmp(a, "--load-checkpoint")) load_ckpt = v;
       else if (!strcmp(a, "--save-checkpoint")) save_ckpt = v;
       else if (!strcmp(a, "--export-onnx")) export_path = v;
+      else if (!strcmp(a, "--embed-dir")) eo.dir = v;
+      else if (!strcmp(a, "--embeddings")) eo.embeddings_path = v;
+      else if (!strcmp(a, "--manifest")) eo.manifest_path = v;
+      else if (!strcmp(a, "--output")) eo.output_name = v;
       else if (!strcmp(a, "--repeat") || !strcmp(a, "--threads") ||
-               !strcmp(a, "--check-replicas") || !strcmp(a, "--checkpoint-every")) {
+               !strcmp(a, "--check-replicas") || !strcmp(a, "--checkpoint-every") ||
+               !strcmp(a, "--gather-every")) {
         char *end;
         errno = 0;
         long n = strtol(v, &end, 10);
@@ -566,6 +605,7 @@ static int run_main(int argc, char **argv) {
         if (!strcmp(a, "--repeat")) repeat = n;
         else if (!strcmp(a, "--threads")) threads = n;
         else if (!strcmp(a, "--check-replicas")) check_every = n;
+        else if (!strcmp(a, "--gather-every")) eo.gather_every = n;
         else ckpt_every = n;
       } else {
         char *end;
@@ -581,9 +621,22 @@ static int run_main(int argc, char **argv) {
     }
   }
   if (!plan_path) return bad_usage("no plan given", NULL);
+  if (eo.dir) {
+    if (!eo.embeddings_path) return bad_usage("--embed-dir needs --embeddings FILE", NULL);
+    if (in_dir || out_dir || npy || steps || repeat || log_path || grads_dir || check_every ||
+        ckpt_every || save_ckpt || export_path)
+      return bad_usage("--embed-dir runs alone: not with --inputs, --outputs, --npy, --steps, "
+                       "--repeat, --log, --grads, --check-replicas, --checkpoint-every, "
+                       "--save-checkpoint or --export-onnx", NULL);
+    if (eo.manifest_path && !strcmp(eo.manifest_path, eo.embeddings_path))
+      return bad_usage("--manifest and --embeddings name the same file", eo.manifest_path);
+  } else if (eo.embeddings_path || eo.manifest_path || eo.output_name || eo.gather_every) {
+    return bad_usage("--embeddings, --manifest, --output and --gather-every need --embed-dir DIR",
+                     NULL);
+  }
   if (steps && repeat) return bad_usage("--steps and --repeat cannot be used together", NULL);
-  int run = steps || out_dir || repeat;
-  if (run && !in_dir) return bad_usage("no --inputs DIR given", NULL);
+  int run = steps || out_dir || repeat || eo.dir;
+  if (run && !in_dir && !eo.dir) return bad_usage("no --inputs DIR given", NULL);
   if (!run && !export_path && !save_ckpt)
     return bad_usage("nothing to do: give --outputs DIR, --repeat N, --steps N or --export-onnx FILE",
                      NULL);
@@ -608,7 +661,8 @@ static int run_main(int argc, char **argv) {
   copts.threads = (int)threads;
   copts.max_memory_bytes = max_memory;
   if (!s) s = oc_context_create(plan, &copts, &ctx);
-  if (!s && job.size > 1) s = oc_context_set_communicator(ctx, &job);
+  /* --embed-dir: each rank runs its own batches, with no collectives. */
+  if (!s && job.size > 1 && !eo.dir) s = oc_context_set_communicator(ctx, &job);
   if (!s && job.size > 1 && steps && !has_op(plan, entry, OC_OP_ALLREDUCE))
     s = oc_make_status(OC_STATUS_INVALID_ARGUMENT,
                        "%d ranks, but the plan's train step does not average its gradients "
@@ -627,6 +681,23 @@ static int run_main(int argc, char **argv) {
     }
   }
   if (!s && job.size > 1) s = broadcast_state(ctx, plan);
+  if (!s && eo.dir) {
+    eo.entry = entry;
+    oc_embed_dir_report_t rep;
+    s = oc_embed_dir(ctx, plan, &job, &eo, &rep);
+    oc_context_release(ctx);
+    oc_plan_release(plan);
+    if (s) return fail_job(s, rep.print, rep.known);
+    if (leader())
+      printf("embeddings: %s -> %s%s%s; %lld examples from %lld file%s, %lld batch%s of %lld on "
+             "%d rank%s, %.3f s (%.1f examples/s)\n", rep.out_type, eo.embeddings_path,
+             eo.manifest_path ? ", manifest " : "", eo.manifest_path ? eo.manifest_path : "",
+             (long long)rep.examples, (long long)rep.files, rep.files > 1 ? "s" : "",
+             (long long)rep.batches, rep.batches > 1 ? "es" : "", (long long)rep.batch, job.size,
+             job.size > 1 ? "s" : "", rep.seconds,
+             rep.seconds > 0 ? (double)rep.examples / rep.seconds : 0.0);
+    return 0;
+  }
   if (!s && run) s = bind_inputs(ctx, plan, entry, in_dir);
   train_options_t to = {steps, log_path, grads_dir, check_every, ckpt_every, save_ckpt};
   if (!s && run)
