@@ -7,8 +7,16 @@
  * target checks what the header promises: a name that is a string, a rank
  * within OC_MAX_RANK, dims >= 0 whose product times the element size is the
  * byte count, and a data buffer holding that many bytes (read in full, so
- * ASan sees a short one).
+ * ASan sees a short one). The input is also written to an in-memory file
+ * for oc_tensor_file_info, which must agree with the full read: it succeeds
+ * whenever oc_tensor_file_read does, with the same dtype, shape and byte
+ * count (it may succeed alone: of an .npy file it reads only the header, so
+ * a payload the full read refuses, such as a bool of 0x11, passes).
  */
+#define _GNU_SOURCE
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "fuzz_common.h"
 #include "tensor_file.h"
 
@@ -48,7 +56,38 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* oc_tensor_file_info against oc_tensor_file_read on the same bytes. */
+static void check_info(const uint8_t *data, size_t size) {
+  static int fd = -1;
+  static char path[64];
+  if (fd < 0) {
+    fd = memfd_create("fuzz_tensor", 0);
+    if (fd < 0) return;
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  }
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != (ssize_t)size) return;
+  oc_host_tensor_t info, full;
+  int info_ok = fuzz_ok(oc_tensor_file_info(path, &info));
+  int full_ok = fuzz_ok(oc_tensor_file_read(path, &full));
+  if (full_ok && !info_ok) {
+    fprintf(stderr, "fuzz_tensor: oc_tensor_file_read succeeds but oc_tensor_file_info fails\n");
+    abort();
+  }
+  if (full_ok) {
+    int same = info.dtype == full.dtype && info.rank == full.rank && info.bytes == full.bytes;
+    for (int d = 0; same && d < full.rank; d++) same = info.dims[d] == full.dims[d];
+    if (!same) {
+      fprintf(stderr, "fuzz_tensor: oc_tensor_file_info and oc_tensor_file_read disagree\n");
+      abort();
+    }
+    check(&full, "file");
+  }
+  oc_host_tensor_free(&full);
+  oc_host_tensor_free(&info);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  check_info(data, size);
   oc_host_tensor_t t;
   if (fuzz_ok(oc_tensor_read_pb_memory(data, size, &t))) check(&t, "pb");
   oc_host_tensor_free(&t);
