@@ -33,6 +33,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "batchnorm.h"
 #include "oc_ops.h"
 #include "parallel.h"
 #include "simd.h"
@@ -249,6 +250,21 @@ static void bn_dx(float *dx, const float *g, const float *x, int64_t n, float m,
     return;
   }
   for (int64_t i = 0; i < n; i++) dx[i] = (g[i] - mg - (x[i] - m) * r * mgx) * f;
+}
+
+/* The row kernels for SyncBatchNormalization (batchnorm.h): uncloned
+ * wrappers, so that the library exports no resolver of the cloned ones. */
+double oc_bn_sum(const float *x, int64_t n) { return bn_sum(x, n); }
+double oc_bn_sum_sqdev(const float *x, int64_t n, double m) { return bn_sum_sqdev(x, n, m); }
+void oc_bn_sum_dy(const float *g, const float *x, int64_t n, double m, double *sg, double *sgx) {
+  bn_sum_dy(g, x, n, m, sg, sgx);
+}
+void oc_bn_affine(float *y, const float *x, int64_t n, float m, float a, float b) {
+  bn_affine(y, x, n, m, a, b);
+}
+void oc_bn_dx(float *dx, const float *g, const float *x, int64_t n, float m, float r, float mg,
+              float mgx, float f) {
+  bn_dx(dx, g, x, n, m, r, mg, mgx, f);
 }
 
 /* bmean, bvar are (C); x is (N, C, S). Two passes in double: the mean, then

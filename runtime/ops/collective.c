@@ -21,8 +21,11 @@
  *                 outputs; runtime/ops/batchnorm.c) with the batch statistics
  *                 of every rank's batch: the per-channel sum, then the sum of
  *                 squared deviations from the global mean, are all-reduced
- *                 (two passes in double, as the one-process kernel).
- *                 workspace: 2 * C doubles.
+ *                 (in double). Each rank sums and normalizes its rows with
+ *                 the one-process kernel's row functions (batchnorm.h), its
+ *                 channels split over the context's threads, so that only
+ *                 the order of adding the ranks' parts differs from one
+ *                 process on the whole batch. workspace: 2 * C doubles.
  * SyncBatchNormalizationBwd   its gradient (BatchNormalizationBwd's inputs,
  *                 ints [1, mask], floats [eps]): the statistics again, then
  *                 sum(dy) and sum(dy * xhat) per channel all-reduced, so that
@@ -34,7 +37,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "batchnorm.h"
 #include "oc_ops.h"
+#include "parallel.h"
 
 /* --- the communicator ---------------------------------------------------------------- */
 
@@ -194,36 +199,91 @@ static void bn_shape(const oc_tensor_t *x, int64_t *N, int64_t *C, int64_t *S) {
   for (int d = 2; d < x->rank; d++) *S *= x->dims[d];
 }
 
-/* The statistics over every rank's batch: mean and biased variance per
- * channel, in double; *out_count gets the values per channel (all ranks). */
-static oc_status_t global_stats(const oc_op_call_t *c, double *mean, double *var,
-                                double *out_count) {
-  const oc_tensor_t *x = c->in[0];
+/* The passes over a rank's rows, split over the context's threads by channel;
+ * the row kernels are the one-process BatchNormalization's (batchnorm.h). */
+enum { SBN_SUM, SBN_SQDEV, SBN_AFFINE, SBN_SUM_DY, SBN_DX };
+
+typedef struct sync_bn_job_s {
+  const oc_op_call_t *c;
   int64_t N, C, S;
-  bn_shape(x, &N, &C, &S);
-  const float *xp = x->data;
-  double count = (double)N * (double)S * (double)comm_size(c);
-  for (int64_t ch = 0; ch < C; ch++) {
-    double s = 0.0;
-    for (int64_t n = 0; n < N; n++)
-      for (int64_t i = 0; i < S; i++) s += (double)xp[(n * C + ch) * S + i];
-    mean[ch] = s;
-  }
-  OC_RETURN_IF_ERROR(allreduce(c, mean, (size_t)C, OC_DTYPE_FLOAT64));
-  for (int64_t ch = 0; ch < C; ch++) {
-    mean[ch] /= count; /* NaN for an empty batch */
-    float mf = (float)mean[ch];
-    double s = 0.0;
-    for (int64_t n = 0; n < N; n++)
-      for (int64_t i = 0; i < S; i++) {
-        double d = (double)(xp[(n * C + ch) * S + i] - mf);
-        s += d * d;
+  int pass;
+  double *mean, *var, *sums, count; /* sums: sum(dy), then sum(dy * xhat) (C each) */
+} sync_bn_job_t;
+
+static void sync_bn_part(void *arg, int64_t c0, int64_t c1, int thread) {
+  const sync_bn_job_t *j = arg;
+  const oc_op_call_t *c = j->c;
+  const int64_t N = j->N, C = j->C, S = j->S;
+  const float *xp = c->in[0]->data, *scale = c->in[1]->data;
+  const double eps = (double)c->floats[0];
+  for (int64_t ch = c0; ch < c1; ch++) {
+    double s = 0.0, rstd;
+    switch (j->pass) {
+      case SBN_SUM:
+        for (int64_t n = 0; n < N; n++) s += oc_bn_sum(xp + (n * C + ch) * S, S);
+        j->mean[ch] = s;
+        break;
+      case SBN_SQDEV:
+        for (int64_t n = 0; n < N; n++) s += oc_bn_sum_sqdev(xp + (n * C + ch) * S, S, j->mean[ch]);
+        j->var[ch] = s;
+        break;
+      case SBN_AFFINE: {
+        const float *bias = c->in[2]->data;
+        float *y = c->out[0]->data;
+        float a = (float)((double)scale[ch] / sqrt(j->var[ch] + eps));
+        float m = (float)j->mean[ch], b = bias[ch];
+        for (int64_t n = 0; n < N; n++)
+          oc_bn_affine(y + (n * C + ch) * S, xp + (n * C + ch) * S, S, m, a, b);
+        break;
       }
-    var[ch] = s;
+      case SBN_SUM_DY: {
+        const float *dy = c->in[2]->data;
+        double b = 0.0;
+        rstd = 1.0 / sqrt(j->var[ch] + eps);
+        for (int64_t n = 0; n < N; n++)
+          oc_bn_sum_dy(dy + (n * C + ch) * S, xp + (n * C + ch) * S, S, j->mean[ch], &s, &b);
+        j->sums[ch] = s;
+        j->sums[C + ch] = b * rstd;
+        break;
+      }
+      case SBN_DX: {
+        const float *dy = c->in[2]->data;
+        float *dx = c->out[0]->data;
+        rstd = 1.0 / sqrt(j->var[ch] + eps);
+        float m = (float)j->mean[ch], r = (float)rstd, mg = (float)(j->sums[ch] / j->count);
+        float mgx = (float)(j->sums[C + ch] / j->count), f = (float)(scale[ch] * rstd);
+        for (int64_t n = 0; n < N; n++) {
+          int64_t q = (n * C + ch) * S;
+          oc_bn_dx(dx + q, dy + q, xp + q, S, m, r, mg, mgx, f);
+        }
+        break;
+      }
+    }
   }
-  OC_RETURN_IF_ERROR(allreduce(c, var, (size_t)C, OC_DTYPE_FLOAT64));
-  for (int64_t ch = 0; ch < C; ch++) var[ch] /= count;
-  *out_count = count;
+  (void)thread;
+}
+
+/* Runs pass |pass| over every channel. */
+static void sync_bn_pass(sync_bn_job_t *j, int pass) {
+  j->pass = pass;
+  int64_t cost = j->N * j->S * (pass == SBN_DX || pass == SBN_SUM_DY ? 3 : 2);
+  oc_parallel_for(j->c->pool, j->C, oc_grain(cost), sync_bn_part, j);
+}
+
+/* The statistics over every rank's batch: mean and biased variance per
+ * channel, in double (the sum, all-reduced; then the sum of squared
+ * deviations from the global mean, all-reduced); j->count gets the values
+ * per channel (all ranks). */
+static oc_status_t global_stats(sync_bn_job_t *j) {
+  const oc_op_call_t *c = j->c;
+  double count = (double)j->N * (double)j->S * (double)comm_size(c);
+  sync_bn_pass(j, SBN_SUM);
+  OC_RETURN_IF_ERROR(allreduce(c, j->mean, (size_t)j->C, OC_DTYPE_FLOAT64));
+  for (int64_t ch = 0; ch < j->C; ch++) j->mean[ch] /= count; /* NaN for an empty batch */
+  sync_bn_pass(j, SBN_SQDEV);
+  OC_RETURN_IF_ERROR(allreduce(c, j->var, (size_t)j->C, OC_DTYPE_FLOAT64));
+  for (int64_t ch = 0; ch < j->C; ch++) j->var[ch] /= count;
+  j->count = count;
   return OC_OK;
 }
 
@@ -238,19 +298,11 @@ static oc_status_t sync_bn_run(const oc_op_call_t *c) {
   const oc_tensor_t *x = c->in[0];
   int64_t N, C, S;
   bn_shape(x, &N, &C, &S);
-  double *mean = c->workspace, *var = mean + C, count;
-  OC_RETURN_IF_ERROR(global_stats(c, mean, var, &count));
-  const float *xp = x->data, *scale = c->in[1]->data, *bias = c->in[2]->data;
-  float *y = c->out[0]->data;
-  for (int64_t ch = 0; ch < C; ch++) {
-    float a = (float)((double)scale[ch] / sqrt(var[ch] + (double)c->floats[0]));
-    float m = (float)mean[ch], b = bias[ch];
-    for (int64_t n = 0; n < N; n++)
-      for (int64_t i = 0; i < S; i++) {
-        int64_t k = (n * C + ch) * S + i;
-        y[k] = (xp[k] - m) * a + b;
-      }
-  }
+  double *mean = c->workspace, *var = mean + C;
+  sync_bn_job_t j = {c, N, C, S, 0, mean, var, NULL, 0.0};
+  OC_RETURN_IF_ERROR(global_stats(&j));
+  if (N > 0 && S > 0) sync_bn_pass(&j, SBN_AFFINE);
+  double count = j.count;
   double mom = c->floats[1], corr = c->ints[1] && count > 1.0 ? count / (count - 1.0) : 1.0;
   const float *rmean = c->in[3]->data, *rvar = c->in[4]->data;
   float *outs[4] = {0};
@@ -278,25 +330,15 @@ static oc_status_t sync_bn_bwd_run(const oc_op_call_t *c) {
   const oc_tensor_t *x = c->in[0];
   int64_t N, C, S;
   bn_shape(x, &N, &C, &S);
-  double *mean = c->workspace, *var = mean + C, *sums = var + C, count; /* sums: sdy, sdyx */
-  OC_RETURN_IF_ERROR(global_stats(c, mean, var, &count));
-  const float *xp = x->data, *scale = c->in[1]->data, *dy = c->in[2]->data;
-  for (int64_t ch = 0; ch < C; ch++) {
-    double rstd = 1.0 / sqrt(var[ch] + (double)c->floats[0]), a = 0.0, b = 0.0;
-    float mf = (float)mean[ch];
-    for (int64_t n = 0; n < N; n++)
-      for (int64_t i = 0; i < S; i++) {
-        int64_t k = (n * C + ch) * S + i;
-        a += (double)dy[k];
-        b += (double)(dy[k] * (xp[k] - mf));
-      }
-    sums[ch] = a;
-    sums[C + ch] = b * rstd;
-  }
+  double *mean = c->workspace, *var = mean + C, *sums = var + C; /* sums: sdy, sdyx */
+  sync_bn_job_t j = {c, N, C, S, 0, mean, var, sums, 0.0};
+  OC_RETURN_IF_ERROR(global_stats(&j));
+  sync_bn_pass(&j, SBN_SUM_DY);
   int64_t mask = c->ints[1];
   int k = 0;
-  float *ds = NULL, *db = NULL, *dx = NULL;
-  if (mask & 1) dx = c->out[k++]->data;
+  float *ds = NULL, *db = NULL;
+  int dx = mask & 1;
+  if (mask & 1) k++;
   if (mask & 2) ds = c->out[k++]->data;
   if (mask & 4) db = c->out[k++]->data;
   for (int64_t ch = 0; ch < C; ch++) {
@@ -306,16 +348,7 @@ static oc_status_t sync_bn_bwd_run(const oc_op_call_t *c) {
   if (!dx) return OC_OK;
   /* dx needs the sums over every rank; dscale and dbias are this rank's. */
   OC_RETURN_IF_ERROR(allreduce(c, sums, (size_t)(2 * C), OC_DTYPE_FLOAT64));
-  for (int64_t ch = 0; ch < C; ch++) {
-    double rstd = 1.0 / sqrt(var[ch] + (double)c->floats[0]);
-    float m = (float)mean[ch], r = (float)rstd, mg = (float)(sums[ch] / count);
-    float mgx = (float)(sums[C + ch] / count), f = (float)(scale[ch] * rstd);
-    for (int64_t n = 0; n < N; n++)
-      for (int64_t i = 0; i < S; i++) {
-        int64_t q = (n * C + ch) * S + i;
-        dx[q] = (dy[q] - mg - (xp[q] - m) * r * mgx) * f;
-      }
-  }
+  if (N > 0 && S > 0) sync_bn_pass(&j, SBN_DX);
   return OC_OK;
 }
 
