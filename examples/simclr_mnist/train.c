@@ -37,9 +37,11 @@
  * checkpoint, the loss history and the results, and evaluates; an error on
  * any rank ends the whole job.
  */
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET: rank 0 evaluates on every core */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -750,6 +752,17 @@ static int run_main(int argc, char **argv) {
   float *emb_te = xmalloc((size_t)test.n * D * sizeof(float));
   float *rnd_tr = xmalloc((size_t)train.n * D * sizeof(float));
   float *rnd_te = xmalloc((size_t)test.n * D * sizeof(float));
+  if (g_job.size > 1) {
+    /* mpirun binds each rank to its share of the cores (Open MPI binds to a
+     * core for 2 ranks): rank 0, alone now, widens this thread's CPU set to
+     * every core; the threads it starts from here on inherit it. */
+    cpu_set_t every;
+    CPU_ZERO(&every);
+    long cores = sysconf(_SC_NPROCESSORS_CONF);
+    for (long k = 0; k < cores && k < CPU_SETSIZE; k++) CPU_SET((int)k, &every);
+    if (sched_setaffinity(0, sizeof every, &every) != 0 && o.verbose)
+      fprintf(stderr, "simclr_mnist: evaluating on the cores mpirun gave rank 0\n");
+  }
   if (g_job.size > 1 && !threads_given) {
     /* The ranks trained on cores/N threads each; rank 0 evaluates alone, on
      * every core: a context of its own with the trained state. */
