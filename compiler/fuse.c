@@ -33,6 +33,12 @@
  *   of a packed product are followed back to that product (views below) and
  *   left to prune(); the output is written in the Transpose's layout.
  *
+ * Conv with constant float32 weights (group 1, a multiple of 16 output
+ *   channels) that the runtime's kernel reads packed (runtime/ops/conv.c,
+ *   ints layout 1: what its shape rule accepts): the weights packed into a
+ *   new constant of the same dims and bytes (oc_conv_pack_weights), so that
+ *   no run reorders or gathers them.
+ *
  * Every constant of a pattern must be exactly the float32 the exporters
  * write (2, 1, 0.5, sqrt(2) and 1/sqrt(2) rounded to float32); epsilon a
  * finite scalar >= 0.
@@ -798,6 +804,47 @@ static oc_status_t fuse_attention_at(fuse_t *f, int i) {
   return OC_OK;
 }
 
+/* --- packed Conv weights ------------------------------------------------------ */
+
+/* Packs the constant weights of Conv |i| when its shape rule accepts them
+ * packed. */
+static oc_status_t pack_conv_at(fuse_t *f, int i) {
+  oc_graph_t *g = f->g;
+  const oc_instr_t *c = &g->instrs[i];
+  if (c->op != OC_OP_CONV || c->n_out != 1 || c->n_in < 2 || c->n_in > 3 || c->in[0] < 0)
+    return OC_OK;
+  int n = g->values[c->in[0]].type.rank - 2;
+  if (n < 1 || n > 3 || (c->n_ints != 1 + 4 * n && c->n_ints != 2 + 4 * n) || c->ints[0] != 1 ||
+      !is_const_f32(g, c->in[1]))
+    return OC_OK;
+  int64_t ints[3 + 4 * 3];
+  memcpy(ints, c->ints, sizeof(int64_t) * (size_t)c->n_ints);
+  if (c->n_ints == 1 + 4 * n) ints[1 + 4 * n] = 0; /* no activation */
+  ints[2 + 4 * n] = 1;                           /* packed */
+  int in[3], n_in = c->n_in, done;
+  memcpy(in, c->in, sizeof(int) * (size_t)n_in);
+  /* the shape rule decides (the packed constant has the weights' type) */
+  OC_RETURN_IF_ERROR(set_instr(g, i, OC_OP_CONV, in, n_in, ints, 3 + 4 * n, c->floats,
+                               c->n_floats, &done));
+  if (!done) return OC_OK;
+  const oc_tensor_t *w = &g->values[in[1]].type;
+  int64_t M = w->dims[0], K = M ? oc_tensor_numel(w) / M : 0, dims[OC_MAX_RANK];
+  int rank = w->rank;
+  memcpy(dims, w->dims, sizeof dims);
+  float *packed = malloc(sizeof(float) * (size_t)(M * K + 1));
+  if (!packed) return oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory");
+  oc_conv_pack_weights(packed, w->data, M, K);
+  char name[512];
+  snprintf(name, sizeof name, "%s/packed_W", g->instrs[i].node);
+  int v = oc_graph_new_value(g, name);
+  oc_status_t s = v < 0 ? oc_make_status(OC_STATUS_OUT_OF_MEMORY, "out of memory")
+                        : oc_value_set_const(g, v, OC_DTYPE_FLOAT32, rank, dims, packed);
+  free(packed);
+  if (s) return s;
+  g->instrs[i].in[1] = v;
+  return OC_OK;
+}
+
 /* --- driver ------------------------------------------------------------------ */
 
 typedef oc_status_t (*fuse_at_fn)(fuse_t *f, int i);
@@ -810,7 +857,7 @@ static oc_status_t fuse_each(fuse_t *f, fuse_at_fn fn) {
 }
 
 oc_status_t oc_fuse_program(oc_graph_t *g, const int *outputs, int n_outputs) {
-  enum { FUSE_CONV, FUSE_LAYERNORM, FUSE_GELU, FUSE_ATTENTION, FUSE_KINDS };
+  enum { FUSE_CONV, FUSE_LAYERNORM, FUSE_GELU, FUSE_ATTENTION, FUSE_PACK, FUSE_KINDS };
   oc_status_t s = OC_OK;
   /* One kind at a time over a fresh read graph: a fusion changes the
    * readers of the values around it. */
@@ -820,7 +867,8 @@ oc_status_t oc_fuse_program(oc_graph_t *g, const int *outputs, int n_outputs) {
     s = kind == FUSE_CONV        ? fuse_conv(&f)
         : kind == FUSE_LAYERNORM ? fuse_each(&f, fuse_layernorm_at)
         : kind == FUSE_GELU      ? fuse_each(&f, fuse_gelu_at)
-                                 : fuse_each(&f, fuse_attention_at);
+        : kind == FUSE_ATTENTION ? fuse_each(&f, fuse_attention_at)
+                                 : fuse_each(&f, pack_conv_at);
     if (!s) fuse_compact(&f);
     fuse_index_free(&f);
   }

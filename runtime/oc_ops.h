@@ -111,6 +111,12 @@ oc_status_t oc_broadcast_shape(const oc_tensor_t *a, const oc_tensor_t *b, int *
 /* Requires |t| to have dtype |dtype|. */
 oc_status_t oc_expect_dtype(const oc_tensor_t *t, int dtype, const char *what);
 
+/* Conv's packed weight layout (ints layout 1, runtime/ops/conv.c): dst gets
+ * w (M, K) (K = C/group * kernel volume) as panels of 32 output channels,
+ * the last one M % 32 wide, each panel (K, width) with the output channel
+ * fastest. The compiler packs constant weights with it. */
+void oc_conv_pack_weights(float *dst, const float *w, int64_t M, int64_t K);
+
 #define OC_OP_DECLARE(def) extern const oc_op_def_t def;
 #define OC_OP(e, name, def) OC_OP_DECLARE(def)
 #include "ops/op_list.h"

@@ -918,6 +918,22 @@ static void p_ints_negative(Ocplan__Plan *p) {
   int k = first_op(p, OC_OP_CONV);
   for (size_t i = 0; i < I(p, k)->n_ints; i++) I(p, k)->ints[i] = -3;
 }
+/* The first Conv's weight layout (its ints' last, runtime/ops/conv.c) set to
+ * |layout|: ints [group, strides, pads, dilations, activation, layout]. */
+static int64_t layout_ints[3 + 4 * 3];
+static void conv_layout(Ocplan__Plan *p, int64_t layout) {
+  Ocplan__Instruction *ins = I(p, first_op(p, OC_OP_CONV));
+  size_t n = ins->n_ints;
+  ck_assert(n == 9 || n == 10 || n == 11); /* 2-D: 1 + 4 * 2, then activation, layout */
+  memcpy(layout_ints, ins->ints, n * sizeof(int64_t));
+  if (n == 9) layout_ints[9] = 0;
+  layout_ints[10] = layout;
+  ins->ints = layout_ints;
+  ins->n_ints = 11;
+}
+static void p_conv_layout_2(Ocplan__Plan *p) { conv_layout(p, 2); }
+static void p_conv_layout_negative(Ocplan__Plan *p) { conv_layout(p, -1); }
+static void p_conv_layout_huge(Ocplan__Plan *p) { conv_layout(p, (int64_t)1 << 40); }
 static void p_dims_changed(Ocplan__Plan *p) { p->tensors[first_arena(p)]->dims[0] += 1; }
 static int64_t big_dims[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
 static void p_rank_too_big(Ocplan__Plan *p) {
@@ -1003,6 +1019,9 @@ static const struct {
     {p_ints_changed, "Conv ints set to 2^40"},
     {p_ints_dropped, "Conv ints truncated"},
     {p_ints_negative, "Conv ints negative"},
+    {p_conv_layout_2, "Conv weight layout 2"},
+    {p_conv_layout_negative, "Conv weight layout -1"},
+    {p_conv_layout_huge, "Conv weight layout 2^40"},
     {p_dims_changed, "tensor dims changed"},
     {p_rank_too_big, "tensor of rank 9"},
     {p_dim_huge, "tensor dim 2^50"},

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "oc_ops.h"
+#include "parallel.h"
 
 /* --- helpers ---------------------------------------------------------------- */
 
@@ -39,6 +40,9 @@ static void fill_rand(oc_tensor_t *t) {
   for (int64_t i = 0; i < n; i++) p[i] = frand();
 }
 
+/* The pool kernels run on (NULL: the calling thread). */
+static oc_pool_t *test_pool;
+
 /* Runs infer then run; returns the infer status (run errors fail the test).
  * Output data is allocated here (freed by the caller). */
 static oc_status_t call_op(int op, oc_tensor_t **in, int n_in, oc_tensor_t *out,
@@ -55,6 +59,7 @@ static oc_status_t call_op(int op, oc_tensor_t **in, int n_in, oc_tensor_t *out,
   void *w = malloc(ws ? ws : 1);
   c.workspace = w;
   c.workspace_bytes = ws;
+  c.pool = test_pool;
   oc_status_t rs = oc_op_get(op)->run(&c);
   ck_assert_msg(rs == OC_OK, "run failed: %s", oc_status_message(rs));
   free(w);
@@ -201,9 +206,14 @@ typedef struct conv_case_s {
   int64_t in[3];
   spatial_t sp;
   int bias;
+  int act;    /* the fused activation: 0 none, 1 Relu, 2 Clip to [-0.5, 0.75] */
+  int packed; /* the weights in Conv's packed layout (ints layout 1) */
 } conv_case_t;
 
-static void run_conv_case(const conv_case_t *cc) {
+/* |wide|: the bound is relative to the largest output, not to each one:
+ * Winograd's transforms add rounding errors of the size of the sums over
+ * channels, whatever the size of each output. */
+static void run_conv_case(const conv_case_t *cc, int wide) {
   int n = cc->n;
   int64_t xd[5] = {cc->N, cc->C}, wd[5] = {cc->M, cc->C / cc->G}, bd[1] = {cc->M};
   for (int a = 0; a < n; a++) {
@@ -223,13 +233,47 @@ static void run_conv_case(const conv_case_t *cc) {
     ints[1 + 2 * n + a] = cc->sp.pe[a];
     ints[1 + 3 * n + a] = cc->sp.d[a];
   }
-  oc_tensor_t *in[3] = {&x, &w, &b};
-  expect_ok(call_op(OC_OP_CONV, in, cc->bias ? 3 : 2, &y, ints, 1 + 4 * n, NULL, 0, 1));
+  oc_tensor_t wp = w;
+  if (cc->packed) {
+    wp = mk_data(OC_DTYPE_FLOAT32, 2 + n, wd);
+    oc_conv_pack_weights(wp.data, w.data, cc->M, oc_tensor_numel(&w) / cc->M);
+  }
+  oc_tensor_t *in[3] = {&x, &wp, &b};
+  const float clip[2] = {-0.5f, 0.75f};
+  int n_ints = 1 + 4 * n;
+  if (cc->act || cc->packed) ints[n_ints++] = cc->act;
+  if (cc->packed) ints[n_ints++] = 1;
+  expect_ok(call_op(OC_OP_CONV, in, cc->bias ? 3 : 2, &y, ints, n_ints, clip,
+                    cc->act == 2 ? 2 : 0, 1));
+  /* packed weights give what the same weights in ONNX's layout give (the
+   * same bits where both layouts take the same algorithm: Winograd, tiles
+   * over positions) */
+  oc_tensor_t yu = mk(0, 0, NULL);
+  if (cc->packed) {
+    free(wp.data);
+    in[1] = &w;
+    ints[n_ints - 1] = 0;
+    expect_ok(call_op(OC_OP_CONV, in, cc->bias ? 3 : 2, &yu, ints, n_ints, clip,
+                      cc->act == 2 ? 2 : 0, 1));
+    ck_assert_int_eq(oc_tensor_numel(&yu), oc_tensor_numel(&y));
+    const float *a = y.data, *u = yu.data;
+    float big = 1.0f;
+    for (int64_t i = 0; i < oc_tensor_numel(&y); i++) big = fmaxf(big, fabsf(u[i]));
+    for (int64_t i = 0; i < oc_tensor_numel(&y); i++)
+      ck_assert_msg(fabsf(a[i] - u[i]) <= 1e-5f * big, "packed vs ONNX layout, element %lld: %.7g vs %.7g",
+                    (long long)i, a[i], u[i]);
+    free(yu.data);
+  }
   int64_t rd[5], numel;
   double *ref = ref_conv(&x, &w, cc->bias ? b.data : NULL, cc->G, &cc->sp, rd, &numel);
+  for (int64_t i = 0; i < numel && cc->act; i++)
+    ref[i] = cc->act == 1 ? (ref[i] < 0 ? 0 : ref[i])
+                          : (ref[i] < clip[0] ? clip[0] : ref[i] > clip[1] ? clip[1] : ref[i]);
   ck_assert_int_eq(y.rank, 2 + n);
   for (int a = 0; a < 2 + n; a++) ck_assert_int_eq(y.dims[a], rd[a]);
-  expect_close(y.data, ref, numel, 1e-4);
+  double scale = 1.0;
+  for (int64_t i = 0; i < numel && wide; i++) scale = fmax(scale, fabs(ref[i]));
+  expect_close(y.data, ref, numel, 1e-4 * scale);
   free(ref);
   free(x.data);
   free(w.data);
@@ -269,7 +313,48 @@ START_TEST(conv_forward_cases) {
       {3, 1, 2, 3, 1, {5, 6, 4}, {3, {3, 2, 3}, {1, 2, 1}, {1, 0, 1}, {1, 1, 0}, {1, 1, 2}}, 1},
       {3, 2, 2, 2, 2, {4, 4, 4}, {3, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}}, 0},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_conv_case(&cases[i]);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_conv_case(&cases[i], 0);
+}
+END_TEST
+
+/* Wider layers: the Winograd and register-tiled product paths (channels of
+ * 16 and more, panels of 32 output channels with 16 or fewer left over,
+ * few and many tiles, fused activations), on the calling thread and on a
+ * pool of 3 threads. */
+START_TEST(conv_forward_wide) {
+  const conv_case_t cases[] = {
+      {2, 1, 16, 16, 1, {8, 8}, SP2(3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {2, 2, 32, 48, 1, {7, 7}, SP2(3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 1, 1},
+      {2, 1, 24, 40, 1, {14, 13}, SP2(3, 3, 1, 1, 0, 2, 2, 0, 1, 1), 1, 2},
+      {2, 3, 64, 64, 1, {9, 11}, SP2(3, 3, 1, 1, 2, 2, 2, 2, 1, 1), 0, 1},
+      {2, 1, 48, 96, 1, {20, 18}, SP2(3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 1, 1},
+      {2, 2, 40, 64, 1, {15, 15}, SP2(3, 3, 2, 2, 1, 1, 1, 1, 1, 1), 1, 1},
+      {2, 2, 64, 80, 1, {7, 7}, SP2(1, 1, 2, 2, 0, 0, 0, 0, 1, 1), 1, 0},
+      {2, 1, 3, 64, 1, {30, 30}, SP2(7, 7, 2, 2, 3, 3, 3, 3, 1, 1), 0, 1},
+      {2, 4, 32, 32, 1, {4, 4}, SP2(3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 1, 1},
+      {2, 20, 32, 48, 1, {2, 2}, SP2(3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 1, 0},
+      /* packed weights: Winograd, tiles over positions, tiles over channels
+       * (small maps of one image; 1x1 stride 1 reads the input itself) */
+      {2, 1, 32, 48, 1, {7, 7}, SP2(3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 1, 1, 1},
+      {2, 3, 16, 64, 1, {12, 10}, SP2(3, 3, 1, 1, 0, 1, 2, 1, 1, 1), 1, 2, 1},
+      {2, 1, 3, 80, 1, {30, 30}, SP2(7, 7, 2, 2, 3, 3, 3, 3, 1, 1), 1, 1, 1},
+      {2, 1, 24, 48, 1, {13, 13}, SP2(3, 3, 2, 2, 1, 1, 1, 1, 1, 1), 0, 0, 1},
+      {2, 1, 40, 96, 1, {14, 14}, SP2(1, 1, 2, 2, 0, 0, 0, 0, 1, 1), 1, 1, 1},
+      {2, 1, 20, 48, 1, {9, 9}, SP2(1, 1, 1, 1, 0, 0, 0, 0, 1, 1), 1, 2, 1},
+      {2, 1, 20, 16, 1, {12, 11}, SP2(1, 1, 1, 1, 0, 0, 0, 0, 1, 1), 1, 0, 1},
+      {2, 1, 16, 32, 1, {5, 6}, SP2(2, 2, 1, 1, 1, 0, 0, 1, 1, 1), 1, 1, 1},
+      {2, 5, 32, 64, 1, {9, 9}, SP2(3, 3, 2, 2, 1, 1, 1, 1, 1, 1), 1, 1, 1},
+      {2, 3, 24, 32, 1, {7, 7}, SP2(1, 1, 1, 1, 0, 0, 0, 0, 1, 1), 1, 2, 1},
+      {2, 40, 16, 48, 1, {4, 4}, SP2(1, 1, 2, 2, 0, 0, 0, 0, 1, 1), 0, 0, 1},
+  };
+  oc_pool_t *pool = NULL;
+  expect_ok(oc_pool_create(3, NULL, &pool));
+  for (int threads = 0; threads < 2; threads++) {
+    test_pool = threads ? pool : NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_conv_case(&cases[i], 1);
+  }
+  test_pool = NULL;
+  oc_pool_release(pool);
 }
 END_TEST
 
@@ -366,6 +451,25 @@ START_TEST(conv_errors) {
   expect_fail(call_op(OC_OP_CONV, in, 3, &y, good, 0, NULL, 0, 0), "no ints");
   float f = 1.0f;
   expect_fail(call_op(OC_OP_CONV, in, 3, &y, good, 9, &f, 1, 0), "floats");
+  /* packed weights (layout 1): not with groups, M not a multiple of 16, a
+   * layout other than 0 and 1, or an algorithm that reads ONNX's layout
+   * (kernel taps that read padding alone: a 3x3 kernel over a 1x1 map) */
+  int64_t packed_g2[11] = {2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1};
+  expect_fail(call_op(OC_OP_CONV, in, 3, &y, packed_g2, 11, NULL, 0, 0), "packed, group 2");
+  int64_t packed_l2[11] = {2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 2};
+  expect_fail(call_op(OC_OP_CONV, in, 3, &y, packed_l2, 11, NULL, 0, 0), "layout 2");
+  {
+    int64_t xpd[4] = {2, 16, 6, 6}, wpd[4] = {32, 16, 3, 3}, wpd2[4] = {40, 16, 3, 3};
+    oc_tensor_t xp = mk(OC_DTYPE_FLOAT32, 4, xpd), wp = mk(OC_DTYPE_FLOAT32, 4, wpd);
+    oc_tensor_t wp2 = mk(OC_DTYPE_FLOAT32, 4, wpd2);
+    oc_tensor_t *inp[2] = {&xp, &wp}, *inp2[2] = {&xp, &wp2};
+    int64_t packed[11] = {1, 2, 2, 1, 1, 1, 1, 1, 1, 0, 1};
+    expect_ok(call_op(OC_OP_CONV, inp, 2, &y, packed, 11, NULL, 0, 0));
+    xp.dims[2] = xp.dims[3] = 1;
+    expect_fail(call_op(OC_OP_CONV, inp, 2, &y, packed, 11, NULL, 0, 0), "packed, trimmed");
+    xp.dims[2] = xp.dims[3] = 6;
+    expect_fail(call_op(OC_OP_CONV, inp2, 2, &y, packed, 11, NULL, 0, 0), "packed, M 40");
+  }
   /* dilation so large the window does not fit (and would overflow) */
   int64_t big[9] = {2, 1, 1, 1, 1, 1, 1, OC_MAX_DIM, OC_MAX_DIM};
   expect_fail(call_op(OC_OP_CONV, in, 3, &y, big, 9, NULL, 0, 0), "huge dilation");
@@ -806,6 +910,7 @@ static Suite *suite(void) {
   TCase *fwd = tcase_create("forward");
   tcase_add_test(fwd, conv_forward_cases);
   tcase_add_test(fwd, conv_forward_onnx);
+  tcase_add_test(fwd, conv_forward_wide);
   tcase_add_test(fwd, pool_forward_cases);
   tcase_add_test(fwd, pool_forward_onnx);
   tcase_add_test(fwd, global_pool_forward);

@@ -6,12 +6,17 @@
  *   outputs: y (float32, (N, M, O1..On)) with
  *            Oi = (Di + pad_begin_i + pad_end_i - ((ki - 1) * dil_i + 1)) / stride_i + 1
  *   ints:    [group, strides[n], pads[2n], dilations[n]] or the same followed
- *            by [activation]   (n = rank(x) - 2, 1..3)
+ *            by [activation] or [activation, layout]   (n = rank(x) - 2, 1..3)
  *            pads are ONNX-ordered: [begin_1..begin_n, end_1..end_n]; the
  *            compiler resolves auto_pad into explicit pads.
  *            activation (fused by the compiler, compiler/fuse.c): 0 none,
  *            1 Relu (max(y, 0)), 2 Clip (min(max(y, lo), hi)), applied after
  *            the bias.
+ *            layout of w's bytes (w keeps its dims): 0 ONNX's; 1 packed
+ *            panels (oc_conv_pack_weights: the compiler packs constant
+ *            weights), for group 1, M a multiple of 16 and the algorithms
+ *            that read them (conv_packed_ok): Winograd and the register
+ *            tiles.
  *   floats:  none, or [lo, hi] for activation 2
  *   workspace: what the algorithm below needs (conv_infer): for im2col, the
  *            column matrices of nb batch elements side by side, (C/group *
@@ -47,6 +52,7 @@
 #include "oc_ops.h"
 #include "parallel.h"
 #include "simd.h"
+#include "tile_gemm.h"
 #include "winograd.h"
 
 typedef struct conv_geom_s {
@@ -57,6 +63,7 @@ typedef struct conv_geom_s {
   int64_t Pin; /* input positions: in[0]*in[1]*in[2] */
   int direct;  /* 1x1, stride 1, no padding: the input is the im2col matrix */
   int act;     /* fused activation: 0 none, 1 relu, 2 clip */
+  int packed;  /* w in packed panels (ints: layout 1) */
   float lo, hi; /* clip bounds */
 } conv_geom_t;
 
@@ -78,13 +85,15 @@ static oc_status_t conv_geom(const oc_op_call_t *c, conv_geom_t *g) {
                           "input X is %s; Conv takes (N, C, D1..Dn) with 1 to 3 spatial axes",
                           oc_type_str(x, buf, sizeof buf));
   int n = x->rank - 2;
-  if (c->n_ints != 1 + 4 * n && c->n_ints != 2 + 4 * n)
+  if (c->n_ints < 1 + 4 * n || c->n_ints > 3 + 4 * n)
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
-                          "Conv with %d spatial axes takes %d ints (or %d with an activation), "
-                          "got %d",
-                          n, 1 + 4 * n, 2 + 4 * n, c->n_ints);
-  int64_t act = c->n_ints == 2 + 4 * n ? c->ints[1 + 4 * n] : 0;
+                          "Conv with %d spatial axes takes %d ints (or %d with an activation, "
+                          "%d with a weight layout), got %d",
+                          n, 1 + 4 * n, 2 + 4 * n, 3 + 4 * n, c->n_ints);
+  int64_t act = c->n_ints >= 2 + 4 * n ? c->ints[1 + 4 * n] : 0;
+  int64_t layout = c->n_ints == 3 + 4 * n ? c->ints[2 + 4 * n] : 0;
   if (act < 0 || act > 2) return bad("Conv activation %lld is not 0, 1 or 2", act);
+  if (layout < 0 || layout > 1) return bad("Conv weight layout %lld is not 0 or 1", layout);
   if (c->n_floats != (act == 2 ? 2 : 0))
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
                           "Conv with activation %d takes %d floats, got %d", (int)act,
@@ -98,6 +107,7 @@ static oc_status_t conv_geom(const oc_op_call_t *c, conv_geom_t *g) {
   const int64_t *strides = c->ints + 1, *pads = c->ints + 1 + n, *dil = c->ints + 1 + 3 * n;
   memset(g, 0, sizeof *g);
   g->act = (int)act;
+  g->packed = (int)layout;
   if (act == 2) {
     g->lo = c->floats[0];
     g->hi = c->floats[1];
@@ -111,6 +121,11 @@ static oc_status_t conv_geom(const oc_op_call_t *c, conv_geom_t *g) {
     return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
                           "group %lld does not divide the %lld input and %lld output channels",
                           (long long)g->G, (long long)g->C, (long long)g->M);
+  if (g->packed && (g->G != 1 || g->M % 16 != 0))
+    return oc_make_status(OC_STATUS_INVALID_ARGUMENT,
+                          "Conv weight layout 1 (packed) needs group 1 and a multiple of 16 "
+                          "output channels, not group %lld and %lld",
+                          (long long)g->G, (long long)g->M);
   g->Cg = g->C / g->G;
   g->Mg = g->M / g->G;
   if (w->dims[1] != g->Cg)
@@ -252,20 +267,52 @@ static oc_status_t conv_ws_bytes(const conv_geom_t *g, int64_t nb, size_t *ws);
 
 /* The Winograd F(4x4, 3x3) form of |g| (winograd.h), for 2-D 3x3 stride-1
  * undilated ungrouped convolutions; 0 when |g| is not one or it would not
- * pay. */
-static int conv_winograd(const conv_geom_t *g, oc_winograd_t *w) {
+ * pay (conv_winograd: the forward; conv_winograd_filter: the weight
+ * gradient, whose transforms cost more). */
+static int conv_winograd_form(const conv_geom_t *g, oc_winograd_t *w) {
   if (g->G != 1 || g->in[0] != 1 || g->k[0] != 1 || g->k[1] != 3 || g->k[2] != 3 ||
       g->s[1] != 1 || g->s[2] != 1 || g->d[1] != 1 || g->d[2] != 1)
     return 0;
   *w = (oc_winograd_t){.N = g->N, .C = g->C, .M = g->M, .H = g->in[1], .W = g->in[2],
                        .OH = g->out[1], .OW = g->out[2], .ph = g->pb[1], .pw = g->pb[2],
-                       .act = g->act, .lo = g->lo, .hi = g->hi};
-  return oc_winograd_applies(w);
+                       .act = g->act, .lo = g->lo, .hi = g->hi, .packed = g->packed};
+  return 1;
+}
+static int conv_winograd(const conv_geom_t *g, oc_winograd_t *w) {
+  return conv_winograd_form(g, w) && oc_winograd_applies(w);
+}
+static int conv_winograd_filter(const conv_geom_t *g, oc_winograd_t *w) {
+  return conv_winograd_form(g, w) && oc_winograd_filter_applies(w);
+}
+
+/* oc_conv_pack_weights: per panel of 32 output channels (the last one the
+ * M % 32 left), the panel's (K, width) matrix, the output channel fastest:
+ * the B operand of a register tile (tile_gemm.h) that runs over output
+ * channels, and what Winograd transforms without a gather. */
+void oc_conv_pack_weights(float *dst, const float *w, int64_t M, int64_t K) {
+  for (int64_t m0 = 0; m0 < M; m0 += 32) {
+    int64_t width = M - m0 < 32 ? M - m0 : 32;
+    float *panel = dst + m0 * K;
+    for (int64_t k = 0; k < K; k++) /* written in order; |width| rows read */
+      for (int64_t l = 0; l < width; l++) panel[k * width + l] = w[(m0 + l) * K + k];
+  }
+}
+
+/* Whether the algorithm run picks for |g| reads packed weights. */
+static int conv_tiled(const conv_geom_t *g);
+static uint64_t conv_tiled_floats(const conv_geom_t *g);
+static int conv_packed_ok(const conv_geom_t *g) {
+  oc_winograd_t wg;
+  return conv_winograd(g, &wg) || conv_tiled(g);
 }
 
 static oc_status_t conv_infer(const oc_op_call_t *c, size_t *ws) {
   conv_geom_t g;
   OC_RETURN_IF_ERROR(conv_geom(c, &g));
+  if (g.packed && !conv_packed_ok(&g))
+    return oc_make_status(OC_STATUS_UNSUPPORTED,
+                          "Conv weight layout 1 (packed) is read only by the Winograd and the "
+                          "register-tiled kernels (group 1, no kernel taps over padding alone)");
   const oc_tensor_t *x = c->in[0];
   int n = x->rank - 2;
   int64_t dims[OC_MAX_RANK] = {g.N, g.M};
@@ -277,6 +324,13 @@ static oc_status_t conv_infer(const oc_op_call_t *c, size_t *ws) {
     if (bytes > OC_MAX_TENSOR_BYTES)
       return oc_make_status(OC_STATUS_RESOURCE_LIMIT, "Conv Winograd workspace exceeds the limit");
     *ws = (size_t)bytes;
+    return OC_OK;
+  }
+  if (conv_tiled(&g)) {
+    uint64_t floats = conv_tiled_floats(&g);
+    if (floats > OC_MAX_TENSOR_BYTES / sizeof(float))
+      return oc_make_status(OC_STATUS_RESOURCE_LIMIT, "Conv workspace exceeds the limit");
+    *ws = (size_t)(floats * sizeof(float));
     return OC_OK;
   }
   return conv_ws_bytes(&g, conv_fwd_chunk(&g), ws);
@@ -933,6 +987,156 @@ static void conv_blocks_part(void *arg, int64_t b0, int64_t b1, int thread) {
   conv_part((void *)r->job, c0, c1, thread);
 }
 
+/* --- register tiles ------------------------------------------------------- */
+
+/* Ungrouped convolutions run on the register tiles of tile_gemm.h instead
+ * of OpenBLAS, whose sgemm packs both operands again on every call:
+ *   - over positions (maps of at least 512 positions, or of 64 with
+ *     weights in ONNX's layout and one image): per image and panel of 32
+ *     output positions, its im2col columns (K, 32) are built into the
+ *     workspace, then every tile of up to 14 output channels x 32 positions
+ *     multiplies the weights' rows (broadcast; either layout) by them and
+ *     stores y with the bias and the activation (one parallel phase per
+ *     image; the panel stays in the L1 cache);
+ *   - over output channels (smaller maps, packed weights): the im2col
+ *     matrix (K, nb * P) of a chunk of nb images (conv_fwd_chunk; the input
+ *     itself for 1x1 stride-1 convolutions), then per panel of 32 output
+ *     channels (its packed weights, (K, 32), stay in the L2 cache) tiles of
+ *     up to 14 positions of one image x 32 channels, stored transposed into
+ *     y. */
+enum { CONV_TILE_COLS = 32, CONV_TILE_MIN_P = 64 };
+
+static int conv_tiled_by_positions(const conv_geom_t *g) {
+  return conv_fwd_chunk(g) == 1 && g->P >= CONV_TILE_MIN_P && (g->packed || !g->direct);
+}
+
+static int conv_tiled(const conv_geom_t *g) {
+  conv_geom_t t;
+  int64_t klo[3];
+  if (g->G != 1 || g->K == 0 || conv_trim(g, &t, klo)) return 0;
+  /* (unpacked 1x1 stride-1 convolutions multiply the input itself: no copy) */
+  return conv_tiled_by_positions(g) || g->packed;
+}
+
+/* Workspace floats of conv_tiled_run. */
+static uint64_t conv_tiled_floats(const conv_geom_t *g) {
+  if (conv_tiled_by_positions(g))
+    return (uint64_t)g->K * (uint64_t)((g->P + CONV_TILE_COLS - 1) / CONV_TILE_COLS * CONV_TILE_COLS);
+  return g->direct ? 0 : (uint64_t)g->K * (uint64_t)g->P * (uint64_t)conv_fwd_chunk(g);
+}
+
+typedef struct conv_tile_job_s {
+  const conv_geom_t *g;
+  const float *x, *w, *b; /* x: the image's (by positions) or the chunk's first */
+  float *y, *col;         /* y: the same image's or chunk's */
+  int64_t nbj, ld;        /* by channels: the chunk's images, col's row length */
+  int rows;               /* oc_tile_rows(2) */
+} conv_tile_job_t;
+
+/* Tiles over positions: panels [q0, q1) of 32 output positions. */
+static void conv_tile_positions(void *arg, int64_t q0, int64_t q1, int thread) {
+  const conv_tile_job_t *j = arg;
+  const conv_geom_t *g = j->g;
+  const int64_t K = g->K, P = g->P;
+  for (int64_t q = q0; q < q1; q++) {
+    int64_t p0 = q * CONV_TILE_COLS, p1 = p0 + CONV_TILE_COLS < P ? p0 + CONV_TILE_COLS : P;
+    float *panel = j->col + q * K * CONV_TILE_COLS;
+    im2col_range(panel - p0, j->x, g, CONV_TILE_COLS, p0, p1);
+    /* rows of up to 14 output channels, not across the 32-channel panels of
+     * packed weights */
+    for (int64_t m0 = 0; m0 < g->M; m0 += 32) {
+      int64_t width = g->M - m0 < 32 ? g->M - m0 : 32, groups = oc_tile_groups(width, j->rows);
+      for (int64_t gi = 0; gi < groups; gi++) {
+        int64_t r0 = m0 + oc_tile_group(width, groups, gi), r1 = m0 + oc_tile_group(width, groups, gi + 1);
+        oc_tile_t t = {.K = K, .b = panel, .ldb = CONV_TILE_COLS, .c = j->y + r0 * P + p0,
+                       .rs = P, .cs = 1, .rows = (int)(r1 - r0), .cols = (int)(p1 - p0),
+                       .epilogue = 1, .bias_row = j->b ? j->b + r0 : NULL, .act = g->act,
+                       .lo = g->lo, .hi = g->hi};
+        if (g->packed) { /* panel m0: (K, width), channel fastest */
+          t.a = j->w + m0 * K + (r0 - m0);
+          t.lda = width;
+          t.a_kmajor = 1;
+        } else {
+          t.a = j->w + r0 * K;
+          t.lda = K;
+        }
+        oc_tile_run(&t, 2);
+      }
+    }
+  }
+  (void)thread;
+}
+
+/* The chunk's im2col matrix (K, nbj * P), rows of image i at columns i * P:
+ * (image, input channel) pairs [b0, b1). */
+static void conv_tile_im2col(void *arg, int64_t b0, int64_t b1, int thread) {
+  const conv_tile_job_t *j = arg;
+  const conv_geom_t *g = j->g;
+  const int64_t kvol = g->k[0] * g->k[1] * g->k[2];
+  conv_geom_t one = *g; /* one input channel */
+  one.Cg = 1;
+  for (int64_t pair = b0; pair < b1; pair++) {
+    int64_t i = pair / g->C, ch = pair % g->C;
+    im2col_range(j->col + ch * kvol * j->ld + i * g->P, j->x + (i * g->C + ch) * g->Pin, &one,
+                 j->ld, 0, g->P);
+  }
+  (void)thread;
+}
+
+/* Tiles over output channels: panels [q0, q1) of 32 output channels, for
+ * every image of the chunk. */
+static void conv_tile_channels(void *arg, int64_t q0, int64_t q1, int thread) {
+  const conv_tile_job_t *j = arg;
+  const conv_geom_t *g = j->g;
+  const int64_t K = g->K, P = g->P, groups = oc_tile_groups(P, j->rows);
+  for (int64_t q = q0; q < q1; q++) {
+    int64_t m0 = q * 32, width = g->M - m0 < 32 ? g->M - m0 : 32;
+    for (int64_t i = 0; i < j->nbj; i++) {
+      /* image i's (K, P) columns: its input itself when direct */
+      const float *a = g->direct ? j->x + i * g->C * P : j->col + i * P;
+      int64_t lda = g->direct ? P : j->ld;
+      float *yi = j->y + i * g->M * P;
+      for (int64_t gi = 0; gi < groups; gi++) {
+        int64_t r0 = oc_tile_group(P, groups, gi), r1 = oc_tile_group(P, groups, gi + 1);
+        oc_tile_t t = {.K = K, .a = a + r0, .lda = lda, .a_kmajor = 1, .b = j->w + m0 * K,
+                       .ldb = width, .c = yi + m0 * P + r0, .rs = 1, .cs = P,
+                       .rows = (int)(r1 - r0), .cols = (int)width, .epilogue = 1,
+                       .bias_col = j->b ? j->b + m0 : NULL, .act = g->act, .lo = g->lo,
+                       .hi = g->hi};
+        oc_tile_run(&t, width > 16 ? 2 : 1);
+      }
+    }
+  }
+  (void)thread;
+}
+
+/* y (N, M, P) = act(w @ im2col(x) + b) on register tiles (conv_tiled). */
+static void conv_tiled_run(oc_pool_t *pool, const conv_geom_t *g, const float *x, const float *w,
+                           const float *b, float *y, float *ws) {
+  conv_tile_job_t j = {.g = g, .w = w, .b = b, .col = ws, .rows = oc_tile_rows(2)};
+  if (conv_tiled_by_positions(g)) {
+    int64_t panels = (g->P + CONV_TILE_COLS - 1) / CONV_TILE_COLS;
+    for (int64_t n = 0; n < g->N; n++) {
+      j.x = x + n * g->C * g->Pin;
+      j.y = y + n * g->M * g->P;
+      oc_parallel_for(pool, panels, oc_grain(g->M * g->K * CONV_TILE_COLS / 16 + g->K * 32),
+                      conv_tile_positions, &j);
+    }
+    return;
+  }
+  const int64_t nb = conv_fwd_chunk(g);
+  j.ld = nb * g->P;
+  for (int64_t n0 = 0; n0 < g->N; n0 += nb) {
+    j.nbj = g->N - n0 < nb ? g->N - n0 : nb;
+    j.x = x + n0 * g->C * g->Pin;
+    j.y = y + n0 * g->M * g->P;
+    if (!g->direct)
+      oc_parallel_for(pool, j.nbj * g->C, oc_grain(g->K / g->C * g->P), conv_tile_im2col, &j);
+    oc_parallel_for(pool, (g->M + 31) / 32, oc_grain(32 * g->K * g->P * j.nbj / 16),
+                    conv_tile_channels, &j);
+  }
+}
+
 /* y is (N, M, P), x is (N, C, Pin), w is (M, K), b is (M) or NULL; ws holds
  * the column matrix of nb images and their staged product (see conv_infer).
  * Per group and chunk of nb images:
@@ -955,6 +1159,10 @@ static oc_status_t conv_run(const oc_op_call_t *c) {
   oc_winograd_t wg;
   if (conv_winograd(&g, &wg)) {
     oc_winograd_run(c->pool, &wg, y, x, w, b, c->workspace);
+    return OC_OK;
+  }
+  if (conv_tiled(&g)) {
+    conv_tiled_run(c->pool, &g, x, w, b, y, c->workspace);
     return OC_OK;
   }
   if (conv_depthwise(&g)) {
@@ -1422,7 +1630,7 @@ static oc_status_t conv_bwd_filter_infer(const oc_op_call_t *c, size_t *ws) {
   OC_RETURN_IF_ERROR(conv_bwd_filter_geom(c, &wt, &g));
   oc_tensor_set_type(c->out[0], OC_DTYPE_FLOAT32, wt.rank, wt.dims);
   oc_winograd_t wg;
-  if (conv_winograd(&g, &wg)) {
+  if (conv_winograd_filter(&g, &wg)) {
     uint64_t bytes = oc_winograd_filter_workspace(&wg);
     if (bytes > OC_MAX_TENSOR_BYTES)
       return oc_make_status(OC_STATUS_RESOURCE_LIMIT, "Conv Winograd workspace exceeds the limit");
@@ -1450,7 +1658,7 @@ static oc_status_t conv_bwd_filter_run(const oc_op_call_t *c) {
     return OC_OK;
   }
   oc_winograd_t wg;
-  if (conv_winograd(&g, &wg)) {
+  if (conv_winograd_filter(&g, &wg)) {
     oc_winograd_filter_run(c->pool, &wg, dw, x, dy, c->workspace);
     return OC_OK;
   }

@@ -241,6 +241,10 @@ static int maxpool2d_fast(const pool_geom_t *g) {
   return g->in[0] == 1 && g->k[0] == 1 && g->d[1] == 1 && g->d[2] == 1;
 }
 
+/* maxpool2d_forward's buffer (floats): the column maxima of a row (at most
+ * 2048, then 32 of -inf), then two phase buffers. */
+enum { MP_PAD = 16, MP_COLMAX = 2048 + 64, MP_PHASE = 2048 + 96, MP_BUF = MP_COLMAX + 2 * MP_PHASE };
+
 /* The forward of maxpool2d_planes, without the argmax: per output row, the
  * column maxima over the window's rows (a vector loop), then the row maxima
  * over each window's columns. Any NaN in a window gives NaN. */
@@ -263,12 +267,17 @@ OC_SIMD_CLONES static void maxpool2d_forward(float *y, const float *x, const poo
       int64_t i = 0;
       const float *first = xp + (r0 + l1) * iW;
       for (; i + OC_V16 <= iW; i += OC_V16) {
+        /* NaN lanes kept as a mask and ORed in at the end (all ones is a
+         * NaN): GCC 12 turns an OR of two float comparisons feeding a
+         * select into scalar code in the target clones */
         oc_v16f m = oc_v16_load(first + i);
+        oc_v16i nan = m != m;
         for (int64_t t1 = l1 + 1; t1 < h1; t1++) {
           oc_v16f v = oc_v16_load(xp + (r0 + t1) * iW + i);
-          m = oc_v16_select((v > m) | (v != v), v, m);
+          m = oc_v16_select(v > m, v, m);
+          nan |= v != v;
         }
-        oc_v16_store(colmax + i, m);
+        oc_v16_store(colmax + i, (oc_v16f)(nan | (oc_v16i)m));
       }
       for (; i < iW; i++) {
         float m = first[i];
@@ -278,45 +287,63 @@ OC_SIMD_CLONES static void maxpool2d_forward(float *y, const float *x, const poo
         }
         colmax[i] = m;
       }
-      /* Interior outputs, whose window [sw*ow - pl, +kw) lies inside the row,
-       * 16 at a time: with stride 2 the taps of 16 outputs are 16
-       * contiguous values of one phase of colmax (even or odd columns). */
-      int64_t lo = (pl + sw - 1) / sw, hi = iW + pl - kw < 0 ? 0 : (iW + pl - kw) / sw + 1;
-      if (hi > oW) hi = oW;
-      if (hi < lo) hi = lo;
-      int64_t v_end = lo; /* [lo, v_end): done by the vector loop */
-      if (sw == 2) {
-        float *p0 = colmax + 2048, *p1 = colmax + 3072;
-        for (int64_t k = 0; 2 * k < iW; k++) {
-          p0[k] = colmax[2 * k];
-          p1[k] = 2 * k + 1 < iW ? colmax[2 * k + 1] : 0.0f;
+      /* Row maxima: y[ow] = max over t < kw of colmax[sw*ow - pl + t] inside
+       * the row. With stride 1 or 2 the phases of colmax (stride 2: its even
+       * and odd columns) go into buffers with -inf around them, ph_f[MP_PAD
+       * + i] = colmax[i*sw + f], so that each tap of 16 outputs is one
+       * vector at a fixed offset; other strides take the scalar loop. */
+      int64_t qmin = (-pl - (sw - 1)) / sw, qmax = (kw - 1 - pl) / sw; /* floor(u / sw) */
+      if ((sw == 1 || sw == 2) && kw <= 64 && -qmin <= MP_PAD &&
+          MP_PAD + (oW + 15) / 16 * 16 + qmax + 16 <= MP_PHASE) {
+        float *ph0 = colmax + MP_COLMAX, *ph1 = ph0 + MP_PHASE;
+        const oc_v16f ninf = oc_v16_set(-INFINITY);
+        oc_v16_store(colmax + iW, ninf);
+        oc_v16_store(colmax + iW + 16, ninf);
+        int64_t need = MP_PAD + (oW + 15) / 16 * 16 + qmax + 16;
+        for (int64_t e = 0; e < need; e += 16) {
+          oc_v16_store(ph0 + e, ninf);
+          if (sw == 2) oc_v16_store(ph1 + e, ninf);
         }
-        for (; v_end + OC_V16 <= hi; v_end += OC_V16) {
-          oc_v16f m = oc_v16_set(-INFINITY);
+        if (sw == 2) {
+          for (int64_t e = 0; 2 * e < iW; e += 16) {
+            oc_v16f lo = oc_v16_load(colmax + 2 * e), hi = oc_v16_load(colmax + 2 * e + 16);
+#if defined(__clang__)
+            oc_v16_store(ph0 + MP_PAD + e, __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14,
+                                                                   16, 18, 20, 22, 24, 26, 28, 30));
+            oc_v16_store(ph1 + MP_PAD + e, __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15,
+                                                                   17, 19, 21, 23, 25, 27, 29, 31));
+#else
+            const oc_v16i even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+            const oc_v16i odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+            oc_v16_store(ph0 + MP_PAD + e, __builtin_shuffle(lo, hi, even));
+            oc_v16_store(ph1 + MP_PAD + e, __builtin_shuffle(lo, hi, odd));
+#endif
+          }
+        } else {
+          for (int64_t e = 0; e < iW; e += 16) oc_v16_store(ph0 + MP_PAD + e, oc_v16_load(colmax + e));
+        }
+        const float *tap[64];
+        for (int64_t t = 0; t < kw; t++) {
+          int64_t u = t - pl, q = u >= 0 ? u / sw : -((-u + sw - 1) / sw), f = u - q * sw;
+          tap[t] = (f ? ph1 : ph0) + MP_PAD + q;
+        }
+        for (int64_t ow = 0; ow < oW; ow += 16) {
+          oc_v16f m = ninf;
           oc_v16i nan = {0};
           for (int64_t t = 0; t < kw; t++) {
-            int64_t u = t - pl, q = u & 1, shift = (u - q) / 2; /* colmax[2*ow + u] */
-            oc_v16f v = oc_v16_load((q ? p1 : p0) + v_end + shift);
+            oc_v16f v = oc_v16_load(tap[t] + ow);
             m = oc_v16_select(v > m, v, m);
             nan |= v != v;
           }
-          oc_v16_store(ym + v_end, oc_v16_select(nan, oc_v16_set(NAN), m));
+          m = (oc_v16f)(nan | (oc_v16i)m);
+          if (ow + 16 <= oW)
+            oc_v16_store(ym + ow, m);
+          else
+            oc_v16_store_n(ym + ow, m, oW - ow);
         }
-      } else if (sw == 1) {
-        for (; v_end + OC_V16 <= hi; v_end += OC_V16) {
-          oc_v16f m = oc_v16_set(-INFINITY);
-          oc_v16i nan = {0};
-          for (int64_t t = 0; t < kw; t++) {
-            oc_v16f v = oc_v16_load(colmax + v_end - pl + t);
-            m = oc_v16_select(v > m, v, m);
-            nan |= v != v;
-          }
-          oc_v16_store(ym + v_end, oc_v16_select(nan, oc_v16_set(NAN), m));
-        }
+        continue;
       }
-      for (int64_t ow = 0; ow < oW; ow++) { /* the rest, branch-free */
-        if (ow == lo && v_end > lo) ow = v_end;
-        if (ow >= oW) break;
+      for (int64_t ow = 0; ow < oW; ow++) { /* other strides */
         int64_t c0 = ow * sw - pl, l2, h2;
         tap_range(c0, 1, kw, iW, &l2, &h2);
         float m = -INFINITY;
@@ -401,7 +428,7 @@ static void pool_part(void *arg, int64_t p0, int64_t p1, int thread) {
   switch (j->kind) {
     case PJ_MAX_F32:
       if (maxpool2d_fast(&g) && g.in[2] <= 2048) {
-        float colmax[4096]; /* [0, 2048): column maxima, then the two phases */
+        float colmax[MP_BUF];
         maxpool2d_forward(fout + p0 * pout, fin0 + p0 * pin, &g, colmax);
       } else if (maxpool2d_fast(&g)) {
         maxpool2d_planes(fout + p0 * pout, NULL, fin0 + p0 * pin, NULL, &g);

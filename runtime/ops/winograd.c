@@ -5,15 +5,20 @@
  *     Y = A^T [ sum_c (G g_mc G^T) . (B^T d_c B) ] A
  * so the 36 positions of the transformed tiles are 36 independent products
  * (M x C) @ (C x tiles): 36 multiply-adds per input channel per 16 outputs
- * instead of 144. The weights are transformed once per call (U, (36, M, C)),
- * the tiles in blocks of whole tile rows: V (36, C, T), products (36, M, T),
- * then the output transform adds the bias and the activation.
+ * instead of 144.
  *
  * The input is first transposed to channel-minor order (N, H, W, C), so that
- * the transforms run on vectors of 16 channels (simd.h): the input
- * transform reads a tile's 36 channel vectors and writes V (36, T, C16), the
- * products are (T, C) @ (C, M) per position into (36, T, M16), and the
- * output transform reads 36 vectors of 16 output channels per tile.
+ * the transforms run on vectors of 16 channels (simd.h). Then per block of
+ * tiles (whole tile rows, about 4 MiB of transformed tiles and products):
+ * the input transform writes V (36, T, C16) (one parallel phase), then each
+ * part of the products (a panel of 32 output channels and a part of the
+ * block's tiles; another phase) transforms its panel of weights into U
+ * (36, C, 32), which stays in the core's cache, computes the 36 products
+ * (T, C) @ (C, 32) with the register tiles of tile_gemm.h and runs the
+ * output transform (bias, activation) of its tiles and channels while the
+ * products are in cache. Transforming the weights per panel, next to their
+ * use, costs a few multiply-adds per weight and no memory traffic: a layer
+ * of 512 channels over a 7x7 map (4 tiles per image) pays at batch 1.
  *
  * Matrices (F(4x4, 3x3), points 0, +-1, +-2, inf):
  *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0;
@@ -29,6 +34,7 @@
 
 #include "oc_ops.h"
 #include "simd.h"
+#include "tile_gemm.h"
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t up16(int64_t v) { return (v + 15) / 16 * 16; }
@@ -41,22 +47,63 @@ static int64_t block_tiles(const oc_winograd_t *p) {
   return t < tiles ? t : tiles;
 }
 
+/* Output channels per panel of U: 32, the last panel what is left (its
+ * columns padded to 16 or 32); the packed weights (conv.c) use the same
+ * panels. */
+enum { WG_PANEL = 32 };
+/* Input channels per block of transformed weights: a block of a panel,
+ * 36 x 64 x 32 floats, stays in the L2 cache between its transform and
+ * its products. */
+enum { WG_CBLOCK = 64 };
+static int64_t cblock(const oc_winograd_t *p) { return p->C < WG_CBLOCK ? p->C : WG_CBLOCK; }
+/* Floats from one xi's block of U (cb x wd) to the next: 16 past the
+ * block's size (a power of two would put the 36 in one cache set). */
+static int64_t ustride(int64_t cb, int64_t wd) { return cb * wd + 16; }
+static int64_t panels(const oc_winograd_t *p) { return cdiv(p->M, WG_PANEL); }
+
+/* Parts each block's tiles are cut into for the products (so that a layer
+ * with few output channels still has parts for every thread; each part
+ * transforms its panel of weights again): from the shapes alone. */
+static int64_t tile_parts(const oc_winograd_t *p, int64_t block) {
+  int64_t n = cdiv(4, panels(p)), most = cdiv(block, 14);
+  if (n > most) n = most;
+  return n < 1 ? 1 : n > 4 ? 4 : n;
+}
+
+/* The forward's and the data gradient's: enough tiles for the products
+ * saved to repay transforming the weights (36 M C values per product part)
+ * and the tiles. In multiply-adds per (input, output) channel pair: 9 per
+ * output position directly, 36 per tile plus the transforms through
+ * Winograd (about 80 for the weights). */
 int oc_winograd_applies(const oc_winograd_t *p) {
   if (p->C < 16 || p->M < 16 || p->OH < 4 || p->OW < 4) return 0;
   if (p->ph < 0 || p->ph > 2 || p->pw < 0 || p->pw > 2) return 0;
+  int64_t th = cdiv(p->OH, 4), tw = cdiv(p->OW, 4), tiles = p->N * th * tw;
+  /* at least half of every tile's outputs are used */
+  if (2 * p->OH * p->OW < th * tw * 16) return 0;
+  int64_t block = block_tiles(p);
+  int64_t transform = 80 * cdiv(tiles, block) * tile_parts(p, block);
+  return 36 * tiles + transform < 9 * p->N * p->OH * p->OW;
+}
+
+/* The weight gradient's (its transforms of S cost more): enough tiles. */
+int oc_winograd_filter_applies(const oc_winograd_t *p) {
+  if (p->C < 16 || p->M < 16 || p->OH < 4 || p->OW < 4) return 0;
+  if (p->ph < 0 || p->ph > 2 || p->pw < 0 || p->pw > 2) return 0;
   int64_t th = cdiv(p->OH, 4), tw = cdiv(p->OW, 4);
-  /* enough tiles to repay transforming the weights (36 M C values) */
   int64_t tiles = p->N * th * tw;
   if (tiles < 16 || (tiles < 32 && p->C * p->M > 256 * 256)) return 0;
-  /* at least half of every tile's outputs are used */
   return 2 * p->OH * p->OW >= th * tw * 16;
 }
 
 uint64_t oc_winograd_workspace(const oc_winograd_t *p) {
-  uint64_t T = (uint64_t)block_tiles(p);
-  uint64_t floats = 36 * (uint64_t)p->M * (uint64_t)p->C                       /* U */
-                    + 36 * T * (uint64_t)(up16(p->C) + up16(p->M))              /* V, Mo */
-                    + (uint64_t)p->N * p->H * p->W * (uint64_t)p->C + 16;       /* x, NHWC */
+  uint64_t T = (uint64_t)block_tiles(p), C16 = (uint64_t)up16(p->C), M16 = (uint64_t)up16(p->M);
+  uint64_t parts = (uint64_t)tile_parts(p, (int64_t)T), np = (uint64_t)panels(p);
+  uint64_t floats = 36 * parts * np * (uint64_t)ustride(cblock(p), WG_PANEL) /* U */
+                    + 36 * (T * C16 + 16)                           /* V */
+                    + 36 * (T * M16 + 16 * np * parts)              /* Mo */
+                    + (uint64_t)p->N * p->H * p->W * (uint64_t)p->C + 16           /* x, NHWC */
+                    + (p->packed ? 0 : (uint64_t)up16(p->M) * p->C * 9);           /* packed w */
   return floats * sizeof(float);
 }
 
@@ -64,27 +111,69 @@ typedef struct wg_job_s {
   const oc_winograd_t *p;
   float *y, *U, *V, *Mo, *xt;
   const float *x, *w, *b;
+  const float *wp; /* the weights in packed panels (w itself when packed) */
+  float *wpack;    /* the workspace's copy in packed panels (not packed) */
   int64_t TH, TW, T, C16, M16;
   int64_t t0, nt; /* the block: tiles [t0, t0 + nt) of N * TH * TW */
+  int64_t parts;  /* of the block's tiles (tile_parts) */
+  int64_t vs;     /* floats from V[xi] to V[xi + 1]: T * C16 + 16 */
 } wg_job_t;
 
-/* U[xi, m, c] = (G g G^T)[xi] for output channels [m0, m1), 16 input
- * channels at a time. */
-OC_SIMD_CLONES static void wg_weights_range(const wg_job_t *j, int64_t m0, int64_t m1) {
+/* Columns of panel |pn|: its first output channel, its width and its
+ * padded width (16 or 32). */
+static void panel_cols(const oc_winograd_t *p, int64_t pn, int64_t *m0, int64_t *w,
+                       int64_t *wd) {
+  *m0 = pn * WG_PANEL;
+  *w = p->M - *m0 < WG_PANEL ? p->M - *m0 : WG_PANEL;
+  *wd = *w > 16 ? 32 : 16;
+}
+
+/* The weights in packed panels (see winograd.h) for panels [p0, p1), from
+ * w (M, C, 3, 3), or (C, M, 3, 3) read transposed and flipped (flip). */
+static void wg_pack(void *arg, int64_t p0, int64_t p1, int thread) {
+  const wg_job_t *j = arg;
+  const oc_winograd_t *p = j->p;
+  for (int64_t pn = p0; pn < p1; pn++) {
+    int64_t m0, w, wd;
+    panel_cols(p, pn, &m0, &w, &wd);
+    float *dst = j->wpack + m0 * p->C * 9;
+    for (int64_t c = 0; c < p->C; c++)
+      for (int64_t l = 0; l < w; l++) {
+        int64_t m = m0 + l;
+        float *d = dst + c * 9 * w + l;
+        if (p->flip) {
+          const float *src = j->w + (c * p->M + m) * 9;
+          for (int tap = 0; tap < 9; tap++) d[tap * w] = src[8 - tap];
+        } else {
+          const float *src = j->w + (m * p->C + c) * 9;
+          for (int tap = 0; tap < 9; tap++) d[tap * w] = src[tap];
+        }
+      }
+  }
+  (void)thread;
+}
+
+/* The weights of output channels [m0, m0 + w) and input channels [c0, c1)
+ * transformed from the packed panel: up[xi * us + (c - c0) * wd + m - m0]
+ * = (G g_mc G^T)[xi], 0 in the padding columns of a panel narrower than
+ * wd; 16 output channels at a time. */
+OC_SIMD_CLONES static void wg_weights_panel(const wg_job_t *j, float *up, int64_t us, int64_t m0,
+                                            int64_t w, int64_t wd, int64_t c0, int64_t c1) {
   const oc_winograd_t *p = j->p;
   const float g1 = 0.25f, g2 = -1.0f / 6, g3 = 1.0f / 6, g4 = 1.0f / 24, g5 = 1.0f / 12;
-  for (int64_t m = m0; m < m1; m++)
-    for (int64_t c0 = 0; c0 < p->C; c0 += 16) {
-      int64_t lanes = p->C - c0 < 16 ? p->C - c0 : 16;
-      float gl[9][16] = {{0}};
-      for (int64_t l = 0; l < lanes; l++)
-        for (int a = 0; a < 3; a++)
-          for (int k = 0; k < 3; k++)
-            gl[a * 3 + k][l] = p->flip ? j->w[((c0 + l) * p->M + m) * 9 + (2 - a) * 3 + (2 - k)]
-                                       : j->w[(m * p->C + c0 + l) * 9 + a * 3 + k];
+  const float *panel = j->wp + m0 * p->C * 9;
+  for (int64_t c = c0; c < c1; c++)
+    for (int64_t h = 0; h < wd; h += 16) {
+      int64_t lanes = w - h < 16 ? w - h : 16;
+      const float *src = panel + c * 9 * w + h;
+      float *dst = up + (c - c0) * wd + h; /* xi 0; then us floats per xi, in order */
+      /* the weights stream from memory once per call: ask for them early */
+      for (int64_t q = 0; q < 9 * 16; q += 16) __builtin_prefetch(src + 8 * 9 * w + q);
       oc_v16f g[3][3], t[6][3];
       for (int a = 0; a < 3; a++)
-        for (int k = 0; k < 3; k++) g[a][k] = oc_v16_load(gl[a * 3 + k]);
+        for (int k = 0; k < 3; k++)
+          g[a][k] = lanes == 16 ? oc_v16_load(src + (a * 3 + k) * w)
+                                : oc_v16_load_n(src + (a * 3 + k) * w, lanes);
       /* t = G g */
       for (int k = 0; k < 3; k++) {
         t[0][k] = g1 * g[0][k];
@@ -103,23 +192,9 @@ OC_SIMD_CLONES static void wg_weights_range(const wg_job_t *j, int64_t m0, int64
         u[3] = g4 * t[i][0] + g5 * t[i][1] + g3 * t[i][2];
         u[4] = g4 * t[i][0] - g5 * t[i][1] + g3 * t[i][2];
         u[5] = t[i][2];
-        for (int k = 0; k < 6; k++) {
-          float *dst = j->U + ((int64_t)(i * 6 + k) * p->M + m) * p->C + c0;
-          if (lanes == 16) {
-            oc_v16_store(dst, u[k]);
-          } else {
-            float v[16];
-            oc_v16_store(v, u[k]);
-            memcpy(dst, v, sizeof(float) * (size_t)lanes);
-          }
-        }
+        for (int k = 0; k < 6; k++, dst += us) oc_v16_store(dst, u[k]);
       }
     }
-}
-
-static void wg_weights(void *arg, int64_t m0, int64_t m1, int thread) {
-  wg_weights_range(arg, m0, m1);
-  (void)thread;
 }
 
 /* xt (N, H, W, C) = x (N, C, H, W), for image rows [r0, r1) of N * H. */
@@ -174,7 +249,7 @@ OC_SIMD_CLONES static void wg_input_tiles(const wg_job_t *j, int64_t a, int64_t 
         for (int i = 0; i < 6; i++) col[i] = R[i][k];
         BT6(out, col);
         for (int i = 0; i < 6; i++)
-          oc_v16_store(j->V + ((int64_t)(i * 6 + k) * j->T + tt) * j->C16 + c, out[i]);
+          oc_v16_store(j->V + (i * 6 + k) * j->vs + tt * j->C16 + c, out[i]);
       }
     }
   }
@@ -182,18 +257,6 @@ OC_SIMD_CLONES static void wg_input_tiles(const wg_job_t *j, int64_t a, int64_t 
 
 static void wg_input(void *arg, int64_t a, int64_t b, int thread) {
   wg_input_tiles(arg, a, b);
-  (void)thread;
-}
-
-/* Positions [x0, x1) of 36: Mo[xi] (tiles, M) = V[xi] (tiles, C) @ U[xi]^T. */
-static void wg_gemm(void *arg, int64_t x0, int64_t x1, int thread) {
-  const wg_job_t *j = arg;
-  const oc_winograd_t *p = j->p;
-  for (int64_t xi = x0; xi < x1; xi++)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)j->nt, (blasint)p->M,
-                (blasint)p->C, 1.0f, j->V + xi * j->T * j->C16, (blasint)j->C16,
-                j->U + xi * p->M * p->C, (blasint)p->C, 0.0f, j->Mo + xi * j->T * j->M16,
-                (blasint)j->M16);
   (void)thread;
 }
 
@@ -208,48 +271,86 @@ static void wg_gemm(void *arg, int64_t x0, int64_t x1, int thread) {
     out[3] = d12 + 8.0f * d34 + m[5];                                 \
   } while (0)
 
-/* Tiles [a, b) of the block: y = act(A^T Mo A + b), 16 output channels at a time. */
-OC_SIMD_CLONES static void wg_output_tiles(const wg_job_t *j, int64_t a, int64_t b) {
+/* Tiles [a, b) of the block, output channels [m0, m0 + w): y = act(A^T Mo
+ * A + b), 16 output channels at a time; mo[xi * ms + (tile - a) * wd +
+ * m - m0] holds the products. */
+OC_SIMD_CLONES static void wg_output_tiles(const wg_job_t *j, const float *mo, int64_t ms,
+                                           int64_t a, int64_t b, int64_t m0, int64_t w,
+                                           int64_t wd) {
   const oc_winograd_t *p = j->p;
   const int64_t plane = p->OH * p->OW;
   for (int64_t tt = a; tt < b; tt++) {
     int64_t t = j->t0 + tt, n = t / (j->TH * j->TW), th = t / j->TW % j->TH, tw = t % j->TW;
     int64_t oh0 = 4 * th, ow0 = 4 * tw;
     int64_t nh = p->OH - oh0 < 4 ? p->OH - oh0 : 4, nw = p->OW - ow0 < 4 ? p->OW - ow0 : 4;
-    for (int64_t m = 0; m < p->M; m += 16) {
+    for (int64_t h = 0; h < w; h += 16) {
       oc_v16f S[4][6];
       for (int k = 0; k < 6; k++) {
         oc_v16f col[6], out[4];
         for (int i = 0; i < 6; i++)
-          col[i] = oc_v16_load(j->Mo + ((int64_t)(i * 6 + k) * j->T + tt) * j->M16 + m);
+          col[i] = oc_v16_load(mo + (i * 6 + k) * ms + (tt - a) * wd + h);
         AT4(out, col);
         for (int r = 0; r < 4; r++) S[r][k] = out[r];
       }
-      int64_t lanes = p->M - m < 16 ? p->M - m : 16;
+      int64_t m = m0 + h, lanes = w - h < 16 ? w - h : 16;
+      float bias[16] = {0};
+      if (j->b) memcpy(bias, j->b + m, sizeof(float) * (size_t)lanes);
+      const oc_v16f vb = oc_v16_load(bias), zero = oc_v16_set(0.0f);
+      const oc_v16f lo = oc_v16_set(p->lo), hi = oc_v16_set(p->hi);
       float *ym = j->y + (n * p->M + m) * plane + oh0 * p->OW + ow0;
       for (int r = 0; r < nh; r++) {
         oc_v16f Y[4];
         AT4(Y, S[r]);
         for (int cc = 0; cc < nw; cc++) {
+          oc_v16f o = Y[cc] + vb;
+          if (p->act == 1) o = oc_v16_select(o < zero, zero, o);
+          else if (p->act == 2) o = oc_v16_select(o < lo, lo, oc_v16_select(o > hi, hi, o));
           float v[16];
-          oc_v16_store(v, Y[cc]);
-          for (int64_t l = 0; l < lanes; l++) {
-            float o = v[l] + (j->b ? j->b[m + l] : 0.0f);
-            if (p->act == 1) o = o < 0.0f ? 0.0f : o;
-            else if (p->act == 2) {
-              o = o < p->lo ? p->lo : o;
-              o = o > p->hi ? p->hi : o;
-            }
-            ym[l * plane + r * p->OW + cc] = o;
-          }
+          oc_v16_store(v, o);
+          for (int64_t l = 0; l < lanes; l++) ym[l * plane + r * p->OW + cc] = v[l];
         }
       }
     }
   }
 }
 
-static void wg_output(void *arg, int64_t a, int64_t b, int thread) {
-  wg_output_tiles(arg, a, b);
+/* Products (panel, part of the block's tiles) [i0, i1): per block of input
+ * channels the panel's weights transformed and added into the 36 products
+ * Mo[xi] (tiles, panel) += V[xi] (tiles, block) @ U[xi] (block, panel), in
+ * tiles of rows; then the output transform of the part's tiles for the
+ * panel's channels while the products are in cache. */
+static void wg_products(void *arg, int64_t i0, int64_t i1, int thread) {
+  const wg_job_t *j = arg;
+  const oc_winograd_t *p = j->p;
+  const int rows = oc_tile_rows(2);
+  for (int64_t item = i0; item < i1; item++) {
+    int64_t pn = item / j->parts, part = item % j->parts, m0, w, wd;
+    panel_cols(p, pn, &m0, &w, &wd);
+    int64_t a = oc_tile_group(j->nt, j->parts, part), b = oc_tile_group(j->nt, j->parts, part + 1);
+    if (b <= a) continue;
+    /* this item's U and Mo: U by (part, panel), Mo by tiles and panel;
+     * each xi's matrix 16 floats past a multiple of the previous one's
+     * size (power-of-two strides would put the 36 in one cache set) */
+    const int64_t np = panels(p), cb = cblock(p), us = ustride(cb, wd), ms = (b - a) * wd + 16;
+    float *up = j->U + 36 * ustride(cb, WG_PANEL) * (part * np + pn);
+    float *mo = j->Mo + 36 * (a * j->M16 + 16 * np * part + (b - a) * m0 + 16 * pn);
+    int64_t groups = oc_tile_groups(b - a, rows);
+    for (int64_t c0 = 0; c0 < p->C; c0 += cb) {
+      int64_t c1 = c0 + cb < p->C ? c0 + cb : p->C;
+      wg_weights_panel(j, up, us, m0, w, wd, c0, c1);
+      for (int xi = 0; xi < 36; xi++)
+        for (int64_t gi = 0; gi < groups; gi++) {
+          int64_t r0 = a + oc_tile_group(b - a, groups, gi);
+          int64_t r1 = a + oc_tile_group(b - a, groups, gi + 1);
+          oc_tile_t tl = {.K = c1 - c0, .a = j->V + xi * j->vs + r0 * j->C16 + c0,
+                          .lda = j->C16, .b = up + xi * us, .ldb = wd,
+                          .c = mo + xi * ms + (r0 - a) * wd, .rs = wd, .cs = 1,
+                          .rows = (int)(r1 - r0), .cols = (int)wd, .accumulate = c0 > 0};
+          oc_tile_run(&tl, (int)(wd / 16));
+        }
+    }
+    wg_output_tiles(j, mo, ms, a, b, m0, w, wd);
+  }
   (void)thread;
 }
 
@@ -261,30 +362,39 @@ void oc_winograd_run(oc_pool_t *pool, const oc_winograd_t *p, float *y, const fl
   j.C16 = up16(p->C);
   j.M16 = up16(p->M);
   j.T = block_tiles(p);
+  j.parts = tile_parts(p, j.T);
   j.U = ws;
-  j.V = j.U + 36 * p->M * p->C;
-  j.Mo = j.V + 36 * j.T * j.C16;
-  j.xt = j.Mo + 36 * j.T * j.M16;
+  j.vs = j.T * j.C16 + 16;
+  j.V = j.U + 36 * j.parts * panels(p) * ustride(cblock(p), WG_PANEL);
+  j.Mo = j.V + 36 * j.vs;
+  j.xt = j.Mo + 36 * (j.T * j.M16 + 16 * panels(p) * j.parts);
   /* the last 16 floats of xt are read (and ignored) by the last channel group */
   memset(j.xt + p->N * p->H * p->W * p->C, 0, 16 * sizeof(float));
-  oc_parallel_for(pool, p->M, oc_grain(p->C * 20), wg_weights, &j);
+  j.wp = w;
+  if (!p->packed) {
+    j.wp = j.wpack = j.xt + p->N * p->H * p->W * p->C + 16;
+    oc_parallel_for(pool, panels(p), oc_grain(WG_PANEL * p->C * 9), wg_pack, &j);
+  }
   oc_parallel_for(pool, p->N * p->H, oc_grain(p->W * p->C * 2), wg_transpose, &j);
   int64_t tiles = p->N * j.TH * j.TW;
   for (j.t0 = 0; j.t0 < tiles; j.t0 += j.T) {
     j.nt = tiles - j.t0 < j.T ? tiles - j.t0 : j.T;
     oc_parallel_for(pool, j.nt, oc_grain(j.C16 * 30), wg_input, &j);
-    oc_parallel_for(pool, 36, oc_grain(p->M * p->C * j.nt / 16), wg_gemm, &j);
-    oc_parallel_for(pool, j.nt, oc_grain(j.M16 * 30), wg_output, &j);
+    oc_parallel_for(pool, panels(p) * j.parts, 1, wg_products, &j);
   }
 }
 
 /* --- the weight gradient: F(3x3, 4x4) ------------------------------------- */
 
 uint64_t oc_winograd_filter_workspace(const oc_winograd_t *p) {
-  /* the forward's layout (S in place of U, transformed dy in place of the
-   * products) plus dy in channel-minor order */
-  return oc_winograd_workspace(p) +
-         ((uint64_t)p->N * p->OH * p->OW * (uint64_t)p->M + 16) * sizeof(float);
+  /* S (36, M, C), the block's transformed x and dy, x and dy in
+   * channel-minor order */
+  uint64_t T = (uint64_t)block_tiles(p);
+  uint64_t floats = 36 * (uint64_t)p->M * (uint64_t)p->C + 36 * (T * (uint64_t)up16(p->C) + 16) +
+                    36 * T * (uint64_t)up16(p->M) +
+                    (uint64_t)p->N * p->H * p->W * (uint64_t)p->C + 16 +
+                    (uint64_t)p->N * p->OH * p->OW * (uint64_t)p->M + 16;
+  return floats * sizeof(float);
 }
 
 typedef struct wgf_job_s {
@@ -367,7 +477,7 @@ static void wgf_gemm(void *arg, int64_t x0, int64_t x1, int thread) {
   for (int64_t xi = x0; xi < x1; xi++)
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)p->M, (blasint)p->C,
                 (blasint)g->nt, 1.0f, j->D + xi * g->T * g->M16, (blasint)g->M16,
-                g->V + xi * g->T * g->C16, (blasint)g->C16, g->t0 == 0 ? 0.0f : 1.0f,
+                g->V + xi * g->vs, (blasint)g->C16, g->t0 == 0 ? 0.0f : 1.0f,
                 j->S + xi * p->M * p->C, (blasint)p->C);
   (void)thread;
 }
@@ -408,8 +518,9 @@ void oc_winograd_filter_run(oc_pool_t *pool, const oc_winograd_t *p, float *dw, 
   g->M16 = up16(p->M);
   g->T = block_tiles(p);
   j.S = ws;
+  g->vs = g->T * g->C16 + 16;
   g->V = j.S + 36 * p->M * p->C;
-  j.D = g->V + 36 * g->T * g->C16;
+  j.D = g->V + 36 * g->vs;
   g->xt = j.D + 36 * g->T * g->M16;
   j.dyt = g->xt + p->N * p->H * p->W * p->C + 16;
   memset(g->xt + p->N * p->H * p->W * p->C, 0, 16 * sizeof(float));

@@ -15,19 +15,25 @@
 /* One convolution: y (N, M, OH, OW) = act(conv(x (N, C, H, W), w) + b) with
  * begin pads ph, pw (the end pads follow from OH, OW). w is (M, C, 3, 3), or
  * (C, M, 3, 3) read transposed and flipped when |flip| (the data gradient:
- * x is dy, y is dx). act: 0 none, 1 relu, 2 clip to [lo, hi]. */
+ * x is dy, y is dx), or with |packed| (not with flip) conv.c's packed
+ * panels: per panel of 32 output channels (the last one the M % 32 left,
+ * M a multiple of 16), (C, 3, 3, panel width) with the output channel
+ * fastest. act: 0 none, 1 relu, 2 clip to [lo, hi]. */
 typedef struct oc_winograd_s {
   int64_t N, C, M, H, W, OH, OW, ph, pw;
-  int flip, act;
+  int flip, act, packed;
   float lo, hi;
 } oc_winograd_t;
 
-/* Whether F(4x4, 3x3) is worth using for |p| (enough tiles, channels and
- * filled tiles for the transforms to pay). */
+/* Whether F(4x4, 3x3) is worth using for |p| in oc_winograd_run (the
+ * multiply-adds it saves repay the transforms and the partly used tiles),
+ * and in oc_winograd_filter_run. */
 int oc_winograd_applies(const oc_winograd_t *p);
+int oc_winograd_filter_applies(const oc_winograd_t *p);
 
-/* Workspace bytes of oc_winograd_run for |p|: the transformed weights and
- * one block of transformed inputs and products. */
+/* Workspace bytes of oc_winograd_run for |p|: the transformed weights (one
+ * copy per part of a block's tiles), one block of transformed inputs and
+ * products, and x in channel-minor order. */
 uint64_t oc_winograd_workspace(const oc_winograd_t *p);
 
 /* Runs |p| on the context's threads; |ws| holds oc_winograd_workspace bytes. */
